@@ -1,0 +1,105 @@
+// Privileged x86-64 instructions for the guest kernel, as static inline
+// functions: Swift has no inline assembly, and a call per port write would
+// cost as much as the instruction. Only 8-byte plain stores touch page tables
+// (kvm-pvm emulates a short list of instructions; see PLATFORM-NOTES).
+#ifndef MMLAB_GUEST_ARCH_H
+#define MMLAB_GUEST_ARCH_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+static inline void arch_outb(uint16_t port, uint8_t value) {
+  __asm__ volatile("outb %0, %1" : : "a"(value), "Nd"(port) : "memory");
+}
+static inline void arch_outl(uint16_t port, uint32_t value) {
+  __asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port) : "memory");
+}
+static inline uint8_t arch_inb(uint16_t port) {
+  uint8_t value;
+  __asm__ volatile("inb %1, %0" : "=a"(value) : "Nd"(port) : "memory");
+  return value;
+}
+static inline uint64_t arch_read_cr0(void) { uint64_t v; __asm__ volatile("mov %%cr0, %0" : "=r"(v)); return v; }
+static inline uint64_t arch_read_cr2(void) { uint64_t v; __asm__ volatile("mov %%cr2, %0" : "=r"(v)); return v; }
+static inline uint64_t arch_read_cr3(void) { uint64_t v; __asm__ volatile("mov %%cr3, %0" : "=r"(v)); return v; }
+static inline uint64_t arch_read_cr4(void) { uint64_t v; __asm__ volatile("mov %%cr4, %0" : "=r"(v)); return v; }
+static inline void arch_write_cr0(uint64_t v) { __asm__ volatile("mov %0, %%cr0" : : "r"(v) : "memory"); }
+static inline void arch_write_cr3(uint64_t v) { __asm__ volatile("mov %0, %%cr3" : : "r"(v) : "memory"); }
+static inline void arch_write_cr4(uint64_t v) { __asm__ volatile("mov %0, %%cr4" : : "r"(v) : "memory"); }
+static inline void arch_invlpg(uint64_t address) {
+  __asm__ volatile("invlpg (%0)" : : "r"(address) : "memory");
+}
+static inline uint64_t arch_rdtsc(void) {
+  uint32_t lo, hi;
+  __asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi) : : "memory");
+  return ((uint64_t)hi << 32) | lo;
+}
+static inline uint64_t arch_rdmsr(uint32_t msr) {
+  uint32_t lo, hi;
+  __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+  return ((uint64_t)hi << 32) | lo;
+}
+static inline void arch_wrmsr(uint32_t msr, uint64_t value) {
+  __asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)value), "d"((uint32_t)(value >> 32)) : "memory");
+}
+static inline void arch_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t *eax, uint32_t *ebx, uint32_t *ecx, uint32_t *edx) {
+  __asm__ volatile("cpuid" : "=a"(*eax), "=b"(*ebx), "=c"(*ecx), "=d"(*edx) : "a"(leaf), "c"(subleaf));
+}
+/// Loads the GDT and IDT from a 10-byte pseudo-descriptor.
+static inline void arch_lgdt(const void *descriptor) { __asm__ volatile("lgdt (%0)" : : "r"(descriptor) : "memory"); }
+static inline void arch_lidt(const void *descriptor) { __asm__ volatile("lidt (%0)" : : "r"(descriptor) : "memory"); }
+static inline void arch_ltr(uint16_t selector) { __asm__ volatile("ltr %0" : : "r"(selector) : "memory"); }
+static inline void arch_halt_forever(void) { for (;;) __asm__ volatile("cli; hlt"); }
+/// A plain 8-byte store, the one kind of page-table write the guest makes.
+static inline void arch_store64(uint64_t address, uint64_t value) {
+  *(volatile uint64_t *)(uintptr_t)address = value;
+}
+static inline uint64_t arch_load64(uint64_t address) {
+  return *(volatile uint64_t *)(uintptr_t)address;
+}
+
+// Implemented in Guest/Boot/support.S.
+/// Reloads CS (far return) and the data segments after a new GDT is loaded.
+void arch_reload_segments(uint16_t code, uint16_t data);
+/// Reads 8 bytes at `address`; a fault is caught (exception table) and
+/// reported through `*vector` (0xFF when none happened).
+uint64_t arch_probe_load(uint64_t address, uint8_t *vector);
+/// Writes 8 bytes at `address` under the same exception-table protection.
+void arch_probe_store(uint64_t address, uint64_t value, uint8_t *vector);
+// Storage and symbols defined in assembly or by the linker script, reached
+// through accessors: Swift imports C arrays poorly, and an address is all it needs.
+extern char isr_stubs[];
+extern char __kernel_start[], __text_start[], __text_end[], __rodata_start[], __rodata_end[];
+extern char __data_start[], __kernel_end[];
+extern char __ex_table_start[], __ex_table_end[];
+extern char ist_stacks_top[], boot_stack_top[];
+extern unsigned char kernel_gdt[], kernel_tss[], kernel_idt[], hypercall_request[], console_line[];
+
+/// Virtual address of interrupt vector `n`'s entry stub.
+static inline uint64_t arch_isr_stub(unsigned n) { return (uint64_t)isr_stubs + 16 * (uint64_t)(n & 255); }
+static inline uint64_t arch_kernel_start(void) { return (uint64_t)__kernel_start; }
+static inline uint64_t arch_text_start(void) { return (uint64_t)__text_start; }
+static inline uint64_t arch_text_end(void) { return (uint64_t)__text_end; }
+static inline uint64_t arch_rodata_start(void) { return (uint64_t)__rodata_start; }
+static inline uint64_t arch_rodata_end(void) { return (uint64_t)__rodata_end; }
+static inline uint64_t arch_data_start(void) { return (uint64_t)__data_start; }
+static inline uint64_t arch_kernel_end(void) { return (uint64_t)__kernel_end; }
+static inline uint64_t arch_ex_table_start(void) { return (uint64_t)__ex_table_start; }
+static inline uint64_t arch_ex_table_end(void) { return (uint64_t)__ex_table_end; }
+/// Top of IST stack `n` (1-4), 16 KiB each.
+static inline uint64_t arch_ist_top(unsigned n) { return (uint64_t)ist_stacks_top - (uint64_t)(4 - n) * 16384; }
+static inline uint64_t arch_boot_stack_top(void) { return (uint64_t)boot_stack_top; }
+/// 16 descriptors (128 bytes), 104-byte TSS, 256-gate IDT (4 KiB).
+static inline uint64_t arch_gdt(void) { return (uint64_t)kernel_gdt; }
+static inline uint64_t arch_tss(void) { return (uint64_t)kernel_tss; }
+static inline uint64_t arch_idt(void) { return (uint64_t)kernel_idt; }
+/// The 48-byte hypercall request record and the 256-byte console line buffer.
+static inline uint64_t arch_hypercall_request(void) { return (uint64_t)hypercall_request; }
+static inline uint64_t arch_console_line(void) { return (uint64_t)console_line; }
+
+/// Self-tests that fault on purpose (Guest/Boot/support.S).
+void selftest_write_text(void);
+void selftest_execute_data(void);
+void selftest_invalid_opcode(void);
+
+#endif

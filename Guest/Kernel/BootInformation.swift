@@ -1,0 +1,63 @@
+import GuestArch
+
+/// A range of usable RAM from the PVH memory map.
+struct PhysicalRange {
+  var start: UInt64
+  var end: UInt64
+}
+
+/// What the loader told us in the PVH start_info record (GuestABI/PVHBoot.swift),
+/// copied out before the boot identity map goes away.
+struct BootInformation {
+  var ram: [PhysicalRange] = []
+  var commandLine: [UInt8] = []
+
+  /// Reads start_info at `physical` through the boot identity map; nil if it is not a valid v1 record.
+  init?(startInfoPhysical physical: UInt64) {
+    guard physical != 0, physical < (1 << 30) else { return nil }
+    let info = UnsafeRawPointer(bitPattern: UInt(physical))!
+    guard info.load(fromByteOffset: PVHStartInfo.magic, as: UInt32.self) == PVHStartInfo.magicValue,
+      info.load(fromByteOffset: PVHStartInfo.version, as: UInt32.self) >= 1
+    else { return nil }
+    let mapAddress = info.load(fromByteOffset: PVHStartInfo.memmapPhysicalAddress, as: UInt64.self)
+    let mapEntries = Int(info.load(fromByteOffset: PVHStartInfo.memmapEntries, as: UInt32.self))
+    guard mapAddress != 0, mapAddress < (1 << 30), mapEntries > 0, mapEntries <= 128 else { return nil }
+    for index in 0..<mapEntries {
+      let entry = UnsafeRawPointer(bitPattern: UInt(mapAddress) + UInt(index * PVHMemoryMapEntry.entrySize))!
+      guard entry.load(fromByteOffset: PVHMemoryMapEntry.type, as: UInt32.self) == PVHMemoryMapEntry.typeRAM
+      else { continue }
+      let start = entry.load(fromByteOffset: PVHMemoryMapEntry.address, as: UInt64.self)
+      let size = entry.load(fromByteOffset: PVHMemoryMapEntry.size, as: UInt64.self)
+      ram.append(PhysicalRange(start: start, end: start &+ size))
+    }
+    let line = info.load(fromByteOffset: PVHStartInfo.commandLinePhysicalAddress, as: UInt64.self)
+    if line != 0, line < (1 << 30) {
+      let bytes = UnsafePointer<UInt8>(bitPattern: UInt(line))!
+      var index = 0
+      while index < 1024, bytes[index] != 0 {
+        commandLine.append(bytes[index])
+        index += 1
+      }
+    }
+  }
+
+  /// True if the command line holds `word` as a whole space-separated word.
+  func hasWord(_ word: StaticString) -> Bool {
+    let count = word.utf8CodeUnitCount
+    var start = 0
+    while start < commandLine.count {
+      var end = start
+      while end < commandLine.count, commandLine[end] != 0x20 { end += 1 }
+      if end - start == count {
+        var same = true
+        for index in 0..<count where commandLine[start + index] != word.utf8Start[index] { same = false }
+        if same { return true }
+      }
+      start = end + 1
+    }
+    return false
+  }
+
+  /// One past the highest usable RAM address.
+  var ramEnd: UInt64 { ram.reduce(0) { $0 > $1.end ? $0 : $1.end } }
+}

@@ -1,0 +1,55 @@
+import GuestArch
+
+/// How the kernel reaches physical memory: through the boot identity map
+/// until its own tables are live, then through the direct map.
+enum PhysicalWindow {
+  static var base: UInt64 = 0
+
+  /// The kernel virtual address of physical `address`.
+  static func virtualAddress(_ address: UInt64) -> UInt64 { base &+ address }
+
+  static func words(_ address: UInt64) -> UnsafeMutablePointer<UInt64> {
+    UnsafeMutablePointer<UInt64>(bitPattern: UInt(virtualAddress(address)))!
+  }
+
+  /// Zeroes the 4 KiB frame at `address`.
+  static func zeroFrame(_ address: UInt64) {
+    let page = words(address)
+    for index in 0..<512 { page[index] = 0 }
+  }
+}
+
+/// Hands out physical frames from usable RAM above the kernel image, in
+/// address order. It is the boot-time allocator; the PFN database takes over
+/// the frames it did not hand out.
+struct BootFrameAllocator {
+  private(set) var ranges: [PhysicalRange]
+  private var rangeIndex = 0
+  private var next: UInt64
+  private(set) var allocated = 0
+
+  /// Frames below `floor` (the kernel image and what the loader put there) are never handed out.
+  init(ram: [PhysicalRange], floor: UInt64) {
+    ranges = ram
+    next = (floor + 0xFFF) & ~0xFFF
+  }
+
+  /// A zeroed 4 KiB frame, or nil when RAM is exhausted.
+  mutating func allocateZeroed() -> UInt64? {
+    while rangeIndex < ranges.count {
+      let range = ranges[rangeIndex]
+      let candidate = max(next, (range.start + 0xFFF) & ~0xFFF)
+      if candidate + 4096 <= range.end {
+        next = candidate + 4096
+        allocated += 1
+        PhysicalWindow.zeroFrame(candidate)
+        return candidate
+      }
+      rangeIndex += 1
+    }
+    return nil
+  }
+
+  /// One past the highest frame handed out so far.
+  var highWater: UInt64 { next }
+}

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Builds the guest kernel ELF. Called by the GuestImageBuilder plugin during
+# `swift build`; also runnable by hand:
+#   Guest/build-guest.sh SWIFTC CLANG LD_LLD PACKAGE_DIR OUTPUT.elf WORK_DIR
+set -eu
+swiftc=$1 clang=$2 lld=$3 package=$4 output=$5 work=$6
+guest="$package/Guest"
+mkdir -p "$work"
+
+# Embedded Swift: the guest's own sources plus the shared GuestABI contract.
+swift_sources=$(find "$guest" "$package/Sources/GuestABI" -name '*.swift' | LC_ALL=C sort)
+# shellcheck disable=SC2086
+"$swiftc" -enable-experimental-feature Embedded -target x86_64-unknown-none-elf \
+  -wmo -Osize -parse-as-library -module-name GuestKernel \
+  -Xfrontend -disable-stack-protector -Xfrontend -function-sections \
+  -Xcc -ffreestanding -Xcc -mno-red-zone -Xcc -mcmodel=kernel \
+  -I "$guest/Arch" \
+  -c $swift_sources -o "$work/kernel-swift.o"
+
+cflags="-target x86_64-unknown-none-elf -ffreestanding -fno-stack-protector -mno-red-zone -mcmodel=kernel -O2 -fno-pic -I $guest/Arch"
+objects="$work/kernel-swift.o"
+for source in $(find "$guest" -name '*.c' -o -name '*.S' | LC_ALL=C sort); do
+  object="$work/$(basename "$source").o"
+  # shellcheck disable=SC2086
+  "$clang" $cflags -c "$source" -o "$object"
+  objects="$objects $object"
+done
+
+# shellcheck disable=SC2086
+"$lld" -flavor gnu -static -nostdlib --no-pie -z max-page-size=4096 --gc-sections \
+  -T "$guest/Boot/kernel.ld" -o "$output.tmp" $objects
+mv "$output.tmp" "$output"

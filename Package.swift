@@ -1,0 +1,58 @@
+// swift-tools-version: 6.1
+// mmlab: an x86 page-table and PFN emulator backed by a KVM guest.
+// The guest kernel (Guest/) is Embedded Swift; the GuestImageBuilder plugin
+// compiles and links it during `swift build`, so no image is ever committed.
+import PackageDescription
+
+let package = Package(
+  name: "mmlab",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "mmlab", targets: ["mmlab"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+  ],
+  targets: [
+    // Pure model of x86 paging (Intel SDM vol. 3A ch. 4). No I/O.
+    .target(name: "X86Paging"),
+    // The guest<->host contract; also compiled into the guest by the plugin.
+    .target(name: "GuestABI"),
+    // linux/kvm.h for Swift: ioctl numbers and structures.
+    .target(name: "CKVM"),
+    // The guest kernel image, built from Guest/ by the plugin, shipped as a resource.
+    .target(
+      name: "GuestImage",
+      plugins: [.plugin(name: "GuestImageBuilder")]
+    ),
+    .plugin(name: "GuestImageBuilder", capability: .buildTool()),
+    // The Machine protocol and its backends.
+    .target(
+      name: "Machine",
+      dependencies: [
+        "CKVM", "GuestABI", "X86Paging",
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    // Reads guest state through a Machine or a core file; reports.
+    .target(
+      name: "Inspect",
+      dependencies: ["Machine", "X86Paging", "GuestABI", "GuestImage"]
+    ),
+    .executableTarget(
+      name: "mmlab",
+      dependencies: [
+        "Inspect", "Machine", "X86Paging", "GuestImage",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .testTarget(name: "X86PagingTests", dependencies: ["X86Paging"]),
+    .testTarget(name: "MachineTests", dependencies: ["Machine", "GuestABI", "X86Paging"]),
+    .testTarget(
+      name: "IntegrationTests",
+      dependencies: ["Machine", "Inspect", "GuestImage", "X86Paging", "GuestABI"]
+    ),
+  ]
+)

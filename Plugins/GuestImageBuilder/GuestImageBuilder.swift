@@ -1,0 +1,45 @@
+import Foundation
+import PackagePlugin
+
+/// Builds the guest kernel (Guest/ plus Sources/GuestABI) into `mmlab-guest.elf`
+/// with the toolchain's swiftc (Embedded Swift), clang and ld.lld, as a
+/// resource of the target it is applied to. Guest/build-guest.sh does the work,
+/// so the same build runs by hand; only the ELF is a declared output, which
+/// keeps the intermediate objects out of the resource bundle.
+@main
+struct GuestImageBuilder: BuildToolPlugin {
+  func createBuildCommands(context: PluginContext, target: Target) async throws -> [Command] {
+    let package = context.package.directoryURL
+    let guest = package.appending(path: "Guest")
+    let abi = package.appending(path: "Sources/GuestABI")
+    let inputs = try sourceFiles(under: guest) + sourceFiles(under: abi)
+    let output = context.pluginWorkDirectoryURL.appending(path: "mmlab-guest.elf")
+    let work = context.pluginWorkDirectoryURL.appending(path: "objects")
+    return [
+      .buildCommand(
+        displayName: "Building the mmlab guest kernel (Embedded Swift)",
+        executable: URL(filePath: "/bin/sh"),
+        arguments: [
+          guest.appending(path: "build-guest.sh").path(percentEncoded: false),
+          try context.tool(named: "swiftc").url.path(percentEncoded: false),
+          try context.tool(named: "clang").url.path(percentEncoded: false),
+          try context.tool(named: "ld.lld").url.path(percentEncoded: false),
+          package.path(percentEncoded: false),
+          output.path(percentEncoded: false),
+          work.path(percentEncoded: false),
+        ],
+        inputFiles: inputs,
+        outputFiles: [output]
+      )
+    ]
+  }
+
+  /// Every file under `directory` that can change the image.
+  private func sourceFiles(under directory: URL) throws -> [URL] {
+    guard let walker = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: nil) else {
+      return []
+    }
+    let kinds: Set<String> = ["swift", "c", "h", "S", "ld", "sh", "modulemap"]
+    return walker.compactMap { $0 as? URL }.filter { kinds.contains($0.pathExtension) }
+  }
+}

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs what mmlab needs on a fresh Debian machine of this kind (run as
+# root): idempotent, quiet when everything is already there.
+set -eu
+
+missing=""
+# Debian packages: none needed yet beyond the toolchain; the libvirt backend will add its own.
+MMLAB_APT_PACKAGES="${MMLAB_APT_PACKAGES:-}"
+for package in $MMLAB_APT_PACKAGES; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing="$missing $package"
+done
+if [ -n "$missing" ]; then
+  echo "setup: installing$missing"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+  echo "setup: no Swift toolchain on PATH (mmlab needs Swift 6.1 or later with the Embedded Swift stdlib)" >&2
+  exit 1
+fi
+if [ ! -e /dev/kvm ]; then
+  echo "setup: warning: /dev/kvm is missing; tests that boot the guest will be skipped (or fail under MMLAB_REQUIRE_KVM=1)" >&2
+fi

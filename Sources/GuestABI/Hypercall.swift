@@ -1,0 +1,74 @@
+/// What a hypercall asks of the host. The guest writes a request record
+/// (layout: `HypercallRequest`) into its own memory and writes the record's
+/// physical address, as 32 bits, to `GuestPort.hypercall`.
+public enum HypercallKind: UInt32 {
+  /// Text for the console: arg0 = physical address, arg1 = length in bytes.
+  case print = 1
+  /// Stop here for the host to inspect: arg0 = `CheckpointCode`, arg1 = physical
+  /// address of the name (ASCII), arg2 = its length. The host may answer in `response`.
+  case checkpoint = 2
+  /// The guest is done: arg0 = exit status (0 = success).
+  case exit = 3
+  /// An exception the kernel did not expect: arg0 = vector, arg1 = error code,
+  /// arg2 = CR2, arg3 = RIP. An `exit` with `GuestExitStatus.unexpectedException` follows.
+  case exception = 4
+  /// The debug block: arg0 = its physical address (layout: `DebugBlock`).
+  case debugBlock = 5
+  /// A measured figure: arg0 = `MeasurementKind`, arg1 = median TSC ticks,
+  /// arg2 = iterations, arg3 = TSC ticks per microsecond as the guest sees them (0 if unknown).
+  case measurement = 6
+}
+
+/// Layout of the hypercall request record (little-endian, 8-byte aligned,
+/// `HypercallRequest.size` bytes). Offsets, not a Swift struct, so host and guest
+/// agree on bytes rather than on a compiler's layout.
+public enum HypercallRequest {
+  /// UInt32: `HypercallRequest.magicValue`, to catch stray writes to the port.
+  public static let magic = 0
+  /// UInt32: a `HypercallKind`.
+  public static let kind = 4
+  /// UInt64 arguments, meaning per kind.
+  public static let arg0 = 8
+  public static let arg1 = 16
+  public static let arg2 = 24
+  public static let arg3 = 32
+  /// UInt64 written by the host before it resumes the guest (0 unless a kind says otherwise).
+  public static let response = 40
+  public static let size = 48
+  /// "MMHC" little-endian.
+  public static let magicValue: UInt32 = 0x4348_4D4D
+}
+
+/// Well-known checkpoints. The name travels with the code, so a scenario may
+/// add checkpoints without a new code; the host matches either.
+public enum CheckpointCode: UInt64 {
+  /// Kernel page tables are live, console and IDT set up.
+  case booted = 1
+  /// A large region (`BenchLayout`) is mapped in 4 KiB pages for walk benchmarks.
+  case largeRegionMapped = 2
+  /// Platform cost measurements are done (reported with `measurement` hypercalls).
+  case measured = 3
+  /// Any other checkpoint a scenario names.
+  case named = 0x100
+}
+
+/// Exit statuses the guest reports on `GuestPort.debugExit` and with `HypercallKind.exit`.
+public enum GuestExitStatus: UInt8 {
+  case success = 0
+  case failure = 1
+  case unexpectedException = 0x7E
+  case badBootInformation = 0x7D
+  case kernelPanic = 0x7F
+}
+
+/// Figures the guest measures with rdtsc (`HypercallKind.measurement`).
+public enum MeasurementKind: UInt64 {
+  /// A #PF raised, handled and returned from with IRETQ.
+  case pageFaultRoundTrip = 1
+  /// One INVLPG.
+  case invlpg = 2
+  /// One 8-byte store to a page-table page in use.
+  case livePageTableWrite = 3
+  /// One port write that exits to the VMM.
+  case portExit = 4
+}

@@ -1,0 +1,45 @@
+/// Where the guest kernel lives. The linker script (Guest/Boot/kernel.ld) uses
+/// the same numbers; a test checks the built image against them.
+public enum KernelLayout {
+  /// Physical address the kernel image is loaded at (1 MiB, above the legacy hole).
+  public static let physicalBase: UInt64 = 0x10_0000
+  /// Virtual address of `physicalBase` in the higher half (the top 2 GiB, as -mcmodel=kernel wants).
+  public static let virtualBase: UInt64 = 0xFFFF_FFFF_8000_0000 + physicalBase
+  /// Offset from a kernel physical address to its virtual address.
+  public static let virtualOffset: UInt64 = virtualBase &- physicalBase
+  /// PML4 slot that points at the PML4 itself (NT x64 uses 0x1ED).
+  public static let selfMapSlot: UInt64 = 0x1ED
+  /// Virtual base of the self-map: the 512 GiB window of slot `selfMapSlot`, sign-extended.
+  public static let selfMapBase: UInt64 = 0xFFFF_0000_0000_0000 | (selfMapSlot << 39)
+  /// Virtual base of the direct map of all guest RAM (2 MiB pages, RW, NX).
+  public static let directMapBase: UInt64 = 0xFFFF_8800_0000_0000
+}
+
+/// The region the guest maps in 4 KiB pages for the walk benchmark
+/// (`CheckpointCode.largeRegionMapped`), when the command line asks for it.
+public enum BenchLayout {
+  /// Virtual base of the region.
+  public static let regionBase: UInt64 = 0xFFFF_C000_0000_0000
+  /// 256 MiB.
+  public static let regionSize: UInt64 = 256 << 20
+  /// Physical frames behind it: the region aliases this many bytes of RAM over and over.
+  public static let backingSize: UInt64 = 1 << 20
+}
+
+/// Words the host may put on the guest's command line (PVH `cmdline`).
+public enum GuestCommandLine {
+  /// Print through `HypercallKind.print` (one VM exit per line) instead of a port write per byte.
+  public static let hypercallConsole: StaticString = "console=hypercall"
+  /// Map `BenchLayout`'s region and stop at `CheckpointCode.largeRegionMapped`.
+  public static let mapLargeRegion: StaticString = "bench.map"
+  /// Measure platform costs and report them before `CheckpointCode.measured`.
+  public static let measure: StaticString = "bench.measure"
+  /// Self-tests of the exception path and of the kernel's page permissions:
+  /// each makes the guest fault on purpose, and the host checks what it reports.
+  /// Write to kernel text (expect #PF, error code P|W).
+  public static let faultWriteText: StaticString = "selftest.write-text"
+  /// Execute from kernel data (expect #PF, error code P|I/D).
+  public static let faultExecuteData: StaticString = "selftest.execute-data"
+  /// Execute UD2 (expect #UD).
+  public static let faultInvalidOpcode: StaticString = "selftest.ud2"
+}
