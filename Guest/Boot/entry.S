@@ -12,8 +12,6 @@
 #define CR0_WP (1 << 16)
 #define CR0_PG (1 << 31)
 #define CR4_PAE (1 << 5)
-#define CR4_OSFXSR (1 << 9)
-#define CR4_OSXMMEXCPT (1 << 10)
 #define MSR_EFER 0xC0000080
 #define EFER_LME (1 << 8)
 #define EFER_NXE (1 << 11)
@@ -61,7 +59,7 @@ pvh_start32:
   mov $boot_pml4, %eax
   mov %eax, %cr3
   mov %cr4, %eax
-  or $(CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT), %eax
+  or $CR4_PAE, %eax                   // no OSFXSR: the kernel uses no SSE
   mov %eax, %cr4
   mov $MSR_EFER, %ecx
   rdmsr

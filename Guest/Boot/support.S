@@ -2,7 +2,6 @@
 // instructions Swift cannot express.
 
 // Trap frame built on the IST stack, lowest address first:
-//   fxsave area (512 bytes, 16-byte aligned) then padding,
 //   r15 r14 r13 r12 r11 r10 r9 r8 rbp rdi rsi rdx rcx rbx rax,
 //   vector, error code, rip, cs, rflags, rsp, ss (pushed by the CPU).
 // Guest/Kernel/Traps.swift mirrors this layout in `TrapFrame`.
@@ -43,12 +42,9 @@ isr_common:
   push %r15
   mov %rsp, %rdi                      // TrapFrame *
   mov %rsp, %rbx                      // callee-saved: the frame
-  sub $512, %rsp
-  and $-16, %rsp
-  fxsave (%rsp)
+  and $-16, %rsp                      // the ABI's call alignment
   cld
-  call trap_dispatch
-  fxrstor (%rsp)
+  call trap_dispatch                  // no FPU state to save: the kernel is built without SSE
   mov %rbx, %rsp
   pop %r15
   pop %r14
@@ -124,6 +120,9 @@ ist_stacks: .skip 4 * 16384
 ist_stacks_top:
 
 // Kernel tables and buffers whose addresses Swift needs (Arch.h accessors).
+// The descriptor tables get pages of their own: kvm-pvm write-protects the
+// pages holding the live GDT, IDT and TSS and emulates every write to them,
+// and its emulator knows no SSE, which Swift uses for ordinary stores.
 .bss
 .p2align 12
 .globl kernel_idt
@@ -133,8 +132,8 @@ kernel_gdt: .skip 128
 .globl kernel_tss
 .p2align 4
 kernel_tss: .skip 128
+.p2align 12
 .globl hypercall_request
-.p2align 6
 hypercall_request: .skip 64
 .globl console_line
 console_line: .skip 256

@@ -23,15 +23,17 @@ struct PageTableEntry {
   }
 }
 
-/// Leaf permissions the kernel maps with.
+/// Leaf permissions the kernel maps with. A and D start set: the kernel's own
+/// pages never age, and a clean PTE's first write would otherwise be a trip
+/// through the shadow MMU (on kvm-pvm, one it emulates).
 enum Protection {
+  private static let kernel = PageTableEntry.present | PageTableEntry.global | PageTableEntry.accessed
   /// Kernel text: read and execute.
-  static let kernelText = PageTableEntry.present | PageTableEntry.global
+  static let kernelText = kernel
   /// Kernel read-only data.
-  static let kernelReadOnly = PageTableEntry.present | PageTableEntry.global | PageTableEntry.noExecute
+  static let kernelReadOnly = kernel | PageTableEntry.noExecute
   /// Kernel data: read, write, no execute.
-  static let kernelData =
-    PageTableEntry.present | PageTableEntry.writable | PageTableEntry.global | PageTableEntry.noExecute
+  static let kernelData = kernel | PageTableEntry.writable | PageTableEntry.dirty | PageTableEntry.noExecute
 }
 
 // The 4-level split of a linear address (Intel SDM vol. 3A, figure 4-8):

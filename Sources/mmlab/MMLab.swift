@@ -10,6 +10,8 @@ struct MMLab: ParsableCommand {
       mmlab boots a tiny x86-64 guest kernel (Embedded Swift) on KVM, stops it at \
       checkpoints, and inspects its physical memory, registers and page tables.
       """,
-    subcommands: []
+    subcommands: [
+      RunCommand.self, DumpPageTablesCommand.self, TranslateCommand.self, DumpCoreCommand.self,
+    ]
   )
 }

@@ -1,1 +1,0 @@
-// Inspect: reads guest state through a Machine or a core file and reports it.

@@ -1,0 +1,114 @@
+import X86Paging
+
+/// A walk of every mapping reachable from CR3, as merged ranges (QEMU's
+/// `info mem`) and, if asked, every leaf (QEMU's `info tlb`).
+public struct PageTableDump {
+  public var cr3: UInt64
+  public var mode: PagingMode
+  public var ranges: [MappingRange]
+  /// Every leaf, when the dump was asked for them; nil otherwise.
+  public var leaves: [Leaf]?
+  public var summary: EnumerationSummary
+
+  /// Walks the tables `context` points at in `memory`.
+  public init(context: PagingContext, memory: some PhysicalMemory, includeLeaves: Bool, leafLimit: Int = 1 << 24) {
+    var merger = MappingRangeMerger()
+    var leaves: [Leaf] = []
+    summary = forEachLeaf(context: context, memory: memory, limit: leafLimit) { leaf in
+      merger.add(leaf)
+      if includeLeaves { leaves.append(leaf) }
+    }
+    cr3 = context.cr3
+    mode = context.mode
+    ranges = merger.finish()
+    self.leaves = includeLeaves ? leaves : nil
+  }
+}
+
+/// QEMU's `info tlb` flag letters for a leaf: XD, G, PAT, D, A, PCD, PWT, U, W;
+/// a dash where the flag is clear.
+public func leafFlags(_ leaf: Leaf) -> String {
+  let flags: [(Bool, Character)] = [
+    (!leaf.executable, "X"), (leaf.global, "G"), (leaf.pat, "P"), (leaf.dirty, "D"), (leaf.accessed, "A"),
+    (leaf.cacheDisable, "C"), (leaf.writeThrough, "T"), (leaf.user, "U"), (leaf.writable, "W"),
+  ]
+  return String(flags.map { $0.0 ? $0.1 : "-" })
+}
+
+/// "urw", "-r-" ...: user, read (always), write, execute, as QEMU's `info mem` prints them.
+public func rangeRights(_ range: MappingRange) -> String {
+  (range.user ? "u" : "-") + "r" + (range.writable ? "w" : "-") + (range.executable ? "x" : "-")
+}
+
+extension PageTableDump {
+  /// The dump for a person: one line per range (or per leaf), problems after.
+  public func text(source: String, platform: String?) -> String {
+    var lines = ["# \(source): CR3 \(hex(cr3)), \(mode) paging" + (platform.map { ", on \($0)" } ?? "")]
+    if let leaves {
+      lines.append("# virtual address    physical address   size  flags (XD G PAT D A PCD PWT U W)")
+      for leaf in leaves {
+        var line = "\(hex16(leaf.virtualAddress)): \(hex16(leaf.physicalAddress)) \(pad(leaf.pageSize.description, 5)) \(leafFlags(leaf))"
+        if leaf.reservedBits != 0 { line += " RESERVED \(hex(leaf.reservedBits))" }
+        lines.append(line)
+      }
+    } else {
+      lines.append("# start              end                  size             page  rights")
+      for range in ranges {
+        var line = "\(hex16(range.start))-\(hex16(range.end)) \(hex16(range.size)) \(pad(range.pageSize.description, 5)) \(rangeRights(range))"
+        if range.hasReservedBits { line += " RESERVED" }
+        lines.append(line)
+      }
+    }
+    for problem in summary.problems { lines.append("! \(problem)") }
+    if summary.problemCount > summary.problems.count {
+      lines.append("! ... and \(summary.problemCount - summary.problems.count) more problems")
+    }
+    lines.append("# \(summary)")
+    return lines.joined(separator: "\n") + "\n"
+  }
+
+  /// The dump for a program (see `mmlab dump-pagetables --help` for the schema).
+  public func json(source: String, platform: [String: Any]?) -> [String: Any] {
+    var object: [String: Any] = [
+      "source": source,
+      "cr3": hex(cr3),
+      "mode": mode.description,
+      "ranges": ranges.map { range -> [String: Any] in
+        [
+          "start": hex(range.start), "end": hex(range.end), "size": hex(range.size),
+          "pageSize": Int(range.pageSize.bytes), "pages": range.pageCount,
+          "user": range.user, "writable": range.writable, "executable": range.executable,
+          "reservedBits": range.hasReservedBits,
+        ]
+      },
+      "summary": [
+        "leaves": summary.leafCount, "tables": summary.tableCount,
+        "leavesWithReservedBits": summary.leavesWithReservedBits,
+        "truncated": summary.isTruncated, "problemCount": summary.problemCount,
+      ],
+      "problems": summary.problems.map { $0.description },
+    ]
+    if let leaves {
+      object["leaves"] = leaves.map { leaf -> [String: Any] in
+        var entry: [String: Any] = [
+          "va": hex(leaf.virtualAddress), "pa": hex(leaf.physicalAddress), "pageSize": Int(leaf.pageSize.bytes),
+          "flags": leafFlags(leaf), "entry": hex(leaf.entry.rawValue),
+        ]
+        if leaf.reservedBits != 0 { entry["reservedBits"] = hex(leaf.reservedBits) }
+        return entry
+      }
+    }
+    if let platform { object["platform"] = platform }
+    return object
+  }
+}
+
+/// 16 hex digits, zero-padded: addresses line up in columns.
+func hex16(_ value: UInt64) -> String {
+  let digits = String(value, radix: 16)
+  return String(repeating: "0", count: max(0, 16 - digits.count)) + digits
+}
+
+func pad(_ text: String, _ width: Int) -> String {
+  text + String(repeating: " ", count: max(0, width - text.count))
+}

@@ -1,0 +1,164 @@
+import Foundation
+import GuestABI
+import GuestImage
+import Machine
+
+/// How to boot the guest.
+public struct BootOptions: Sendable {
+  /// The guest ELF; nil means the image built with the package.
+  public var imagePath: String?
+  public var memoryMiB: Int
+  /// Watchdog for each leg of the run (boot to checkpoint, checkpoint to checkpoint).
+  public var timeoutSeconds: Double
+  /// Words for the guest's command line (GuestABI `GuestCommandLine`).
+  public var commandLine: [String]
+
+  public init(imagePath: String? = nil, memoryMiB: Int = 64, timeoutSeconds: Double = 10, commandLine: [String] = []) {
+    self.imagePath = imagePath
+    self.memoryMiB = memoryMiB
+    self.timeoutSeconds = timeoutSeconds
+    self.commandLine = commandLine
+  }
+}
+
+/// Why a session could not do what was asked, in words for the user.
+public enum SessionError: Error, CustomStringConvertible, Equatable {
+  case image(String)
+  case machine(MachineError)
+  /// The guest exited while the host waited for `waitingFor` (a checkpoint name, or nil for any).
+  case guestExited(status: UInt8, exception: GuestException?, waitingFor: String?)
+  case guestShutdown(reason: String, registers: RegisterState?)
+  case timedOut(seconds: Double, registers: RegisterState?, waitingFor: String?)
+
+  public var description: String {
+    switch self {
+    case .image(let why): return why
+    case .machine(let error): return error.description
+    case .guestExited(let status, let exception, let waitingFor):
+      var text = "the guest exited with status \(status)"
+      if let waitingFor { text += " before reaching checkpoint \"\(waitingFor)\"" }
+      if let exception { text += "; it reported \(exception.summary)" }
+      return text
+    case .guestShutdown(let reason, let registers):
+      return "the guest shut down (\(reason))" + (registers.map { "; last registers: \($0.summary)" } ?? "")
+    case .timedOut(let seconds, let registers, let waitingFor):
+      let target = waitingFor.map { "checkpoint \"\($0)\"" } ?? "a stop"
+      return "the guest did not reach \(target) within \(formatSeconds(seconds)) (watchdog; raise it with --timeout)"
+        + (registers.map { "; registers: \($0.summary)" } ?? "")
+    }
+  }
+}
+
+/// One booted guest: the machine, and the checkpoint it is stopped at.
+public final class Session {
+  public let machine: any Machine
+  public let options: BootOptions
+  /// The checkpoint the guest is stopped at, if any.
+  public private(set) var checkpoint: Checkpoint?
+  /// Set once the guest has exited.
+  public private(set) var exitStatus: UInt8?
+
+  /// Loads the image and creates the machine; the guest has not run yet.
+  public init(options: BootOptions, console: @escaping (String) -> Void = { _ in }) throws(SessionError) {
+    self.options = options
+    let image = try Session.loadImage(options.imagePath, ramSize: UInt64(options.memoryMiB) << 20)
+    var words = options.commandLine
+    if !words.contains(where: { $0.hasPrefix("console=") }) {
+      words.insert(String(describing: GuestCommandLine.hypercallConsole), at: 0)
+    }
+    do {
+      machine = try KVMMachine(image: image, memoryMiB: options.memoryMiB, commandLine: words.joined(separator: " "))
+    } catch {
+      throw .machine(error)
+    }
+    machine.console = console
+  }
+
+  /// Reads and parses the guest ELF.
+  static func loadImage(_ path: String?, ramSize: UInt64) throws(SessionError) -> BootImage {
+    guard let path = path ?? GuestImage.defaultPath else {
+      throw .image("no guest image: the package build did not produce mmlab-guest.elf; run `swift build`")
+    }
+    guard FileManager.default.fileExists(atPath: path) else { throw .image("guest image \(path): no such file") }
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw .image("guest image \(path): cannot be read")
+    }
+    do {
+      return try ELFImage.load([UInt8](data), ramSize: ramSize)
+    } catch {
+      throw .image("guest image \(path): \(error)")
+    }
+  }
+
+  /// Runs until the checkpoint named `name` (or with that numeric code), or the next one if nil.
+  @discardableResult
+  public func run(toCheckpoint name: String?) throws(SessionError) -> Checkpoint {
+    while true {
+      let reached = try nextCheckpoint(waitingFor: name)
+      if name == nil || reached.name == name || String(reached.code) == name { return reached }
+    }
+  }
+
+  /// Runs through any remaining checkpoints to the guest's exit and returns its status.
+  public func runToExit() throws(SessionError) -> (status: UInt8, exception: GuestException?) {
+    do {
+      while true { _ = try nextCheckpoint(waitingFor: nil) }
+    } catch .guestExited(let status, let exception, _) {
+      return (status, exception)
+    }
+  }
+
+  /// Resumes the guest until its next checkpoint; every other stop is an error.
+  private func nextCheckpoint(waitingFor name: String?) throws(SessionError) -> Checkpoint {
+    let stop: MachineStop
+    do { stop = try machine.run(timeoutSeconds: options.timeoutSeconds) } catch { throw .machine(error) }
+    switch stop {
+    case .checkpoint(let reached):
+      checkpoint = reached
+      return reached
+    case .exited(let status, let exception):
+      exitStatus = status
+      checkpoint = nil
+      throw .guestExited(status: status, exception: exception, waitingFor: name)
+    case .shutdown(let reason, let registers):
+      throw .guestShutdown(reason: reason, registers: registers)
+    case .timedOut(let seconds, let registers):
+      throw .timedOut(seconds: seconds, registers: registers, waitingFor: name)
+    }
+  }
+
+  /// Registers of the stopped guest.
+  public func registers() throws(SessionError) -> RegisterState {
+    do { return try machine.registers() } catch { throw .machine(error) }
+  }
+}
+
+func formatSeconds(_ seconds: Double) -> String {
+  seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(seconds) s"
+}
+
+extension GuestException {
+  /// "#PF (vector 14), error code 0x3, CR2 0x..., RIP 0x...".
+  public var summary: String {
+    "\(exceptionName(vector)) (vector \(vector)), error code \(hex(errorCode)), CR2 \(hex(cr2)), RIP \(hex(rip))"
+  }
+}
+
+extension RegisterState {
+  /// The registers a user wants first after a crash.
+  public var summary: String {
+    "RIP \(hex(rip)) RSP \(hex(rsp)) RFLAGS \(hex(rflags)) CR0 \(hex(cr0)) CR2 \(hex(cr2)) CR3 \(hex(cr3)) CR4 \(hex(cr4)) EFER \(hex(efer))"
+  }
+}
+
+/// "0x" and lowercase hexadecimal digits.
+public func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+
+/// Mnemonic of an exception vector (Intel SDM vol. 3A, table 6-1).
+public func exceptionName(_ vector: UInt64) -> String {
+  let names = [
+    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP", "#SS", "#GP", "#PF", "reserved",
+    "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+  ]
+  return vector < UInt64(names.count) ? names[Int(vector)] : "interrupt"
+}

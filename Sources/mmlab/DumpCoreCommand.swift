@@ -1,0 +1,34 @@
+import ArgumentParser
+import Inspect
+import Machine
+
+/// `mmlab dump-core`: an ELF64 core of guest physical memory.
+struct DumpCoreCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "dump-core",
+    abstract: "Boot the guest to a checkpoint and write an ELF64 core of its physical memory.",
+    discussion: """
+      The core is laid out like QEMU's `dump-guest-memory`: one PT_LOAD per RAM range with \
+      p_paddr = the guest physical address, and notes carrying the registers (NT_PRSTATUS, \
+      QEMU's CPU state, and mmlab's own with EFER). `dump-pagetables --core` and \
+      `translate --core` read it back; so do gdb and crash-style tools.
+      """
+  )
+
+  @OptionGroup var boot: BootArguments
+
+  @Option(name: .long, help: "The core file to write.")
+  var out: String
+
+  @Option(name: .long, help: "Stop at this checkpoint (name or code); default: the first one.")
+  var checkpoint: String?
+
+  @Option(name: .customLong("append"), help: "A word for the guest's command line (repeatable).")
+  var commandLine: [String] = []
+
+  func run() throws {
+    let snapshot = try GuestSnapshot.boot(boot.options(commandLine: commandLine), checkpoint: checkpoint)
+    try CoreFile.write(memory: snapshot.memory, registers: snapshot.registers, to: out)
+    Terminal.note("wrote \(out): \(snapshot.memory.size >> 20) MiB of guest memory at \(snapshot.source)")
+  }
+}

@@ -1,0 +1,31 @@
+import ArgumentParser
+import Inspect
+
+/// Where a read-only command gets guest state: a live guest at a checkpoint, or a core file.
+struct SnapshotArguments: ParsableArguments {
+  @OptionGroup var boot: BootArguments
+
+  @Option(name: .long, help: "Stop at this checkpoint (name or code); default: the first one the guest reaches.")
+  var checkpoint: String?
+
+  @Option(name: .long, help: "Read a core file (from `mmlab dump-core` or QEMU's dump-guest-memory) instead of booting.")
+  var core: String?
+
+  @Option(name: .customLong("append"), help: "A word for the guest's command line (repeatable), e.g. bench.map.")
+  var commandLine: [String] = []
+
+  func validate() throws {
+    if core != nil, checkpoint != nil {
+      throw ValidationError("--checkpoint and --core exclude each other: a core file has no checkpoints")
+    }
+    if core != nil, !commandLine.isEmpty {
+      throw ValidationError("--append boots the guest; it means nothing with --core")
+    }
+  }
+
+  /// The snapshot, with a note on standard error saying where it came from.
+  func snapshot(maxPhysicalAddressBits: Int? = nil) throws -> GuestSnapshot {
+    if let core { return try GuestSnapshot.core(path: core, maxPhysicalAddressBits: maxPhysicalAddressBits ?? 48) }
+    return try GuestSnapshot.boot(boot.options(commandLine: commandLine), checkpoint: checkpoint)
+  }
+}
