@@ -59,9 +59,14 @@ public final class Session {
   public private(set) var exitStatus: UInt8?
 
   /// Loads the image and creates the machine; the guest has not run yet.
-  public init(options: BootOptions, console: @escaping (String) -> Void = { _ in }) throws(SessionError) {
-    self.options = options
+  public convenience init(options: BootOptions, console: @escaping (String) -> Void = { _ in }) throws(SessionError) {
     let image = try Session.loadImage(options.imagePath, ramSize: UInt64(options.memoryMiB) << 20)
+    try self.init(image: image, options: options, console: console)
+  }
+
+  /// Creates the machine for an image already loaded (`options.imagePath` is not read again).
+  public init(image: BootImage, options: BootOptions, console: @escaping (String) -> Void = { _ in }) throws(SessionError) {
+    self.options = options
     var words = options.commandLine
     if !words.contains(where: { $0.hasPrefix("console=") }) {
       words.insert(String(describing: GuestCommandLine.hypercallConsole), at: 0)
@@ -75,7 +80,7 @@ public final class Session {
   }
 
   /// Reads and parses the guest ELF.
-  static func loadImage(_ path: String?, ramSize: UInt64) throws(SessionError) -> BootImage {
+  public static func loadImage(_ path: String?, ramSize: UInt64) throws(SessionError) -> BootImage {
     guard let path = path ?? GuestImage.defaultPath else {
       throw .image("no guest image: the package build did not produce mmlab-guest.elf; run `swift build`")
     }

@@ -1,0 +1,59 @@
+import Foundation
+
+extension BenchmarkReport {
+  /// The figures for a person, with each target and whether it was met.
+  public func text(optimized: Bool) -> String {
+    var lines = ["mmlab bench on \(platform)"]
+    if !optimized { lines.append("note: debug build; figures are not representative (swift build -c release)") }
+    lines.append(
+      "boot (VM creation to first checkpoint): median \(format(boot.median, 3)) ms over \(boot.count) boots "
+        + "(min \(format(boot.minimum, 3)), max \(format(boot.maximum, 3))); "
+        + "target <= \(format(Self.bootTargetMilliseconds, 0)) ms: \(verdict(boot.median <= Self.bootTargetMilliseconds))")
+    lines.append(
+      "page-table walk: \(walkLeaves) leaves in \(walkTables) tables; median \(format(walkRate.median / 1e6, 1)) "
+        + "M leaf PTEs/s over \(walkRate.count) walks (min \(format(walkRate.minimum / 1e6, 1)), "
+        + "max \(format(walkRate.maximum / 1e6, 1))); target >= \(format(Self.walkTargetLeavesPerSecond / 1e6, 0)) M/s: "
+        + verdict(walkRate.median >= Self.walkTargetLeavesPerSecond))
+    let frequency = tscKHz.map { ", TSC \(format(Double($0) / 1000, 1)) MHz" } ?? ", TSC frequency unknown"
+    lines.append("floor costs measured by the guest (rdtsc, median of batches\(frequency)):")
+    for cost in floorCosts {
+      let time = cost.nanoseconds.map { "\(format($0 / 1000, 2)) µs" } ?? "?"
+      lines.append("  \(cost.name): \(time) (\(cost.medianTicks) ticks, \(cost.iterations) iterations)")
+    }
+    if floorCosts.isEmpty { lines.append("  (the guest reported none)") }
+    return lines.joined(separator: "\n") + "\n"
+  }
+
+  /// The figures for a program.
+  public func json(optimized: Bool) -> [String: Any] {
+    var costs: [[String: Any]] = []
+    for cost in floorCosts {
+      var entry: [String: Any] = [
+        "event": cost.name, "kind": String(describing: cost.kind), "medianTicks": cost.medianTicks,
+        "iterations": cost.iterations,
+      ]
+      if let nanoseconds = cost.nanoseconds { entry["medianNanoseconds"] = nanoseconds }
+      costs.append(entry)
+    }
+    var walk = spreadObject(walkRate, unit: "leaves/s")
+    walk["leaves"] = walkLeaves
+    walk["tables"] = walkTables
+    walk["targetLeavesPerSecond"] = Self.walkTargetLeavesPerSecond
+    var bootObject = spreadObject(boot, unit: "ms")
+    bootObject["targetMilliseconds"] = Self.bootTargetMilliseconds
+    var object: [String: Any] = [
+      "platform": platform.jsonObject, "optimizedBuild": optimized, "boot": bootObject, "walk": walk,
+      "floorCosts": costs,
+    ]
+    if let tscKHz { object["tscKHz"] = tscKHz }
+    return object
+  }
+}
+
+private func spreadObject(_ spread: Spread, unit: String) -> [String: Any] {
+  ["median": spread.median, "min": spread.minimum, "max": spread.maximum, "samples": spread.count, "unit": unit]
+}
+
+private func verdict(_ met: Bool) -> String { met ? "met" : "NOT met" }
+
+private func format(_ value: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
