@@ -1,0 +1,602 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// An ELF64 core file of guest physical memory, laid out like the ELF that QEMU's
+/// `dump-guest-memory` writes without paging (`-p` absent), so that crash, gdb,
+/// readelf and QEMU's own tools can read it:
+///
+///     ELF header (ET_CORE, EM_X86_64)
+///     program headers: PT_NOTE, then one PT_LOAD per RAM region
+///                      (p_paddr = guest physical address; p_vaddr = p_paddr, as
+///                      newer QEMU writes it (7.2 still writes 0), so gdb can read
+///                      physical addresses; p_filesz = p_memsz = region size)
+///     notes: "CORE" NT_PRSTATUS, "QEMU" QEMUCPUState, "MMLAB" type 0x4D4C (see below)
+///     zero padding to a page, then each region, page-aligned in the file
+///
+/// The MMLAB note (owner "MMLAB", type 0x4D4C: a number no generic tool reads as NT_PRSTATUS) holds everything `RegisterState` has,
+/// EFER included, which neither the prstatus nor QEMU's note carry. Its
+/// descriptor, little-endian: u32 version (1), u32 size (200); u64 rax rbx rcx
+/// rdx rsi rdi rsp rbp r8 … r15 rip rflags cr0 cr2 cr3 cr4 efer; u16 cs; u8 cpl;
+/// 5 bytes of zero. Later versions may only append fields.
+public enum CoreFile {
+  /// Writes `memory` and `registers` to `path` (created or replaced, mode 0644),
+  /// streaming each region straight from its mapping. On failure the partial file is removed.
+  public static func write(memory: GuestPhysicalMemory, registers: RegisterState, to path: String) throws(CoreFileError) {
+    let regions = memory.regions.filter { $0.bytes.count > 0 }
+    guard !regions.isEmpty else { throw CoreFileError(path: path, .cannotWrite("guest memory has no RAM regions")) }
+    guard regions.count < Int(ELF.programCountEscape) - 1 else {
+      throw CoreFileError(path: path, .cannotWrite("\(regions.count) RAM regions are more than one ELF program header table holds"))
+    }
+    for (previous, next) in zip(regions, regions.dropFirst()) where next.base < previous.end {
+      throw CoreFileError(
+        path: path, .cannotWrite("RAM regions \(elfHex(previous.base..<previous.end)) and \(elfHex(next.base..<next.end)) overlap"))
+    }
+
+    let notes = CoreLayout.notes(registers)
+    let programCount = 1 + regions.count
+    let notesOffset = ELF.fileHeaderSize + programCount * ELF.programHeaderSize
+    var offsets: [UInt64] = []
+    var next = CoreLayout.roundUp(UInt64(notesOffset + notes.count), to: CoreLayout.pageSize)
+    for region in regions {
+      offsets.append(next)
+      next = CoreLayout.roundUp(next + UInt64(region.bytes.count), to: CoreLayout.pageSize)
+    }
+
+    var headers = LittleEndianBytes()
+    headers.fileHeader(type: ELF.typeCore, programCount: programCount)
+    headers.programHeader(
+      type: ELF.programNote, flags: 0, offset: UInt64(notesOffset), virtualAddress: 0, physicalAddress: 0,
+      fileSize: UInt64(notes.count), memorySize: UInt64(notes.count), alignment: 4)
+    for (region, offset) in zip(regions, offsets) {
+      headers.programHeader(
+        type: ELF.programLoad, flags: ELF.flagRead | ELF.flagWrite | ELF.flagExecute, offset: offset,
+        virtualAddress: region.base, physicalAddress: region.base, fileSize: UInt64(region.bytes.count),
+        memorySize: UInt64(region.bytes.count), alignment: UInt64(CoreLayout.pageSize))
+    }
+    headers.bytes += notes
+
+    let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard descriptor >= 0 else { throw CoreFileError(path: path, .systemCall(name: "open", errno: errno)) }
+    var output = Output(descriptor: descriptor, path: path)
+    do throws(CoreFileError) {
+      try output.write(headers.bytes)
+      for (region, offset) in zip(regions, offsets) {
+        try output.zeroes(Int(offset - output.position))
+        try output.write(UnsafeRawBufferPointer(region.bytes))
+      }
+    } catch {
+      close(descriptor)
+      unlink(path)
+      throw error
+    }
+    if close(descriptor) != 0 {
+      let code = errno
+      unlink(path)
+      throw CoreFileError(path: path, .systemCall(name: "close", errno: code))
+    }
+  }
+
+  /// Maps the core at `path` (private, copy-on-write: writes to its memory never
+  /// reach the file) and reads its PT_LOADs and register notes. Reads cores written
+  /// by `write` and by QEMU's `dump-guest-memory` without paging. PT_LOADs with
+  /// p_filesz 0 are skipped; bytes past p_filesz are not part of the returned memory.
+  public static func read(path: String) throws(CoreFileError) -> LoadedCore {
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else {
+      let code = errno
+      throw CoreFileError(path: path, code == ENOENT ? .fileMissing : .systemCall(name: "open", errno: code))
+    }
+    defer { close(descriptor) }
+    var status = stat()
+    guard fstat(descriptor, &status) == 0 else { throw CoreFileError(path: path, .systemCall(name: "fstat", errno: errno)) }
+    guard (status.st_mode & S_IFMT) == S_IFREG else { throw CoreFileError(path: path, .malformed("it is not a regular file")) }
+    let size = Int(status.st_size)
+    guard size > 0 else { throw CoreFileError(path: path, .notELF(firstBytes: [])) }
+    guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, descriptor, 0),
+      base != UnsafeMutableRawPointer(bitPattern: -1)
+    else { throw CoreFileError(path: path, .systemCall(name: "mmap", errno: errno)) }
+    let mapping = UnsafeMutableRawBufferPointer(start: base, count: size)
+    do {
+      let parsed = try parse(mapping, path: path)
+      return LoadedCore(path: path, mapping: mapping, parsed: parsed)
+    } catch {
+      munmap(base, size)
+      throw error
+    }
+  }
+
+  struct Parsed {
+    var memory: GuestPhysicalMemory
+    var registers: RegisterState
+    var source: LoadedCore.RegisterSource?
+    var cpuCount: Int
+  }
+
+  static func parse(_ mapping: UnsafeMutableRawBufferPointer, path: String) throws(CoreFileError) -> Parsed {
+    let bytes = ELFBytes(UnsafeRawBufferPointer(mapping))
+    let file: ELFFile
+    do { file = try ELFFile.parse(bytes) } catch { throw CoreFileError(path: path, problem: error) }
+    guard file.type == ELF.typeCore else { throw CoreFileError(path: path, .notCore(type: file.type)) }
+    guard file.machine == ELF.machineX86_64 else { throw CoreFileError(path: path, .wrongMachine(file.machine)) }
+
+    // Notes first: they come before the memory in the file, so a truncation is named where it starts.
+    var notes: [ELFNote] = []
+    do throws(ELFProblem) {
+      for header in file.programHeaders where header.type == ELF.programNote {
+        let container = "PT_NOTE (program header \(header.index))"
+        let span = try bytes.span(offset: header.offset, size: header.fileSize, what: container)
+        notes += try ELFFile.notes(in: span, alignment: header.alignment, of: bytes, container: container)
+      }
+    } catch { throw CoreFileError(path: path, problem: error) }
+
+    var regions: [GuestPhysicalMemory.Region] = []
+    var names: [String] = []
+    var pagingDump = false
+    var loadNumber = 0
+    do throws(ELFProblem) {
+      for header in file.programHeaders where header.type == ELF.programLoad {
+        loadNumber += 1
+        let name = "PT_LOAD \(loadNumber) (program header \(header.index), physical \(elfHex(header.physicalAddress)))"
+        guard header.fileSize <= header.memorySize else {
+          throw .malformed("\(name) has more file bytes (\(elfHex(header.fileSize))) than memory bytes (\(elfHex(header.memorySize)))")
+        }
+        guard header.fileSize > 0 else { continue }  // QEMU writes these for ranges it did not dump
+        let span = try bytes.span(offset: header.offset, size: header.fileSize, what: name)
+        let (_, overflow) = header.physicalAddress.addingReportingOverflow(header.fileSize)
+        if overflow { throw .overflow("\(name) with size \(elfHex(header.fileSize)) runs past physical address 2^64") }
+        if header.virtualAddress != 0 && header.virtualAddress != header.physicalAddress { pagingDump = true }
+        regions.append(GuestPhysicalMemory.Region(base: header.physicalAddress, bytes: UnsafeMutableRawBufferPointer(rebasing: mapping[span])))
+        names.append(name)
+      }
+    } catch { throw CoreFileError(path: path, problem: error) }
+    guard !regions.isEmpty else { throw CoreFileError(path: path, .noLoadSegments) }
+
+    let byStart = regions.indices.sorted { regions[$0].base < regions[$1].base }
+    var reaching = byStart[0]
+    for index in byStart.dropFirst() {
+      if regions[index].base < regions[reaching].end {
+        let (first, second) = reaching < index ? (reaching, index) : (index, reaching)
+        throw CoreFileError(
+          path: path,
+          .overlappingSegments(
+            first: names[first], firstRange: regions[first].base..<regions[first].end,
+            second: names[second], secondRange: regions[second].base..<regions[second].end, pagingDump: pagingDump))
+      }
+      if regions[index].end > regions[reaching].end { reaching = index }
+    }
+
+    let (registers, source, cpuCount) = try CoreLayout.registers(from: notes, bytes, path: path)
+    return Parsed(memory: GuestPhysicalMemory(regions: regions), registers: registers, source: source, cpuCount: cpuCount)
+  }
+}
+
+/// A core file mapped into this process. Its `memory` points into the mapping,
+/// which lives as long as this object: keep the `LoadedCore` alive while using it.
+/// The mapping is private: writes to `memory` change this process's copy only.
+public final class LoadedCore: @unchecked Sendable {
+  /// Where the registers came from.
+  public enum RegisterSource: Sendable, Equatable {
+    /// mmlab's own note: every `RegisterState` field, EFER included.
+    case mmlab
+    /// QEMU's QEMUCPUState note: general, control and segment registers, no EFER.
+    case qemu
+    /// The NT_PRSTATUS note: general registers and CS only (CRs and EFER are 0).
+    case prstatus
+  }
+
+  public let path: String
+  /// Guest physical memory: one region per PT_LOAD, at its p_paddr.
+  public let memory: GuestPhysicalMemory
+  /// The first vCPU's registers (zero if the core has no register note).
+  public let registers: RegisterState
+  /// Which note `registers` came from; nil if none.
+  public let registerSource: RegisterSource?
+  /// True only if `registers.efer` was recorded (the MMLAB note); otherwise efer is 0.
+  public var eferKnown: Bool { registerSource == .mmlab }
+  /// True if CR0, CR2, CR3 and CR4 were recorded (MMLAB or QEMU note).
+  public var controlRegistersKnown: Bool { registerSource == .mmlab || registerSource == .qemu }
+  /// How many vCPUs the core describes (count of NT_PRSTATUS notes, or of the notes `registers` came from).
+  public let cpuCount: Int
+
+  private let mapping: UnsafeMutableRawBufferPointer
+
+  init(path: String, mapping: UnsafeMutableRawBufferPointer, parsed: CoreFile.Parsed) {
+    self.path = path
+    self.mapping = mapping
+    self.memory = parsed.memory
+    self.registers = parsed.registers
+    self.registerSource = parsed.source
+    self.cpuCount = parsed.cpuCount
+  }
+
+  deinit {
+    if let base = mapping.baseAddress { munmap(base, mapping.count) }
+  }
+}
+
+/// Why a core file cannot be written or read; `description` is meant for the user.
+public struct CoreFileError: Error, Equatable, Sendable, CustomStringConvertible {
+  public enum Kind: Equatable, Sendable {
+    /// No file at the path.
+    case fileMissing
+    /// A system call failed.
+    case systemCall(name: String, errno: Int32)
+    /// Headers, notes or a segment end past the end of the file.
+    case truncated(what: String, end: UInt64, fileSize: UInt64)
+    /// The file does not start with "\x7fELF"; carries its first bytes (up to 16).
+    case notELF(firstBytes: [UInt8])
+    /// EI_CLASS is not ELFCLASS64.
+    case wrongClass(UInt8)
+    /// EI_DATA is not little-endian.
+    case wrongByteOrder(UInt8)
+    /// e_machine is not EM_X86_64.
+    case wrongMachine(UInt16)
+    /// e_type is not ET_CORE.
+    case notCore(type: UInt16)
+    /// An offset or address plus a size does not fit in 64 bits.
+    case overflow(String)
+    /// A structure is inconsistent.
+    case malformed(String)
+    /// No PT_LOAD with file bytes.
+    case noLoadSegments
+    /// Two PT_LOADs share physical bytes. `pagingDump` if p_vaddr suggests a `dump-guest-memory -p` core.
+    case overlappingSegments(first: String, firstRange: Range<UInt64>, second: String, secondRange: Range<UInt64>, pagingDump: Bool)
+    /// The memory given to `write` cannot be described by a core file.
+    case cannotWrite(String)
+  }
+
+  public var path: String
+  public var kind: Kind
+
+  public init(path: String, _ kind: Kind) {
+    self.path = path
+    self.kind = kind
+  }
+
+  init(path: String, problem: ELFProblem) {
+    switch problem {
+    case .truncated(let what, let end, let fileSize): self.init(path: path, .truncated(what: what, end: end, fileSize: fileSize))
+    case .notELF(let firstBytes): self.init(path: path, .notELF(firstBytes: firstBytes))
+    case .wrongClass(let value): self.init(path: path, .wrongClass(value))
+    case .wrongByteOrder(let value): self.init(path: path, .wrongByteOrder(value))
+    case .overflow(let why): self.init(path: path, .overflow(why))
+    case .malformed(let why): self.init(path: path, .malformed(why))
+    }
+  }
+
+  public var description: String {
+    let what: String
+    switch kind {
+    case .fileMissing:
+      what = "no such file"
+    case .systemCall(let name, let code):
+      what = "\(name) failed: \(errnoDescription(code)) (errno \(code))"
+    case .truncated(let part, let end, let fileSize):
+      what = "the file is truncated: \(part) ends at byte \(end), but the file has only \(fileSize) bytes"
+    case .notELF(let firstBytes):
+      what = "not an ELF file: \(describeFirstBytes(firstBytes))"
+    case .wrongClass(let value):
+      what = "not a 64-bit ELF (EI_CLASS is \(value)); mmlab reads ELFCLASS64 cores only"
+        + (value == 1 ? " (QEMU writes a 32-bit core when the guest was not in long mode and has less than 4 GiB)" : "")
+    case .wrongByteOrder(let value):
+      what = "not a little-endian ELF (EI_DATA is \(value))"
+    case .wrongMachine(let machine):
+      what = "the core is for machine \(machine) (\(ELF.machineName(machine))), not x86-64 (EM_X86_64, 62)"
+        + (machine == 3 ? "; QEMU writes i386 cores when the guest was not in long mode" : "")
+    case .notCore(let type):
+      what = "not a core file: ELF type \(type) (\(ELF.typeName(type))), expected ET_CORE (4)"
+    case .overflow(let why):
+      what = "impossible size: \(why)"
+    case .malformed(let why):
+      what = "malformed core: \(why)"
+    case .noLoadSegments:
+      what = "the core has no PT_LOAD segment with memory in it"
+    case .overlappingSegments(let first, let firstRange, let second, let secondRange, let pagingDump):
+      what = "\(first) at guest physical \(elfHex(firstRange)) overlaps \(second) at \(elfHex(secondRange))"
+        + (pagingDump ? "; this looks like a paging dump (dump-guest-memory -p), which mmlab does not read" : "")
+    case .cannotWrite(let why):
+      what = "cannot write a core: \(why)"
+    }
+    return "core file \(path): \(what)"
+  }
+}
+
+// MARK: - CoreLayout of the headers and notes
+
+/// Little-endian byte building for headers and notes.
+struct LittleEndianBytes {
+  var bytes: [UInt8] = []
+
+  mutating func u8(_ value: UInt8) { bytes.append(value) }
+  mutating func u16(_ value: UInt16) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+  mutating func u32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+  mutating func u64(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+  mutating func zeroes(_ count: Int) { bytes += repeatElement(0, count: count) }
+  mutating func pad(to alignment: Int) { zeroes((alignment - bytes.count % alignment) % alignment) }
+
+  /// An Elf64_Ehdr for x86-64 with program headers right after it and no sections.
+  mutating func fileHeader(type: UInt16, programCount: Int) {
+    bytes += ELF.magic
+    u8(ELF.classELF64)
+    u8(ELF.dataLittleEndian)
+    u8(ELF.versionCurrent)
+    zeroes(9)  // OS ABI (System V), ABI version, padding
+    u16(type)
+    u16(ELF.machineX86_64)
+    u32(1)  // e_version
+    u64(0)  // e_entry
+    u64(UInt64(ELF.fileHeaderSize))  // e_phoff
+    u64(0)  // e_shoff
+    u32(0)  // e_flags
+    u16(UInt16(ELF.fileHeaderSize))
+    u16(UInt16(ELF.programHeaderSize))
+    u16(UInt16(programCount))
+    u16(UInt16(ELF.sectionHeaderSize))
+    u16(0)  // e_shnum
+    u16(0)  // e_shstrndx
+  }
+
+  mutating func programHeader(
+    type: UInt32, flags: UInt32, offset: UInt64, virtualAddress: UInt64, physicalAddress: UInt64,
+    fileSize: UInt64, memorySize: UInt64, alignment: UInt64
+  ) {
+    u32(type)
+    u32(flags)
+    u64(offset)
+    u64(virtualAddress)
+    u64(physicalAddress)
+    u64(fileSize)
+    u64(memorySize)
+    u64(alignment)
+  }
+
+  /// An Elf64_Nhdr, its NUL-terminated name and its descriptor, each padded to 4 bytes.
+  mutating func note(name: String, type: UInt32, descriptor: [UInt8]) {
+    let nameBytes = Array(name.utf8) + [0]
+    u32(UInt32(nameBytes.count))
+    u32(UInt32(descriptor.count))
+    u32(type)
+    bytes += nameBytes
+    pad(to: 4)
+    bytes += descriptor
+    pad(to: 4)
+  }
+}
+
+enum CoreLayout {
+  static let pageSize = 4096
+
+  static func roundUp(_ value: UInt64, to alignment: Int) -> UInt64 {
+    (value + UInt64(alignment) - 1) / UInt64(alignment) * UInt64(alignment)
+  }
+
+  // NT_PRSTATUS: struct elf_prstatus for x86-64.
+  static let prstatusType: UInt32 = 1
+  static let prstatusSize = 336
+  static let prstatusPID = 32
+  static let prstatusRegisters = 112
+  /// user_regs_struct order.
+  enum UserRegister: Int, CaseIterable {
+    case r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8, rax, rcx, rdx, rsi, rdi, origRAX
+    case rip, cs, eflags, rsp, ss, fsBase, gsBase, ds, es, fs, gs
+  }
+
+  // "QEMU" note, type 0: QEMUCPUState version 1.
+  static let qemuType: UInt32 = 0
+  static let qemuVersion: UInt32 = 1
+  /// With kernel_gs_base, as current QEMU writes it; older QEMU stops before it (432).
+  static let qemuSize = 440
+  static let qemuSegments = 152  // cs ds es fs gs ss ldt tr gdt idt, 24 bytes each
+  static let qemuSegmentSize = 24
+  static let qemuControlRegisters = 392  // cr[5]
+  static let qemuMinimumSize = 432
+  // QEMU's segment flags: the descriptor's high dword, bits 8–23.
+  static let descriptorPresent: UInt32 = 1 << 15
+  static let descriptorDPLShift: UInt32 = 13
+  static let descriptorLong: UInt32 = 1 << 21
+  static let descriptorCode: UInt32 = 1 << 12 | 1 << 11 | 1 << 9 | 1 << 8  // S, code, readable, accessed
+
+  // "MMLAB" note, type 0x4D4C ("ML").
+  static let mmlabType: UInt32 = 0x4D4C
+  static let mmlabVersion: UInt32 = 1
+  static let mmlabSize = 200
+
+  static let eferLMA: UInt64 = 1 << 10
+
+  static func notes(_ registers: RegisterState) -> [UInt8] {
+    var notes = LittleEndianBytes()
+    notes.note(name: "CORE", type: prstatusType, descriptor: prstatus(registers))
+    notes.note(name: "QEMU", type: qemuType, descriptor: qemuState(registers))
+    notes.note(name: "MMLAB", type: mmlabType, descriptor: mmlabState(registers))
+    return notes.bytes
+  }
+
+  static func prstatus(_ r: RegisterState) -> [UInt8] {
+    var d = LittleEndianBytes()
+    d.zeroes(prstatusPID)
+    d.u32(1)  // pr_pid: vCPU index + 1, as QEMU numbers them
+    d.zeroes(prstatusRegisters - d.bytes.count)
+    for register in UserRegister.allCases {
+      let value: UInt64
+      switch register {
+      case .r15: value = r.r15
+      case .r14: value = r.r14
+      case .r13: value = r.r13
+      case .r12: value = r.r12
+      case .rbp: value = r.rbp
+      case .rbx: value = r.rbx
+      case .r11: value = r.r11
+      case .r10: value = r.r10
+      case .r9: value = r.r9
+      case .r8: value = r.r8
+      case .rax: value = r.rax
+      case .rcx: value = r.rcx
+      case .rdx: value = r.rdx
+      case .rsi: value = r.rsi
+      case .rdi: value = r.rdi
+      case .rip: value = r.rip
+      case .cs: value = UInt64(r.cs)
+      case .eflags: value = r.rflags
+      case .rsp: value = r.rsp
+      case .origRAX, .ss, .fsBase, .gsBase, .ds, .es, .fs, .gs: value = 0
+      }
+      d.u64(value)
+    }
+    d.zeroes(prstatusSize - d.bytes.count)  // pr_fpvalid and padding
+    return d.bytes
+  }
+
+  static func qemuState(_ r: RegisterState) -> [UInt8] {
+    var d = LittleEndianBytes()
+    d.u32(qemuVersion)
+    d.u32(UInt32(qemuSize))
+    for value in [r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip, r.rflags] {
+      d.u64(value)
+    }
+    // CS is the only segment RegisterState has; its flags are synthesized from CPL and EFER.LMA.
+    var flags = descriptorPresent | descriptorCode | UInt32(r.cpl & 3) << descriptorDPLShift
+    if r.efer & eferLMA != 0 { flags |= descriptorLong }
+    d.u32(UInt32(r.cs))
+    d.u32(0xFFFF_FFFF)  // limit
+    d.u32(flags)
+    d.u32(0)
+    d.u64(0)
+    d.zeroes(9 * qemuSegmentSize)  // ds es fs gs ss ldt tr gdt idt
+    for value in [r.cr0, 0, r.cr2, r.cr3, r.cr4] { d.u64(value) }
+    d.u64(0)  // kernel_gs_base
+    return d.bytes
+  }
+
+  static func mmlabState(_ r: RegisterState) -> [UInt8] {
+    var d = LittleEndianBytes()
+    d.u32(mmlabVersion)
+    d.u32(UInt32(mmlabSize))
+    for value in [
+      r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15,
+      r.rip, r.rflags, r.cr0, r.cr2, r.cr3, r.cr4, r.efer,
+    ] {
+      d.u64(value)
+    }
+    d.u16(r.cs)
+    d.u8(r.cpl)
+    d.zeroes(5)
+    return d.bytes
+  }
+
+  /// The first vCPU's registers from the best note there is: MMLAB, else QEMU, else NT_PRSTATUS.
+  static func registers(from notes: [ELFNote], _ bytes: ELFBytes, path: String) throws(CoreFileError) -> (RegisterState, LoadedCore.RegisterSource?, Int) {
+    let mmlab = notes.filter { $0.isOwned(by: "MMLAB") && $0.type == mmlabType }
+    let qemu = notes.filter { $0.isOwned(by: "QEMU") && $0.type == qemuType }
+    let prstatus = notes.filter { $0.isOwned(by: "CORE") && $0.type == prstatusType }
+    func malformed(_ why: String) -> CoreFileError { CoreFileError(path: path, .malformed(why)) }
+
+    if let note = mmlab.first {
+      let at = note.descriptor.lowerBound
+      guard note.descriptor.count >= 8 else { throw malformed("the MMLAB note is \(note.descriptor.count) bytes; it needs at least 8") }
+      let version = bytes.u32(at)
+      let size = Int(bytes.u32(at + 4))
+      guard version >= mmlabVersion, size >= mmlabSize, size <= note.descriptor.count else {
+        throw malformed("the MMLAB note has version \(version) and size \(size) in a \(note.descriptor.count)-byte descriptor; expected version 1 and at least \(mmlabSize) bytes")
+      }
+      var r = RegisterState()
+      let u64s = (0..<23).map { bytes.u64(at + 8 + 8 * $0) }
+      (r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp) = (u64s[0], u64s[1], u64s[2], u64s[3], u64s[4], u64s[5], u64s[6], u64s[7])
+      (r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15) = (u64s[8], u64s[9], u64s[10], u64s[11], u64s[12], u64s[13], u64s[14], u64s[15])
+      (r.rip, r.rflags, r.cr0, r.cr2, r.cr3, r.cr4, r.efer) = (u64s[16], u64s[17], u64s[18], u64s[19], u64s[20], u64s[21], u64s[22])
+      r.cs = bytes.u16(at + 192)
+      r.cpl = bytes.u8(at + 194)
+      return (r, .mmlab, max(mmlab.count, prstatus.count))
+    }
+
+    if let note = qemu.first {
+      let at = note.descriptor.lowerBound
+      guard note.descriptor.count >= qemuMinimumSize else {
+        throw malformed("the QEMU note is \(note.descriptor.count) bytes; QEMUCPUState needs at least \(qemuMinimumSize)")
+      }
+      let version = bytes.u32(at)
+      guard version == qemuVersion else { throw malformed("the QEMU note has QEMUCPUState version \(version); mmlab reads version 1") }
+      var r = RegisterState()
+      let u64s = (0..<18).map { bytes.u64(at + 8 + 8 * $0) }
+      (r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp) = (u64s[0], u64s[1], u64s[2], u64s[3], u64s[4], u64s[5], u64s[6], u64s[7])
+      (r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15) = (u64s[8], u64s[9], u64s[10], u64s[11], u64s[12], u64s[13], u64s[14], u64s[15])
+      (r.rip, r.rflags) = (u64s[16], u64s[17])
+      let selector = bytes.u32(at + qemuSegments)
+      let flags = bytes.u32(at + qemuSegments + 8)
+      r.cs = UInt16(truncatingIfNeeded: selector)
+      // In long and protected mode CPL is CS.DPL; without descriptor flags, use the selector's RPL.
+      r.cpl = UInt8(flags & descriptorPresent != 0 ? (flags >> descriptorDPLShift) & 3 : selector & 3)
+      r.cr0 = bytes.u64(at + qemuControlRegisters)
+      r.cr2 = bytes.u64(at + qemuControlRegisters + 16)
+      r.cr3 = bytes.u64(at + qemuControlRegisters + 24)
+      r.cr4 = bytes.u64(at + qemuControlRegisters + 32)
+      return (r, .qemu, max(qemu.count, prstatus.count))
+    }
+
+    if let note = prstatus.first {
+      let at = note.descriptor.lowerBound + prstatusRegisters
+      let needed = prstatusRegisters + UserRegister.allCases.count * 8
+      guard note.descriptor.count >= needed else {
+        throw malformed("the NT_PRSTATUS note is \(note.descriptor.count) bytes; x86-64's elf_prstatus needs at least \(needed)")
+      }
+      func value(_ register: UserRegister) -> UInt64 { bytes.u64(at + 8 * register.rawValue) }
+      var r = RegisterState()
+      (r.rax, r.rbx, r.rcx, r.rdx) = (value(.rax), value(.rbx), value(.rcx), value(.rdx))
+      (r.rsi, r.rdi, r.rsp, r.rbp) = (value(.rsi), value(.rdi), value(.rsp), value(.rbp))
+      (r.r8, r.r9, r.r10, r.r11) = (value(.r8), value(.r9), value(.r10), value(.r11))
+      (r.r12, r.r13, r.r14, r.r15) = (value(.r12), value(.r13), value(.r14), value(.r15))
+      (r.rip, r.rflags) = (value(.rip), value(.eflags))
+      r.cs = UInt16(truncatingIfNeeded: value(.cs))
+      r.cpl = UInt8(r.cs & 3)
+      return (r, .prstatus, prstatus.count)
+    }
+    return (RegisterState(), nil, 0)
+  }
+}
+
+/// Sequential writes to a file descriptor, retrying short writes and EINTR.
+private struct Output {
+  let descriptor: Int32
+  let path: String
+  var position: UInt64 = 0
+
+  mutating func write(_ bytes: UnsafeRawBufferPointer) throws(CoreFileError) {
+    var done = 0
+    while done < bytes.count {
+      let written = systemWrite(descriptor, bytes.baseAddress! + done, min(bytes.count - done, 1 << 30))
+      if written < 0 {
+        if errno == EINTR { continue }
+        throw CoreFileError(path: path, .systemCall(name: "write", errno: errno))
+      }
+      if written == 0 { throw CoreFileError(path: path, .systemCall(name: "write", errno: EIO)) }
+      done += written
+    }
+    position += UInt64(bytes.count)
+  }
+
+  mutating func write(_ array: [UInt8]) throws(CoreFileError) {
+    let result: Result<Void, CoreFileError> = array.withUnsafeBytes { bytes in
+      do throws(CoreFileError) {
+        try write(bytes)
+        return .success(())
+      } catch {
+        return .failure(error)
+      }
+    }
+    try result.get()
+  }
+
+  mutating func zeroes(_ count: Int) throws(CoreFileError) {
+    if count > 0 { try write([UInt8](repeating: 0, count: count)) }
+  }
+}
+
+private func systemWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+  #if canImport(Glibc)
+    return Glibc.write(descriptor, buffer, count)
+  #else
+    return Darwin.write(descriptor, buffer, count)
+  #endif
+}
