@@ -49,6 +49,8 @@ static inline void arch_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t *eax, ui
 static inline void arch_lgdt(const void *descriptor) { __asm__ volatile("lgdt (%0)" : : "r"(descriptor) : "memory"); }
 static inline void arch_lidt(const void *descriptor) { __asm__ volatile("lidt (%0)" : : "r"(descriptor) : "memory"); }
 static inline void arch_ltr(uint16_t selector) { __asm__ volatile("ltr %0" : : "r"(selector) : "memory"); }
+/// Busy loop with interrupts off: never exits to the host by itself.
+static inline void arch_spin_forever(void) { for (;;) __asm__ volatile("cli; pause" ::: "memory"); }
 static inline void arch_halt_forever(void) { for (;;) __asm__ volatile("cli; hlt"); }
 /// A plain 8-byte store, the one kind of page-table write the guest makes.
 static inline void arch_store64(uint64_t address, uint64_t value) {

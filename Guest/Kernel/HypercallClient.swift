@@ -28,7 +28,8 @@ enum Hypercall {
 
   /// Stops at a checkpoint named `name`; returns the host's response.
   @discardableResult
-  static func checkpoint(_ code: CheckpointCode, _ name: StaticString) -> UInt64 {
+  static func checkpoint(_ code: CheckpointCode, _ name: StaticString? = nil) -> UInt64 {
+    let name = name ?? code.name
     Console.flush()
     let namePhysical = kernelPhysical(UInt64(UInt(bitPattern: name.utf8Start)))
     return call(.checkpoint, code.rawValue, namePhysical, UInt64(name.utf8CodeUnitCount))

@@ -22,17 +22,17 @@ func kernelMain(_ startInfoPhysical: UInt64) {
   Console.write(" MiB, kernel tables at ")
   Console.write(hex: space.rootPhysical)
   Console.write("\n")
-  Hypercall.checkpoint(.booted, "booted")
+  Hypercall.checkpoint(.booted)
   runSelfTests(boot)
   if boot.hasWord(GuestCommandLine.mapLargeRegion) {
     guard mapBenchRegion(space: space, frames: &frames) else {
       kernelPanic("kernelMain", "out of frames mapping the bench region")
     }
-    Hypercall.checkpoint(.largeRegionMapped, "large-region-mapped")
+    Hypercall.checkpoint(.largeRegionMapped)
   }
   if boot.hasWord(GuestCommandLine.measure) {
     measurePlatformCosts(space: space)
-    Hypercall.checkpoint(.measured, "measured")
+    Hypercall.checkpoint(.measured)
   }
   Hypercall.exit(.success)
 }
@@ -43,4 +43,5 @@ func runSelfTests(_ boot: BootInformation) {
   if boot.hasWord(GuestCommandLine.faultWriteText) { selftest_write_text() }
   if boot.hasWord(GuestCommandLine.faultExecuteData) { selftest_execute_data() }
   if boot.hasWord(GuestCommandLine.faultInvalidOpcode) { selftest_invalid_opcode() }
+  if boot.hasWord(GuestCommandLine.hang) { arch_spin_forever() }
 }

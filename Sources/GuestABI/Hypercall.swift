@@ -1,7 +1,7 @@
 /// What a hypercall asks of the host. The guest writes a request record
 /// (layout: `HypercallRequest`) into its own memory and writes the record's
 /// physical address, as 32 bits, to `GuestPort.hypercall`.
-public enum HypercallKind: UInt32 {
+public enum HypercallKind: UInt32, Sendable {
   /// Text for the console: arg0 = physical address, arg1 = length in bytes.
   case print = 1
   /// Stop here for the host to inspect: arg0 = `CheckpointCode`, arg1 = physical
@@ -41,7 +41,7 @@ public enum HypercallRequest {
 
 /// Well-known checkpoints. The name travels with the code, so a scenario may
 /// add checkpoints without a new code; the host matches either.
-public enum CheckpointCode: UInt64 {
+public enum CheckpointCode: UInt64, Sendable {
   /// Kernel page tables are live, console and IDT set up.
   case booted = 1
   /// A large region (`BenchLayout`) is mapped in 4 KiB pages for walk benchmarks.
@@ -50,10 +50,20 @@ public enum CheckpointCode: UInt64 {
   case measured = 3
   /// Any other checkpoint a scenario names.
   case named = 0x100
+
+  /// The name the guest gives the checkpoint.
+  public var name: StaticString {
+    switch self {
+    case .booted: return "booted"
+    case .largeRegionMapped: return "large-region-mapped"
+    case .measured: return "measured"
+    case .named: return "named"
+    }
+  }
 }
 
 /// Exit statuses the guest reports on `GuestPort.debugExit` and with `HypercallKind.exit`.
-public enum GuestExitStatus: UInt8 {
+public enum GuestExitStatus: UInt8, Sendable {
   case success = 0
   case failure = 1
   case unexpectedException = 0x7E
@@ -62,7 +72,7 @@ public enum GuestExitStatus: UInt8 {
 }
 
 /// Figures the guest measures with rdtsc (`HypercallKind.measurement`).
-public enum MeasurementKind: UInt64 {
+public enum MeasurementKind: UInt64, Sendable {
   /// A #PF raised, handled and returned from with IRETQ.
   case pageFaultRoundTrip = 1
   /// One INVLPG.

@@ -40,6 +40,8 @@ public enum GuestCommandLine {
   public static let faultWriteText: StaticString = "selftest.write-text"
   /// Execute from kernel data (expect #PF, error code P|I/D).
   public static let faultExecuteData: StaticString = "selftest.execute-data"
+  /// Spin forever with interrupts off (the host's watchdog must fire).
+  public static let hang: StaticString = "selftest.hang"
   /// Execute UD2 (expect #UD).
   public static let faultInvalidOpcode: StaticString = "selftest.ud2"
 }

@@ -17,6 +17,23 @@ public protocol Machine: AnyObject {
   func setCheckpointResponse(_ value: UInt64) throws(MachineError)
   /// Where console text goes.
   var console: (String) -> Void { get set }
+  /// Figures the guest reported (`HypercallKind.measurement`), keyed by `MeasurementKind` raw value.
+  var measurements: [UInt64: GuestMeasurement] { get }
+  /// The guest's TSC frequency in kHz, if the backend knows it (turns measured ticks into time).
+  var timeStampCounterKHz: UInt64? { get }
+}
+
+/// A figure the guest measured with rdtsc (`HypercallKind.measurement`).
+public struct GuestMeasurement: Equatable, Sendable {
+  public var medianTicks: UInt64
+  public var iterations: UInt64
+  /// TSC ticks per microsecond as the guest sees them (0 if unknown).
+  public var ticksPerMicrosecond: UInt64
+  public init(medianTicks: UInt64, iterations: UInt64, ticksPerMicrosecond: UInt64) {
+    self.medianTicks = medianTicks
+    self.iterations = iterations
+    self.ticksPerMicrosecond = ticksPerMicrosecond
+  }
 }
 
 /// Why `Machine.run` returned.

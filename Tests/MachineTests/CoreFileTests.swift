@@ -145,7 +145,7 @@ struct CoreFileTests {
     }
     #expect(at == notesOffset + notesSize)
     #expect(notes.map(\.name) == ["CORE", "QEMU", "MMLAB"])
-    #expect(notes.map(\.type) == [1, 0, 1])
+    #expect(notes.map(\.type) == [1, 0, 0x4D4C])
     #expect(notes.map(\.size) == [336, 440, 200])
 
     let r = Self.registers
