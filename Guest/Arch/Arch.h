@@ -7,6 +7,10 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include "BootConstants.h"
+
+/// Bytes of RAM the boot page tables map.
+static const uint64_t arch_boot_identity_size = (uint64_t)MMLAB_BOOT_IDENTITY_MIB << 20;
 
 static inline void arch_outb(uint16_t port, uint8_t value) {
   __asm__ volatile("outb %0, %1" : : "a"(value), "Nd"(port) : "memory");
@@ -45,10 +49,6 @@ static inline void arch_wrmsr(uint32_t msr, uint64_t value) {
 static inline void arch_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t *eax, uint32_t *ebx, uint32_t *ecx, uint32_t *edx) {
   __asm__ volatile("cpuid" : "=a"(*eax), "=b"(*ebx), "=c"(*ecx), "=d"(*edx) : "a"(leaf), "c"(subleaf));
 }
-/// Loads the GDT and IDT from a 10-byte pseudo-descriptor.
-static inline void arch_lgdt(const void *descriptor) { __asm__ volatile("lgdt (%0)" : : "r"(descriptor) : "memory"); }
-static inline void arch_lidt(const void *descriptor) { __asm__ volatile("lidt (%0)" : : "r"(descriptor) : "memory"); }
-static inline void arch_ltr(uint16_t selector) { __asm__ volatile("ltr %0" : : "r"(selector) : "memory"); }
 /// Busy loop with interrupts off: never exits to the host by itself.
 static inline void arch_spin_forever(void) { for (;;) __asm__ volatile("cli; pause" ::: "memory"); }
 static inline void arch_halt_forever(void) { for (;;) __asm__ volatile("cli; hlt"); }
@@ -61,8 +61,9 @@ static inline uint64_t arch_load64(uint64_t address) {
 }
 
 // Implemented in Guest/Boot/support.S.
-/// Reloads CS (far return) and the data segments after a new GDT is loaded.
-void arch_reload_segments(uint16_t code, uint16_t data);
+/// Runs `work(context)` at CPL 3 on the stack ending at `stack_top` and
+/// returns when it does (Guest/Kernel/Deprivileged.swift).
+void arch_run_deprivileged(void (*work)(void *), void *context, uint64_t stack_top);
 /// Reads 8 bytes at `address`; a fault is caught (exception table) and
 /// reported through `*vector` (0xFF when none happened).
 uint64_t arch_probe_load(uint64_t address, uint8_t *vector);
@@ -74,8 +75,9 @@ extern char isr_stubs[];
 extern char __kernel_start[], __text_start[], __text_end[], __rodata_start[], __rodata_end[];
 extern char __data_start[], __kernel_end[];
 extern char __ex_table_start[], __ex_table_end[];
-extern char ist_stacks_top[], boot_stack_top[];
-extern unsigned char kernel_gdt[], kernel_tss[], kernel_idt[], hypercall_request[], console_line[];
+extern char ist_stacks[], boot_stack_top[], deprivileged_stack_top[];
+extern unsigned char kernel_idt[], hypercall_request[], console_line[];
+extern char deprivileged_exit[], deprivileged_resume[];
 
 /// Virtual address of interrupt vector `n`'s entry stub.
 static inline uint64_t arch_isr_stub(unsigned n) { return (uint64_t)isr_stubs + 16 * (uint64_t)(n & 255); }
@@ -88,13 +90,12 @@ static inline uint64_t arch_data_start(void) { return (uint64_t)__data_start; }
 static inline uint64_t arch_kernel_end(void) { return (uint64_t)__kernel_end; }
 static inline uint64_t arch_ex_table_start(void) { return (uint64_t)__ex_table_start; }
 static inline uint64_t arch_ex_table_end(void) { return (uint64_t)__ex_table_end; }
-/// Top of IST stack `n` (1-4), 16 KiB each.
-static inline uint64_t arch_ist_top(unsigned n) { return (uint64_t)ist_stacks_top - (uint64_t)(4 - n) * 16384; }
 static inline uint64_t arch_boot_stack_top(void) { return (uint64_t)boot_stack_top; }
-/// 16 descriptors (128 bytes), 104-byte TSS, 256-gate IDT (4 KiB).
-static inline uint64_t arch_gdt(void) { return (uint64_t)kernel_gdt; }
-static inline uint64_t arch_tss(void) { return (uint64_t)kernel_tss; }
+static inline uint64_t arch_deprivileged_stack_top(void) { return (uint64_t)deprivileged_stack_top; }
+/// The 256-gate IDT (4 KiB); the GDT and TSS are static (Guest/Boot/entry.S).
 static inline uint64_t arch_idt(void) { return (uint64_t)kernel_idt; }
+static inline uint64_t arch_deprivileged_exit(void) { return (uint64_t)deprivileged_exit; }
+static inline uint64_t arch_deprivileged_resume(void) { return (uint64_t)deprivileged_resume; }
 /// The 48-byte hypercall request record and the 256-byte console line buffer.
 static inline uint64_t arch_hypercall_request(void) { return (uint64_t)hypercall_request; }
 static inline uint64_t arch_console_line(void) { return (uint64_t)console_line; }

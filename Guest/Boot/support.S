@@ -25,8 +25,32 @@ isr_stubs:
 .endr
 
 isr_common:
-  push %rax
+  // Fast path: a fault at an instruction listed in the exception table
+  // resumes at its fixup with the vector in %rcx and the error code in %rdx,
+  // without the general handler (which kvm-pvm runs in its emulator).
+  // Stack now: vector, error code, RIP, CS, RFLAGS, RSP, SS.
+  push %rax                           // the first two pushes of the trap frame
   push %rbx
+  lea __ex_table_start(%rip), %rbx
+1:
+  lea __ex_table_end(%rip), %rax
+  cmp %rax, %rbx
+  jae 3f
+  mov (%rbx), %rax
+  cmp %rax, 32(%rsp)                  // the faulting RIP
+  je 2f
+  add $16, %rbx
+  jmp 1b
+2:
+  mov 8(%rbx), %rax
+  mov %rax, 32(%rsp)                  // resume at the fixup
+  mov 16(%rsp), %rcx                  // vector
+  mov 24(%rsp), %rdx                  // error code
+  pop %rbx
+  pop %rax
+  add $16, %rsp
+  iretq
+3:                                    // not in the table: the full frame and trap_dispatch
   push %rcx
   push %rdx
   push %rsi
@@ -73,7 +97,7 @@ arch_probe_load:
   movq (%rdi), %rax
   ret
 2:
-  movb %cl, (%rsi)                    // trap_dispatch put the vector in %rcx
+  movb %cl, (%rsi)                    // isr_common put the vector in %rcx
   xor %eax, %eax
   ret
 .pushsection .ex_table, "a"
@@ -94,44 +118,11 @@ arch_probe_store:
   .quad 1b, 2b
 .popsection
 
-// void arch_reload_segments(uint16_t code, uint16_t data)
-.globl arch_reload_segments
-arch_reload_segments:
-  mov %esi, %ds
-  mov %esi, %es
-  mov %esi, %ss
-  xor %eax, %eax
-  mov %eax, %fs
-  mov %eax, %gs
-  movzwq %di, %rdi
-  lea 1f(%rip), %rax
-  push %rdi
-  push %rax
-  lretq
-1:
-  ret
 
-.bss
-.p2align 12
-// Four IST stacks of 16 KiB: 1 exceptions, 2 double fault, 3 NMI, 4 machine check.
-.globl ist_stacks
-ist_stacks: .skip 4 * 16384
-.globl ist_stacks_top
-ist_stacks_top:
 
-// Kernel tables and buffers whose addresses Swift needs (Arch.h accessors).
-// The descriptor tables get pages of their own: kvm-pvm write-protects the
-// pages holding the live GDT, IDT and TSS and emulates every write to them,
-// and its emulator knows no SSE, which Swift uses for ordinary stores.
+// Buffers whose addresses Swift needs (Arch.h accessors), each on a page of
+// its own.
 .bss
-.p2align 12
-.globl kernel_idt
-kernel_idt: .skip 4096
-.globl kernel_gdt
-kernel_gdt: .skip 128
-.globl kernel_tss
-.p2align 4
-kernel_tss: .skip 128
 .p2align 12
 .globl hypercall_request
 hypercall_request: .skip 64
@@ -158,3 +149,66 @@ selftest_execute_data:
 .data
 selftest_data_ret:
   .byte 0xC3
+
+// Running kernel code at CPL 3 (Guest/Kernel/Deprivileged.swift).
+// void arch_run_deprivileged(void (*work)(void *), void *context, uint64_t stack_top)
+// Enters `work(context)` at CPL 3 with IRETQ on `stack_top`; when it returns
+// it lands on `deprivileged_exit`, whose UD2 the trap handler turns into a
+// return to `deprivileged_resume` at CPL 0, back in our caller.
+.text
+.globl arch_run_deprivileged
+arch_run_deprivileged:
+  push %rbx
+  push %rbp
+  push %r12
+  push %r13
+  push %r14
+  push %r15
+  mov %rsp, deprivileged_return_rsp(%rip)
+  and $-16, %rdx
+  sub $8, %rdx                          // a call's alignment: RSP + 8 is 16-aligned
+  lea deprivileged_exit(%rip), %rax
+  mov %rax, (%rdx)
+  pushq $0x23                           // SS: user data
+  push %rdx                             // RSP
+  pushq $0x2                            // RFLAGS: interrupts off, IOPL 0
+  pushq $0x2b                           // CS: user code
+  push %rdi                             // RIP
+  mov %rsi, %rdi
+  iretq
+.globl deprivileged_exit
+deprivileged_exit:
+  ud2
+.globl deprivileged_resume
+deprivileged_resume:
+  mov deprivileged_return_rsp(%rip), %rsp
+  pop %r15
+  pop %r14
+  pop %r13
+  pop %r12
+  pop %rbp
+  pop %rbx
+  ret
+
+// Writes the IDT gate of #UD (vector 6), the one the way back from CPL 3
+// needs; the deprivileged boot pass fills the other gates.
+.globl install_return_gate
+install_return_gate:
+  lea isr_stubs + 6 * 16(%rip), %rax
+  mov %rax, %rcx
+  and $0xFFFF, %ecx
+  movabs $0x00008E0100080000, %rdx      // selector 0x08, IST 1, present interrupt gate
+  or %rdx, %rcx
+  mov %rax, %rdx
+  shr $16, %rdx
+  and $0xFFFF, %edx
+  shl $48, %rdx
+  or %rdx, %rcx
+  mov %rcx, kernel_idt + 6 * 16(%rip)
+  shr $32, %rax
+  mov %rax, kernel_idt + 6 * 16 + 8(%rip)
+  ret
+
+.bss
+.p2align 3
+deprivileged_return_rsp: .skip 8

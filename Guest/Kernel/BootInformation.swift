@@ -14,14 +14,14 @@ struct BootInformation {
 
   /// Reads start_info at `physical` through the boot identity map; nil if it is not a valid v1 record.
   init?(startInfoPhysical physical: UInt64) {
-    guard physical != 0, physical < (1 << 30) else { return nil }
+    guard physical != 0, physical < arch_boot_identity_size else { return nil }
     let info = UnsafeRawPointer(bitPattern: UInt(physical))!
     guard info.load(fromByteOffset: PVHStartInfo.magic, as: UInt32.self) == PVHStartInfo.magicValue,
       info.load(fromByteOffset: PVHStartInfo.version, as: UInt32.self) >= 1
     else { return nil }
     let mapAddress = info.load(fromByteOffset: PVHStartInfo.memmapPhysicalAddress, as: UInt64.self)
     let mapEntries = Int(info.load(fromByteOffset: PVHStartInfo.memmapEntries, as: UInt32.self))
-    guard mapAddress != 0, mapAddress < (1 << 30), mapEntries > 0, mapEntries <= 128 else { return nil }
+    guard mapAddress != 0, mapAddress < arch_boot_identity_size, mapEntries > 0, mapEntries <= 128 else { return nil }
     for index in 0..<mapEntries {
       let entry = UnsafeRawPointer(bitPattern: UInt(mapAddress) + UInt(index * PVHMemoryMapEntry.entrySize))!
       guard entry.load(fromByteOffset: PVHMemoryMapEntry.type, as: UInt32.self) == PVHMemoryMapEntry.typeRAM
@@ -31,7 +31,7 @@ struct BootInformation {
       ram.append(PhysicalRange(start: start, end: start &+ size))
     }
     let line = info.load(fromByteOffset: PVHStartInfo.commandLinePhysicalAddress, as: UInt64.self)
-    if line != 0, line < (1 << 30) {
+    if line != 0, line < arch_boot_identity_size {
       let bytes = UnsafePointer<UInt8>(bitPattern: UInt(line))!
       var index = 0
       while index < 1024, bytes[index] != 0 {

@@ -1,33 +1,31 @@
 import GuestArch
 
-/// The kernel's entry from Guest/Boot/entry.S, in long mode on the boot
-/// stack, still on the boot identity map. Builds the kernel's own address
-/// space, then does what the command line asks and exits.
+/// What the deprivileged boot pass works out for the kernel to put in place.
+struct BootPlan {
+  let startInfoPhysical: UInt64
+  var boot: BootInformation? = nil
+  var frames: BootFrameAllocator? = nil
+  var space: KernelAddressSpace? = nil
+  /// The bench region's PML4 entry (slot, value), built but not yet linked.
+  var benchRegionLink: (Int, UInt64)? = nil
+  var failure: StaticString? = nil
+}
+
+/// The kernel's entry from Guest/Boot/entry.S: long mode on the boot tables,
+/// GDT, TSS and the #UD gate in place. Works out the kernel's address space at
+/// CPL 3, makes it live, then does what the command line asks and exits.
 @_cdecl("kernel_main")
 func kernelMain(_ startInfoPhysical: UInt64) {
-  guard let boot = BootInformation(startInfoPhysical: startInfoPhysical) else {
-    Console.write("mmlab guest: no valid PVH start_info\n")
-    Hypercall.exit(.badBootInformation)
-  }
-  if boot.hasWord(GuestCommandLine.hypercallConsole) { Console.sink = .hypercall }
-  if boot.hasWord("console=debugcon") { Console.sink = .debugPort }
-  installDescriptorTables()
-  var frames = BootFrameAllocator(ram: boot.ram, floor: kernelPhysical(arch_kernel_end()))
-  guard let space = KernelAddressSpace.build(ramEnd: boot.ramEnd, frames: &frames) else {
-    kernelPanic("kernelMain", "out of frames building the kernel page tables")
-  }
+  var plan = BootPlan(startInfoPhysical: startInfoPhysical)
+  runDeprivileged({ context in prepareBoot(context!.assumingMemoryBound(to: BootPlan.self)) }, &plan)
+  if let failure = plan.failure { kernelPanic("kernelMain", failure) }
+  guard let boot = plan.boot, let space = plan.space else { kernelPanic("kernelMain", "boot pass left no plan") }
   space.activate()
-  Console.write("mmlab guest: up, ")
-  Console.write(decimal: boot.ramEnd >> 20)
-  Console.write(" MiB, kernel tables at ")
-  Console.write(hex: space.rootPhysical)
-  Console.write("\n")
+  Console.write("\n")  // the boot pass formatted the banner; printing needs CPL 0
   Hypercall.checkpoint(.booted)
   runSelfTests(boot)
-  if boot.hasWord(GuestCommandLine.mapLargeRegion) {
-    guard mapBenchRegion(space: space, frames: &frames) else {
-      kernelPanic("kernelMain", "out of frames mapping the bench region")
-    }
+  if let (slot, entry) = plan.benchRegionLink {
+    PhysicalWindow.words(space.rootPhysical)[slot] = entry
     Hypercall.checkpoint(.largeRegionMapped)
   }
   if boot.hasWord(GuestCommandLine.measure) {
@@ -35,6 +33,38 @@ func kernelMain(_ startInfoPhysical: UInt64) {
     Hypercall.checkpoint(.measured)
   }
   Hypercall.exit(.success)
+}
+
+/// The deprivileged boot pass (CPL 3, boot tables): IDT gates, boot
+/// information, the kernel's page tables and, if asked, the bench region.
+/// Records a failure in the plan instead of printing: port I/O faults here.
+func prepareBoot(_ plan: UnsafeMutablePointer<BootPlan>) {
+  fillInterruptGates()
+  guard let boot = BootInformation(startInfoPhysical: plan.pointee.startInfoPhysical) else {
+    plan.pointee.failure = "no valid PVH start_info"
+    return
+  }
+  if boot.hasWord(GuestCommandLine.hypercallConsole) { Console.sink = .hypercall }
+  if boot.hasWord("console=debugcon") { Console.sink = .debugPort }
+  var frames = BootFrameAllocator(ram: boot.ram, floor: kernelPhysical(arch_kernel_end()))
+  guard let space = KernelAddressSpace.build(ramEnd: boot.ramEnd, frames: &frames) else {
+    plan.pointee.failure = "out of frames building the kernel page tables"
+    return
+  }
+  if boot.hasWord(GuestCommandLine.mapLargeRegion) {
+    guard let link = buildBenchRegion(frames: &frames) else {
+      plan.pointee.failure = "out of frames mapping the bench region"
+      return
+    }
+    plan.pointee.benchRegionLink = link
+  }
+  Console.write("mmlab guest: up, ")
+  Console.write(decimal: boot.ramEnd >> 20)
+  Console.write(" MiB, kernel tables at ")
+  Console.write(hex: space.rootPhysical)
+  plan.pointee.boot = boot
+  plan.pointee.frames = frames
+  plan.pointee.space = space
 }
 
 /// Faults on purpose when the command line asks (GuestCommandLine.fault*);

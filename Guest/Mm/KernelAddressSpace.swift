@@ -60,7 +60,7 @@ struct KernelAddressSpace {
       var entry = PageTableEntry(raw: slot.pointee)
       if !entry.isPresent {
         guard let next = frames.allocateZeroed() else { return nil }
-        entry = PageTableEntry.table(next)
+        entry = PageTableEntry.table(directory: next)
         slot.pointee = entry.raw
       } else if entry.isLargePage {
         kernelPanic("KernelAddressSpace.tableFor", "a large page is in the way")

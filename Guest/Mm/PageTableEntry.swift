@@ -18,7 +18,7 @@ struct PageTableEntry {
   var physicalAddress: UInt64 { raw & Self.addressMask }
 
   /// What a non-leaf entry gets: present and writable; the leaf decides the rest.
-  static func table(_ physical: UInt64) -> PageTableEntry {
+  static func table(directory physical: UInt64) -> PageTableEntry {
     PageTableEntry(raw: physical | present | writable)
   }
 }

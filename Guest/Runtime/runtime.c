@@ -48,7 +48,7 @@ size_t strlen(const char *s) {
 
 // Heap: blocks carry a 16-byte header naming their size class. Classes are
 // powers of two from 32 bytes to 1 MiB; a freed block goes on its class's list.
-#define HEAP_SIZE (4u << 20)
+#define HEAP_SIZE (1u << 20)
 #define MIN_SHIFT 5
 #define MAX_SHIFT 20
 static _Alignas(4096) unsigned char heap[HEAP_SIZE];
