@@ -26,7 +26,7 @@ public enum SessionError: Error, CustomStringConvertible, Equatable {
   case image(String)
   case machine(MachineError)
   /// The guest exited while the host waited for `waitingFor` (a checkpoint name, or nil for any).
-  case guestExited(status: UInt8, exception: GuestException?, waitingFor: String?)
+  case guestExited(status: UInt8, exception: GuestException?, waitingFor: String?, reached: [String] = [])
   case guestShutdown(reason: String, registers: RegisterState?)
   case timedOut(seconds: Double, registers: RegisterState?, waitingFor: String?)
 
@@ -34,9 +34,12 @@ public enum SessionError: Error, CustomStringConvertible, Equatable {
     switch self {
     case .image(let why): return why
     case .machine(let error): return error.description
-    case .guestExited(let status, let exception, let waitingFor):
+    case .guestExited(let status, let exception, let waitingFor, let reached):
       var text = "the guest exited with status \(status)"
-      if let waitingFor { text += " before reaching checkpoint \"\(waitingFor)\"" }
+      if let waitingFor {
+        text += " before reaching checkpoint \"\(waitingFor)\""
+        text += reached.isEmpty ? " (it reached none)" : " (it reached: \(reached.joined(separator: ", ")))"
+      }
       if let exception { text += "; it reported \(exception.summary)" }
       return text
     case .guestShutdown(let reason, let registers):
@@ -57,6 +60,8 @@ public final class Session {
   public private(set) var checkpoint: Checkpoint?
   /// Set once the guest has exited.
   public private(set) var exitStatus: UInt8?
+  /// Names of the checkpoints reached so far, in order.
+  public private(set) var checkpointsReached: [String] = []
 
   /// Loads the image and creates the machine; the guest has not run yet.
   public convenience init(options: BootOptions, console: @escaping (String) -> Void = { _ in }) throws(SessionError) {
@@ -108,7 +113,7 @@ public final class Session {
   public func runToExit() throws(SessionError) -> (status: UInt8, exception: GuestException?) {
     do {
       while true { _ = try nextCheckpoint(waitingFor: nil) }
-    } catch .guestExited(let status, let exception, _) {
+    } catch .guestExited(let status, let exception, _, _) {
       return (status, exception)
     }
   }
@@ -120,11 +125,12 @@ public final class Session {
     switch stop {
     case .checkpoint(let reached):
       checkpoint = reached
+      checkpointsReached.append(reached.name)
       return reached
     case .exited(let status, let exception):
       exitStatus = status
       checkpoint = nil
-      throw .guestExited(status: status, exception: exception, waitingFor: name)
+      throw .guestExited(status: status, exception: exception, waitingFor: name, reached: checkpointsReached)
     case .shutdown(let reason, let registers):
       throw .guestShutdown(reason: reason, registers: registers)
     case .timedOut(let seconds, let registers):

@@ -48,9 +48,12 @@ public struct TranslationReport {
   }
 
   /// The explanation for a person.
-  public func text(source: String) -> String {
+  public func text(source: String, platform: String?) -> String {
     let walk = translation.walk
-    var lines = ["# \(source): \(translation.access) of \(hex(walk.linearAddress)), \(context.mode) paging"]
+    var lines = [
+      "# \(source): \(translation.access) of \(hex(walk.linearAddress)), \(context.mode) paging"
+        + (platform.map { ", on \($0)" } ?? "")
+    ]
     lines.append(
       "# CR0 \(hex(context.cr0.rawValue)) CR3 \(hex(context.cr3)) CR4 \(hex(context.cr4.rawValue)) EFER \(hex(context.efer.rawValue)) RFLAGS \(hex(context.rflags.rawValue)) PKRU \(hex(UInt64(context.pkru.rawValue))) MAXPHYADDR \(context.maxPhysicalAddressBits)"
     )

@@ -58,7 +58,7 @@ struct TranslateCommand: ParsableCommand {
       address.value, access: Access(access.kind, user ? .user : .supervisor, implicitSupervisor: implicit),
       context: context(from: snapshot), memory: snapshot.memory)
     switch format {
-    case .text: Terminal.writeReport(report.text(source: snapshot.source))
+    case .text: Terminal.writeReport(report.text(source: snapshot.source, platform: snapshot.platform?.description))
     case .json: Terminal.writeReport(renderJSON(report.json(source: snapshot.source, platform: snapshot.platform?.jsonObject)))
     }
   }
