@@ -59,7 +59,10 @@ extension PageTableDump {
         lines.append(line)
       }
     }
-    for problem in summary.problems { lines.append("! \(problem)") }
+    for problem in summary.problems {
+      // A table reachable from itself is how a self-map slot looks: worth showing, not alarming.
+      if case .ancestorReference = problem { lines.append("~ recursive: \(problem)") } else { lines.append("! \(problem)") }
+    }
     if summary.problemCount > summary.problems.count {
       lines.append("! ... and \(summary.problemCount - summary.problems.count) more problems")
     }
