@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Inspect
 
 /// Options of every command that boots the guest.
@@ -8,6 +9,9 @@ struct BootArguments: ParsableArguments {
 
   @Option(name: .long, help: "Guest RAM in MiB.")
   var memory: Int = 64
+
+  @Flag(name: .long, help: "Log VM creation and every stop on standard error (MMLAB_LOG_LEVEL=trace for every hypercall).")
+  var verbose = false
 
   @Option(name: .long, help: "Watchdog in seconds for each leg of the run (boot to a checkpoint, one checkpoint to the next).")
   var timeout: Double = 10
@@ -21,8 +25,10 @@ struct BootArguments: ParsableArguments {
     }
   }
 
+  /// The boot options, with logging set up first (once per process, as swift-log wants).
   func options(commandLine: [String] = []) -> BootOptions {
-    BootOptions(imagePath: image, memoryMiB: memory, timeoutSeconds: timeout, commandLine: commandLine)
+    LogSetup.bootstrap(verbose: verbose, environment: ProcessInfo.processInfo.environment)
+    return BootOptions(imagePath: image, memoryMiB: memory, timeoutSeconds: timeout, commandLine: commandLine)
   }
 }
 

@@ -2,6 +2,7 @@
   import CKVM
   import Glibc
   import GuestABI
+  import Logging
   import Synchronization
 
   /// The mmlab guest on /dev/kvm directly: one VM, one vCPU, one memory slot of
@@ -132,7 +133,16 @@
       self.platform = Self.platform(
         sysfsRoot: sysfsRoot, procRoot: procRoot, apiVersion: version, cpuid: parts.cpuid,
         cacheHostFacts: cacheHostFacts)
+      Self.logger.debug(
+        "VM ready",
+        metadata: [
+          "ramMiB": "\(memoryMiB)", "setup": "\(setupDuration)", "platform": "\(platform)",
+          "commandLine": "\(commandLine)",
+        ])
     }
+
+    /// Debug: VM creation and every stop; trace: every hypercall.
+    static let logger = Logger(label: "mmlab.machine.kvm")
 
     /// The VM with its TSS pages and its memory slot, and one vCPU with its CPUID
     /// set. Everything made is owned by a value that releases it, so a failure
@@ -329,6 +339,7 @@
           continue  // some other signal: run on
         }
         if let stop = try handleExit() {
+          Self.logger.debug("stop", metadata: ["stop": "\(stop)"])
           switch stop {
           case .exited, .shutdown: finalStop = stop
           case .checkpoint, .timedOut: break
@@ -590,6 +601,7 @@
       guard let kind = HypercallKind(rawValue: rawKind) else {
         throw .protocolViolation("hypercall record at \(hex) has unknown kind \(rawKind)")
       }
+      Self.logger.trace("hypercall", metadata: ["kind": "\(kind)", "arg0": "\(arg0)", "arg1": "\(arg1)"])
       switch kind {
       case .print:
         appendConsole(try guestBytes(at: arg0, count: arg1, limit: 1 << 20, what: "print text"))
