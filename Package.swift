@@ -8,7 +8,7 @@ let package = Package(
   name: "mmlab",
   platforms: [.macOS(.v15)],
   products: [
-    .executable(name: "mmlab", targets: ["mmlab"]),
+    .executable(name: "mmlab", targets: ["mmlab"])
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -35,7 +35,10 @@ struct KernelAddressSpace {
     while physical < ramEnd {
       let large = physical & (bytesMapped(level: 2) - 1) == 0 && physical + bytesMapped(level: 2) <= ramEnd
       let level = large ? 2 : 1
-      guard map(KernelLayout.directMapBase + physical, to: physical, level: level, flags: Protection.kernelData, frames: &frames)
+      guard
+        map(
+          KernelLayout.directMapBase + physical, to: physical, level: level, flags: Protection.kernelData,
+          frames: &frames)
       else { return false }
       physical += bytesMapped(level: level)
     }
@@ -44,7 +47,9 @@ struct KernelAddressSpace {
 
   /// Installs one leaf at `level` (1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB), creating
   /// tables on the way. Only for tables not yet live: no TLB invalidation here.
-  func map(_ virtualAddress: UInt64, to physical: UInt64, level: Int, flags: UInt64, frames: inout BootFrameAllocator) -> Bool {
+  func map(_ virtualAddress: UInt64, to physical: UInt64, level: Int, flags: UInt64, frames: inout BootFrameAllocator)
+    -> Bool
+  {
     guard let table = tableFor(virtualAddress, level: level, frames: &frames) else { return false }
     let largeBit = level > 1 ? PageTableEntry.pageSize : 0
     PhysicalWindow.words(table)[tableIndex(virtualAddress, level: level)] = physical | flags | largeBit

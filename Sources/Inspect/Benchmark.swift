@@ -33,7 +33,8 @@ public struct Spread: Sendable, Equatable {
       median = 0
       return
     }
-    median = sorted.count % 2 == 1
+    median =
+      sorted.count % 2 == 1
       ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
   }
 }

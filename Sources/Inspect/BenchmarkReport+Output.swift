@@ -8,7 +8,8 @@ extension BenchmarkReport {
     lines.append(
       "boot (VM creation to first checkpoint): median \(format(boot.median, 3)) ms over \(boot.count) boots "
         + "(min \(format(boot.minimum, 3)), max \(format(boot.maximum, 3))); "
-        + "target <= \(format(Self.bootTargetMilliseconds, 0)) ms: \(verdict(boot.median <= Self.bootTargetMilliseconds))")
+        + "target <= \(format(Self.bootTargetMilliseconds, 0)) ms: \(verdict(boot.median <= Self.bootTargetMilliseconds))"
+    )
     lines.append(
       "page-table walk: \(walkLeaves) leaves in \(walkTables) tables; median \(format(walkRate.median / 1e6, 1)) "
         + "M leaf PTEs/s over \(walkRate.count) walks (min \(format(walkRate.minimum / 1e6, 1)), "

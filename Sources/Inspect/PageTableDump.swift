@@ -47,21 +47,27 @@ extension PageTableDump {
     if let leaves {
       lines.append("# virtual address    physical address   size  flags (XD G PAT D A PCD PWT U W)")
       for leaf in leaves {
-        var line = "\(hex16(leaf.virtualAddress)): \(hex16(leaf.physicalAddress)) \(pad(leaf.pageSize.description, 5)) \(leafFlags(leaf))"
+        var line =
+          "\(hex16(leaf.virtualAddress)): \(hex16(leaf.physicalAddress)) \(pad(leaf.pageSize.description, 5)) \(leafFlags(leaf))"
         if leaf.reservedBits != 0 { line += " RESERVED \(hex(leaf.reservedBits))" }
         lines.append(line)
       }
     } else {
       lines.append("# start              end                  size             page  rights")
       for range in ranges {
-        var line = "\(hex16(range.start))-\(hex16(range.end)) \(hex16(range.size)) \(pad(range.pageSize.description, 5)) \(rangeRights(range))"
+        var line =
+          "\(hex16(range.start))-\(hex16(range.end)) \(hex16(range.size)) \(pad(range.pageSize.description, 5)) \(rangeRights(range))"
         if range.hasReservedBits { line += " RESERVED" }
         lines.append(line)
       }
     }
     for problem in summary.problems {
       // A table reachable from itself is how a self-map slot looks: worth showing, not alarming.
-      if case .ancestorReference = problem { lines.append("~ recursive: \(problem)") } else { lines.append("! \(problem)") }
+      if case .ancestorReference = problem {
+        lines.append("~ recursive: \(problem)")
+      } else {
+        lines.append("! \(problem)")
+      }
     }
     if summary.problemCount > summary.problems.count {
       lines.append("! ... and \(summary.problemCount - summary.problems.count) more problems")

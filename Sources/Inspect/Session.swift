@@ -70,7 +70,9 @@ public final class Session {
   }
 
   /// Creates the machine for an image already loaded (`options.imagePath` is not read again).
-  public init(image: BootImage, options: BootOptions, console: @escaping (String) -> Void = { _ in }) throws(SessionError) {
+  public init(image: BootImage, options: BootOptions, console: @escaping (String) -> Void = { _ in })
+    throws(SessionError)
+  {
     self.options = options
     var words = options.commandLine
     if !words.contains(where: { $0.hasPrefix("console=") }) {

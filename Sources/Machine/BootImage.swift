@@ -9,7 +9,8 @@ public struct BootImage: Sendable, Equatable {
     public var memorySize: UInt64
     /// PF_R/PF_W/PF_X as in the ELF program header.
     public var flags: UInt32
-    public init(physicalAddress: UInt64, virtualAddress: UInt64, fileBytes: [UInt8], memorySize: UInt64, flags: UInt32) {
+    public init(physicalAddress: UInt64, virtualAddress: UInt64, fileBytes: [UInt8], memorySize: UInt64, flags: UInt32)
+    {
       self.physicalAddress = physicalAddress
       self.virtualAddress = virtualAddress
       self.fileBytes = fileBytes

@@ -46,11 +46,12 @@ public struct Access: Sendable, Hashable, CustomStringConvertible {
   @inlinable public var isUserModeAccess: Bool { !isSupervisorModeAccess }
 
   public var description: String {
-    let k = switch kind {
-    case .read: "read"
-    case .write: "write"
-    case .fetch: "fetch"
-    }
+    let k =
+      switch kind {
+      case .read: "read"
+      case .write: "write"
+      case .fetch: "fetch"
+      }
     if isImplicitSupervisor { return "implicit supervisor \(k) at CPL \(mode == .user ? "3" : "<3")" }
     return (mode == .user ? "user " : "supervisor ") + k
   }

@@ -32,10 +32,11 @@ public struct Leaf: Sendable, Hashable, CustomStringConvertible {
   public var reservedBits: UInt64
 
   @inlinable
-  public init(virtualAddress: UInt64, physicalAddress: UInt64, pageSize: PageSize, level: PagingLevel,
-              entry: PagingEntry, entryAddress: UInt64, user: Bool, writable: Bool, executable: Bool,
-              reservedBits: UInt64)
-  {
+  public init(
+    virtualAddress: UInt64, physicalAddress: UInt64, pageSize: PageSize, level: PagingLevel,
+    entry: PagingEntry, entryAddress: UInt64, user: Bool, writable: Bool, executable: Bool,
+    reservedBits: UInt64
+  ) {
     self.virtualAddress = virtualAddress
     self.physicalAddress = physicalAddress
     self.pageSize = pageSize
@@ -252,8 +253,9 @@ struct LeafEnumerator<Memory: PhysicalMemory> {
     if mode == .pae {
       scanPAEDirectoryPointers(root, body)
     } else {
-      _ = scanTable(root, level: top, base: 0, inherited: InheritedRights(), path: TablePath(),
-                    referencedBy: nil, body)
+      _ = scanTable(
+        root, level: top, base: 0, inherited: InheritedRights(), path: TablePath(),
+        referencedBy: nil, body)
     }
   }
 
@@ -272,13 +274,16 @@ struct LeafEnumerator<Memory: PhysicalMemory> {
     for index in 0..<4 {
       let entryAddress = root &+ UInt64(index) &* 8
       guard let raw = registers?[index] ?? memory.load64(entryAddress) else {
-        note(.tableOutsideMemory(level: .pageDirectoryPointerTable, tableAddress: root, entryAddress: nil,
-                                 virtualAddress: UInt64(index) << 30))
+        note(
+          .tableOutsideMemory(
+            level: .pageDirectoryPointerTable, tableAddress: root, entryAddress: nil,
+            virtualAddress: UInt64(index) << 30))
         return
       }
       guard raw & 1 != 0 else { continue }
-      if !visitTableEntry(raw, format: format, entryAddress: entryAddress, virtualAddress: UInt64(index) << 30,
-                          inherited: InheritedRights(), path: path, body)
+      if !visitTableEntry(
+        raw, format: format, entryAddress: entryAddress, virtualAddress: UInt64(index) << 30,
+        inherited: InheritedRights(), path: path, body)
       {
         return
       }
@@ -309,8 +314,9 @@ struct LeafEnumerator<Memory: PhysicalMemory> {
           for index in 0..<count {
             let raw = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index &* 8, as: UInt64.self))
             if raw & 1 == 0 { continue }
-            if !emitLeaf(raw, format: format, entryAddress: table &+ UInt64(index &* 8),
-                         virtualAddress: base | UInt64(index) << shift, inherited: inherited, body)
+            if !emitLeaf(
+              raw, format: format, entryAddress: table &+ UInt64(index &* 8),
+              virtualAddress: base | UInt64(index) << shift, inherited: inherited, body)
             {
               return false
             }
@@ -319,8 +325,9 @@ struct LeafEnumerator<Memory: PhysicalMemory> {
           for index in 0..<count {
             let raw = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index &* 8, as: UInt64.self))
             if raw & 1 == 0 { continue }
-            if !visit(raw, format: format, entryAddress: table &+ UInt64(index &* 8),
-                      virtualAddress: base | UInt64(index) << shift, inherited: inherited, path: path, body)
+            if !visit(
+              raw, format: format, entryAddress: table &+ UInt64(index &* 8),
+              virtualAddress: base | UInt64(index) << shift, inherited: inherited, path: path, body)
             {
               return false
             }
@@ -330,8 +337,9 @@ struct LeafEnumerator<Memory: PhysicalMemory> {
         for index in 0..<count {
           let raw = UInt64(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: index &* 4, as: UInt32.self)))
           if raw & 1 == 0 { continue }
-          if !visit(raw, format: format, entryAddress: table &+ UInt64(index &* 4),
-                    virtualAddress: base | UInt64(index) << shift, inherited: inherited, path: path, body)
+          if !visit(
+            raw, format: format, entryAddress: table &+ UInt64(index &* 4),
+            virtualAddress: base | UInt64(index) << shift, inherited: inherited, path: path, body)
           {
             return false
           }
@@ -346,13 +354,16 @@ struct LeafEnumerator<Memory: PhysicalMemory> {
       let address = table &+ UInt64(index) &* width
       let loaded: UInt64? = width == 8 ? memory.load64(address) : memory.load32(address).map { UInt64($0) }
       guard let raw = loaded else {
-        note(.tableOutsideMemory(level: level, tableAddress: table, entryAddress: entryAddress,
-                                 virtualAddress: canonical(base)))
+        note(
+          .tableOutsideMemory(
+            level: level, tableAddress: table, entryAddress: entryAddress,
+            virtualAddress: canonical(base)))
         return true
       }
       if raw & 1 == 0 { continue }
-      if !visit(raw, format: format, entryAddress: address, virtualAddress: base | UInt64(index) << shift,
-                inherited: inherited, path: path, body)
+      if !visit(
+        raw, format: format, entryAddress: address, virtualAddress: base | UInt64(index) << shift,
+        inherited: inherited, path: path, body)
       {
         return false
       }
@@ -367,11 +378,13 @@ struct LeafEnumerator<Memory: PhysicalMemory> {
     inherited: InheritedRights, path: TablePath, _ body: (Leaf) -> Void
   ) -> Bool {
     if format.isPage(raw) {
-      return emitLeaf(raw, format: format, entryAddress: entryAddress, virtualAddress: virtualAddress,
-                      inherited: inherited, body)
+      return emitLeaf(
+        raw, format: format, entryAddress: entryAddress, virtualAddress: virtualAddress,
+        inherited: inherited, body)
     }
-    return visitTableEntry(raw, format: format, entryAddress: entryAddress, virtualAddress: virtualAddress,
-                           inherited: inherited, path: path, body)
+    return visitTableEntry(
+      raw, format: format, entryAddress: entryAddress, virtualAddress: virtualAddress,
+      inherited: inherited, path: path, body)
   }
 
   @inlinable
@@ -383,8 +396,10 @@ struct LeafEnumerator<Memory: PhysicalMemory> {
     var rights = inherited
     let reserved = raw & format.reservedIfTable
     if reserved != 0 {
-      note(.reservedBits(level: format.level, entryAddress: entryAddress, bits: reserved,
-                         virtualAddress: canonical(virtualAddress)))
+      note(
+        .reservedBits(
+          level: format.level, entryAddress: entryAddress, bits: reserved,
+          virtualAddress: canonical(virtualAddress)))
       rights.reservedBits |= reserved
     }
     if format.hasAccessRights {
@@ -394,11 +409,14 @@ struct LeafEnumerator<Memory: PhysicalMemory> {
     }
     let child = format.tableAddress(raw)
     if path.contains(child) {
-      note(.ancestorReference(level: format.level, entryAddress: entryAddress, tableAddress: child,
-                              virtualAddress: canonical(virtualAddress)))
+      note(
+        .ancestorReference(
+          level: format.level, entryAddress: entryAddress, tableAddress: child,
+          virtualAddress: canonical(virtualAddress)))
     }
-    return scanTable(child, level: lower, base: virtualAddress, inherited: rights, path: path,
-                     referencedBy: entryAddress, body)
+    return scanTable(
+      child, level: lower, base: virtualAddress, inherited: rights, path: path,
+      referencedBy: entryAddress, body)
   }
 
   @inlinable
@@ -414,17 +432,18 @@ struct LeafEnumerator<Memory: PhysicalMemory> {
     let reserved = inherited.reservedBits | (raw & format.reservedIfPage)
     if reserved != 0 { summary.leavesWithReservedBits += 1 }
     let executeDisable = inherited.executeDisable || raw >> 63 != 0
-    body(Leaf(
-      virtualAddress: canonical(virtualAddress),
-      physicalAddress: format.pageFrame(raw),
-      pageSize: format.pageSize,
-      level: format.level,
-      entry: PagingEntry(rawValue: raw),
-      entryAddress: entryAddress,
-      user: inherited.user && raw & 4 != 0,
-      writable: inherited.writable && raw & 2 != 0,
-      executable: !(executeDisable && executeDisableActive),
-      reservedBits: reserved))
+    body(
+      Leaf(
+        virtualAddress: canonical(virtualAddress),
+        physicalAddress: format.pageFrame(raw),
+        pageSize: format.pageSize,
+        level: format.level,
+        entry: PagingEntry(rawValue: raw),
+        entryAddress: entryAddress,
+        user: inherited.user && raw & 4 != 0,
+        writable: inherited.writable && raw & 2 != 0,
+        executable: !(executeDisable && executeDisableActive),
+        reservedBits: reserved))
     return true
   }
 }
@@ -452,9 +471,10 @@ public struct MappingRange: Sendable, Hashable, CustomStringConvertible {
   public var physicallyContiguous: Bool
 
   @inlinable
-  public init(start: UInt64, size: UInt64, pageSize: PageSize, pageCount: Int, user: Bool, writable: Bool,
-              executable: Bool, hasReservedBits: Bool, physicalStart: UInt64, physicallyContiguous: Bool)
-  {
+  public init(
+    start: UInt64, size: UInt64, pageSize: PageSize, pageCount: Int, user: Bool, writable: Bool,
+    executable: Bool, hasReservedBits: Bool, physicalStart: UInt64, physicallyContiguous: Bool
+  ) {
     self.start = start
     self.size = size
     self.pageSize = pageSize
@@ -475,7 +495,8 @@ public struct MappingRange: Sendable, Hashable, CustomStringConvertible {
   /// "start-end size urwx" like QEMU's `info mem`, plus the page size and count.
   public var description: String {
     let rights = (user ? "u" : "-") + "r" + (writable ? "w" : "-") + (executable ? "x" : "-")
-    var line = "\(hex(start, digits: 16).dropFirst(2))-\(hex(end, digits: 16).dropFirst(2)) "
+    var line =
+      "\(hex(start, digits: 16).dropFirst(2))-\(hex(end, digits: 16).dropFirst(2)) "
       + "\(hex(size, digits: 16).dropFirst(2)) \(rights) \(pageCount)x\(pageSize)"
     if hasReservedBits { line += " RSVD" }
     return line

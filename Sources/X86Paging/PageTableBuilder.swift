@@ -72,7 +72,8 @@ public struct PageTableBuilder<Memory: MutablePhysicalMemory> {
   }
 
   private func store(_ value: UInt64, at address: UInt64, width: Int) throws(PageTableBuilderError) {
-    let ok = width == 4 ? memory.store32(UInt32(truncatingIfNeeded: value), at: address) : memory.store64(value, at: address)
+    let ok =
+      width == 4 ? memory.store32(UInt32(truncatingIfNeeded: value), at: address) : memory.store64(value, at: address)
     guard ok else { throw .outsideMemory(address) }
   }
 

@@ -32,10 +32,12 @@ public struct ControlRegister0: OptionSet, Sendable, Hashable, CustomStringConve
   public static let paging = Self(rawValue: 1 << 31)
 
   public var description: String {
-    flagNames(rawValue, [
-      (0, "PE"), (1, "MP"), (2, "EM"), (3, "TS"), (4, "ET"), (5, "NE"), (16, "WP"),
-      (18, "AM"), (29, "NW"), (30, "CD"), (31, "PG"),
-    ])
+    flagNames(
+      rawValue,
+      [
+        (0, "PE"), (1, "MP"), (2, "EM"), (3, "TS"), (4, "ET"), (5, "NE"), (16, "WP"),
+        (18, "AM"), (29, "NW"), (30, "CD"), (31, "PG"),
+      ])
   }
 }
 
@@ -98,13 +100,15 @@ public struct ControlRegister4: OptionSet, Sendable, Hashable, CustomStringConve
   public static let supervisorLinearAddressMasking = Self(rawValue: 1 << 28)
 
   public var description: String {
-    flagNames(rawValue, [
-      (0, "VME"), (1, "PVI"), (2, "TSD"), (3, "DE"), (4, "PSE"), (5, "PAE"), (6, "MCE"),
-      (7, "PGE"), (8, "PCE"), (9, "OSFXSR"), (10, "OSXMMEXCPT"), (11, "UMIP"), (12, "LA57"),
-      (13, "VMXE"), (14, "SMXE"), (16, "FSGSBASE"), (17, "PCIDE"), (18, "OSXSAVE"), (19, "KL"),
-      (20, "SMEP"), (21, "SMAP"), (22, "PKE"), (23, "CET"), (24, "PKS"), (25, "UINTR"),
-      (28, "LAM_SUP"),
-    ])
+    flagNames(
+      rawValue,
+      [
+        (0, "VME"), (1, "PVI"), (2, "TSD"), (3, "DE"), (4, "PSE"), (5, "PAE"), (6, "MCE"),
+        (7, "PGE"), (8, "PCE"), (9, "OSFXSR"), (10, "OSXMMEXCPT"), (11, "UMIP"), (12, "LA57"),
+        (13, "VMXE"), (14, "SMXE"), (16, "FSGSBASE"), (17, "PCIDE"), (18, "OSXSAVE"), (19, "KL"),
+        (20, "SMEP"), (21, "SMAP"), (22, "PKE"), (23, "CET"), (24, "PKS"), (25, "UINTR"),
+        (28, "LAM_SUP"),
+      ])
   }
 }
 
@@ -131,10 +135,12 @@ public struct ExtendedFeatureEnable: OptionSet, Sendable, Hashable, CustomString
   public static let translationCacheExtension = Self(rawValue: 1 << 15)
 
   public var description: String {
-    flagNames(rawValue, [
-      (0, "SCE"), (8, "LME"), (10, "LMA"), (11, "NXE"), (12, "SVME"), (13, "LMSLE"),
-      (14, "FFXSR"), (15, "TCE"),
-    ])
+    flagNames(
+      rawValue,
+      [
+        (0, "SCE"), (8, "LME"), (10, "LMA"), (11, "NXE"), (12, "SVME"), (13, "LMSLE"),
+        (14, "FFXSR"), (15, "TCE"),
+      ])
   }
 }
 
@@ -181,11 +187,13 @@ public struct RFlags: OptionSet, Sendable, Hashable, CustomStringConvertible {
   @inlinable public var ioPrivilegeLevel: Int { Int((rawValue >> 12) & 3) }
 
   public var description: String {
-    flagNames(rawValue, [
-      (0, "CF"), (1, "1"), (2, "PF"), (4, "AF"), (6, "ZF"), (7, "SF"), (8, "TF"), (9, "IF"),
-      (10, "DF"), (11, "OF"), (12, "IOPL0"), (13, "IOPL1"), (14, "NT"), (16, "RF"), (17, "VM"),
-      (18, "AC"), (19, "VIF"), (20, "VIP"), (21, "ID"),
-    ])
+    flagNames(
+      rawValue,
+      [
+        (0, "CF"), (1, "1"), (2, "PF"), (4, "AF"), (6, "ZF"), (7, "SF"), (8, "TF"), (9, "IF"),
+        (10, "DF"), (11, "OF"), (12, "IOPL0"), (13, "IOPL1"), (14, "NT"), (16, "RF"), (17, "VM"),
+        (18, "AC"), (19, "VIF"), (20, "VIP"), (21, "ID"),
+      ])
   }
 }
 

@@ -60,9 +60,10 @@ public struct Translation: Sendable, Hashable, CustomStringConvertible {
   public var entryWidth: Int
 
   @inlinable
-  public init(access: Access, walk: Walk, outcome: TranslationOutcome, accessedSet: [UInt64],
-              dirtySet: [UInt64], accessedMayBeSet: [UInt64], entryWidth: Int)
-  {
+  public init(
+    access: Access, walk: Walk, outcome: TranslationOutcome, accessedSet: [UInt64],
+    dirtySet: [UInt64], accessedMayBeSet: [UInt64], entryWidth: Int
+  ) {
     self.access = access
     self.walk = walk
     self.outcome = outcome
@@ -106,23 +107,27 @@ public func translate(
   // Entries that were used and carry an A flag (PAE PDPTE registers carry none).
   func usedEntries(_ steps: ArraySlice<WalkStep>) -> [UInt64] {
     var result: [UInt64] = []
-    for step in steps where !(trail.mode == .pae && step.level == .pageDirectoryPointerTable)
+    for step in steps
+    where !(trail.mode == .pae && step.level == .pageDirectoryPointerTable)
       && !result.contains(step.entryAddress)
     {
       result.append(step.entryAddress)
     }
     return result
   }
-  func fault(_ cause: PageFaultErrorCode.Cause, _ reason: FaultReason, rights: EffectiveRights?,
-             mayBeSet: [UInt64]) -> Translation
-  {
+  func fault(
+    _ cause: PageFaultErrorCode.Cause, _ reason: FaultReason, rights: EffectiveRights?,
+    mayBeSet: [UInt64]
+  ) -> Translation {
     let code = PageFaultErrorCode(cause, access: access, rights: rights, context: context)
-    return Translation(access: access, walk: trail, outcome: .pageFault(errorCode: code, reason: reason),
-                       accessedSet: [], dirtySet: [], accessedMayBeSet: mayBeSet, entryWidth: width)
+    return Translation(
+      access: access, walk: trail, outcome: .pageFault(errorCode: code, reason: reason),
+      accessedSet: [], dirtySet: [], accessedMayBeSet: mayBeSet, entryWidth: width)
   }
   func noUpdates(_ outcome: TranslationOutcome) -> Translation {
-    Translation(access: access, walk: trail, outcome: outcome, accessedSet: [], dirtySet: [],
-                accessedMayBeSet: [], entryWidth: width)
+    Translation(
+      access: access, walk: trail, outcome: outcome, accessedSet: [], dirtySet: [],
+      accessedMayBeSet: [], entryWidth: width)
   }
 
   switch trail.end {
@@ -131,15 +136,17 @@ public func translate(
   case .outsideMemory(let level, let address):
     return noUpdates(.tableOutsideMemory(level: level, entryAddress: address))
   case .notPresent(let level):
-    return fault(.notPresent, .notPresent(level: level), rights: nil,
-                 mayBeSet: usedEntries(trail.steps.dropLast()))
+    return fault(
+      .notPresent, .notPresent(level: level), rights: nil,
+      mayBeSet: usedEntries(trail.steps.dropLast()))
   case .reservedBits(let level, let bits):
     if trail.mode == .pae && level == .pageDirectoryPointerTable {
       let index = context.entryFormat(at: level).index(of: trail.linearAddress)
       return noUpdates(.generalProtection(.reservedPDPTE(index: index, bits: bits)))
     }
-    return fault(.reservedBit, .reservedBits(level: level, bits: bits), rights: nil,
-                 mayBeSet: usedEntries(trail.steps.dropLast()))
+    return fault(
+      .reservedBit, .reservedBits(level: level, bits: bits), rights: nil,
+      mayBeSet: usedEntries(trail.steps.dropLast()))
   case .leaf(let physicalAddress, let pageSize):
     let rights = trail.rights ?? .unrestricted
     switch checkAccess(access, rights: rights, context: context) {
@@ -148,9 +155,10 @@ public func translate(
     case .allowed:
       let accessed = usedEntries(trail.steps[...])
       let dirty = access.kind == .write ? trail.steps.last.map { [$0.entryAddress] } ?? [] : []
-      return Translation(access: access, walk: trail,
-                         outcome: .mapped(physicalAddress: physicalAddress, pageSize: pageSize),
-                         accessedSet: accessed, dirtySet: dirty, accessedMayBeSet: accessed, entryWidth: width)
+      return Translation(
+        access: access, walk: trail,
+        outcome: .mapped(physicalAddress: physicalAddress, pageSize: pageSize),
+        accessedSet: accessed, dirtySet: dirty, accessedMayBeSet: accessed, entryWidth: width)
     }
   }
 }

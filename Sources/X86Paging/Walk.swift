@@ -159,34 +159,40 @@ public func walk(_ linearAddress: UInt64, context: PagingContext, memory: some P
       fromRegister = true
     } else if format.entryWidth == 4 {
       guard let value = memory.load32(entryAddress) else {
-        return Walk(linearAddress: address, mode: mode, steps: steps,
-                    end: .outsideMemory(level: level, entryAddress: entryAddress), rights: nil)
+        return Walk(
+          linearAddress: address, mode: mode, steps: steps,
+          end: .outsideMemory(level: level, entryAddress: entryAddress), rights: nil)
       }
       raw = UInt64(value)
     } else {
       guard let value = memory.load64(entryAddress) else {
-        return Walk(linearAddress: address, mode: mode, steps: steps,
-                    end: .outsideMemory(level: level, entryAddress: entryAddress), rights: nil)
+        return Walk(
+          linearAddress: address, mode: mode, steps: steps,
+          end: .outsideMemory(level: level, entryAddress: entryAddress), rights: nil)
       }
       raw = value
     }
-    steps.append(WalkStep(level: level, entryAddress: entryAddress, entry: PagingEntry(rawValue: raw),
-                          fromRegister: fromRegister))
+    steps.append(
+      WalkStep(
+        level: level, entryAddress: entryAddress, entry: PagingEntry(rawValue: raw),
+        fromRegister: fromRegister))
 
     guard raw & 1 != 0 else {
       return Walk(linearAddress: address, mode: mode, steps: steps, end: .notPresent(level: level), rights: nil)
     }
     let reserved = format.reservedBits(raw)
     guard reserved == 0 else {
-      return Walk(linearAddress: address, mode: mode, steps: steps,
-                  end: .reservedBits(level: level, bits: reserved), rights: nil)
+      return Walk(
+        linearAddress: address, mode: mode, steps: steps,
+        end: .reservedBits(level: level, bits: reserved), rights: nil)
     }
     if format.hasAccessRights { rights.combine(raw) }
     if format.isPage(raw) {
       if mode.isIA32e { rights.protectionKey = PagingEntry(rawValue: raw).protectionKey }
       let physical = format.pageFrame(raw) | (address & format.pageSize.offsetMask)
-      return Walk(linearAddress: address, mode: mode, steps: steps,
-                  end: .leaf(physicalAddress: physical, pageSize: format.pageSize), rights: rights)
+      return Walk(
+        linearAddress: address, mode: mode, steps: steps,
+        end: .leaf(physicalAddress: physical, pageSize: format.pageSize), rights: rights)
     }
     // A page table entry always maps a page, so `lower` exists here.
     guard let next = level.lower else { preconditionFailure("page-table entries always map pages") }

@@ -10,10 +10,13 @@ struct BootArguments: ParsableArguments {
   @Option(name: .long, help: "Guest RAM in MiB.")
   var memory: Int = 64
 
-  @Flag(name: .long, help: "Log VM creation and every stop on standard error (MMLAB_LOG_LEVEL=trace for every hypercall).")
+  @Flag(
+    name: .long, help: "Log VM creation and every stop on standard error (MMLAB_LOG_LEVEL=trace for every hypercall).")
   var verbose = false
 
-  @Option(name: .long, help: "Watchdog in seconds for each leg of the run (boot to a checkpoint, one checkpoint to the next).")
+  @Option(
+    name: .long, help: "Watchdog in seconds for each leg of the run (boot to a checkpoint, one checkpoint to the next)."
+  )
   var timeout: Double = 10
 
   func validate() throws {

@@ -33,7 +33,8 @@ struct DumpPageTablesCommand: ParsableCommand {
     let dump = PageTableDump(context: snapshot.pagingContext, memory: snapshot.memory, includeLeaves: leaves)
     switch format {
     case .text: Terminal.writeReport(dump.text(source: snapshot.source, platform: snapshot.platform?.description))
-    case .json: Terminal.writeReport(renderJSON(dump.json(source: snapshot.source, platform: snapshot.platform?.jsonObject)))
+    case .json:
+      Terminal.writeReport(renderJSON(dump.json(source: snapshot.source, platform: snapshot.platform?.jsonObject)))
     }
   }
 }

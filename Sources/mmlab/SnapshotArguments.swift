@@ -8,7 +8,8 @@ struct SnapshotArguments: ParsableArguments {
   @Option(name: .long, help: "Stop at this checkpoint (name or code); default: the first one the guest reaches.")
   var checkpoint: String?
 
-  @Option(name: .long, help: "Read a core file (from `mmlab dump-core` or QEMU's dump-guest-memory) instead of booting.")
+  @Option(
+    name: .long, help: "Read a core file (from `mmlab dump-core` or QEMU's dump-guest-memory) instead of booting.")
   var core: String?
 
   @Option(name: .customLong("append"), help: "A word for the guest's command line (repeatable), e.g. bench.map.")

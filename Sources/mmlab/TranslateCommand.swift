@@ -49,7 +49,9 @@ struct TranslateCommand: ParsableCommand {
       throw ValidationError("--maxphyaddr must be between 32 and 52 (got \(maxphyaddr))")
     }
     if let pkru, pkru.value > UInt64(UInt32.max) { throw ValidationError("--pkru is a 32-bit register") }
-    if implicit, user { throw ValidationError("--implicit and --user exclude each other: implicit accesses are supervisor-mode") }
+    if implicit, user {
+      throw ValidationError("--implicit and --user exclude each other: implicit accesses are supervisor-mode")
+    }
   }
 
   func run() throws {
@@ -59,7 +61,8 @@ struct TranslateCommand: ParsableCommand {
       context: context(from: snapshot), memory: snapshot.memory)
     switch format {
     case .text: Terminal.writeReport(report.text(source: snapshot.source, platform: snapshot.platform?.description))
-    case .json: Terminal.writeReport(renderJSON(report.json(source: snapshot.source, platform: snapshot.platform?.jsonObject)))
+    case .json:
+      Terminal.writeReport(renderJSON(report.json(source: snapshot.source, platform: snapshot.platform?.jsonObject)))
     }
   }
 

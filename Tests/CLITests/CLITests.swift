@@ -118,7 +118,8 @@ struct CLIInputTests {
 enum BootingCLITests {
   static let enabled =
     ProcessInfo.processInfo.environment["MMLAB_REQUIRE_KVM"] == "1"
-    || (FileManager.default.isReadableFile(atPath: "/dev/kvm") && FileManager.default.isWritableFile(atPath: "/dev/kvm"))
+    || (FileManager.default.isReadableFile(atPath: "/dev/kvm")
+      && FileManager.default.isWritableFile(atPath: "/dev/kvm"))
 }
 
 @Suite("mmlab on the real guest", .enabled(if: BootingCLITests.enabled, "/dev/kvm is not usable here"))

@@ -10,7 +10,8 @@ import X86Paging
 /// when MMLAB_REQUIRE_KVM=1 demands it (then they run and fail without KVM).
 enum BootingTests {
   static let required = ProcessInfo.processInfo.environment["MMLAB_REQUIRE_KVM"] == "1"
-  static let kvmUsable = FileManager.default.isReadableFile(atPath: "/dev/kvm")
+  static let kvmUsable =
+    FileManager.default.isReadableFile(atPath: "/dev/kvm")
     && FileManager.default.isWritableFile(atPath: "/dev/kvm")
   static let enabled = kvmUsable || required
   static let reason: Comment = "/dev/kvm is not usable here (set MMLAB_REQUIRE_KVM=1 to fail instead of skipping)"

@@ -1,7 +1,6 @@
 import Foundation
-import Testing
-
 import Machine
+import Testing
 
 /// Host buffers standing in for guest RAM; freed with the object.
 private final class TestRAM {
@@ -22,7 +21,9 @@ private final class TestRAM {
     self.memory = GuestPhysicalMemory(regions: regions)
   }
 
-  static func pattern(_ address: UInt64) -> UInt8 { UInt8(truncatingIfNeeded: address ^ (address >> 8) ^ (address >> 16) &* 7) }
+  static func pattern(_ address: UInt64) -> UInt8 {
+    UInt8(truncatingIfNeeded: address ^ (address >> 8) ^ (address >> 16) &* 7)
+  }
 
   deinit { for buffer in buffers { buffer.deallocate() } }
 }
@@ -38,13 +39,19 @@ private final class TemporaryDirectory {
   deinit { try? FileManager.default.removeItem(at: url) }
 }
 
-private func fileBytes(_ path: String) throws -> [UInt8] { [UInt8](try #require(FileManager.default.contents(atPath: path))) }
+private func fileBytes(_ path: String) throws -> [UInt8] {
+  [UInt8](try #require(FileManager.default.contents(atPath: path)))
+}
 private func writeFile(_ bytes: [UInt8], _ path: String) throws {
   #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
 }
 private func u16(_ bytes: [UInt8], _ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
-private func u32(_ bytes: [UInt8], _ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << (8 * $1) } }
-private func u64(_ bytes: [UInt8], _ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(bytes[at + $1]) << (8 * $1) } }
+private func u32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
+  (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << (8 * $1) }
+}
+private func u64(_ bytes: [UInt8], _ at: Int) -> UInt64 {
+  (0..<8).reduce(0) { $0 | UInt64(bytes[at + $1]) << (8 * $1) }
+}
 
 /// The offset of the first occurrence of `needle` in `haystack`.
 private func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
@@ -69,8 +76,12 @@ struct CoreFileTests {
     return r
   }
 
-  func expectKind(_ expected: CoreFileError.Kind, reading path: String, sourceLocation: SourceLocation = #_sourceLocation) {
-    #expect(throws: CoreFileError(path: path, expected), sourceLocation: sourceLocation) { try CoreFile.read(path: path) }
+  func expectKind(
+    _ expected: CoreFileError.Kind, reading path: String, sourceLocation: SourceLocation = #_sourceLocation
+  ) {
+    #expect(throws: CoreFileError(path: path, expected), sourceLocation: sourceLocation) {
+      try CoreFile.read(path: path)
+    }
   }
 
   func readError(_ path: String) throws -> CoreFileError {
@@ -218,7 +229,9 @@ struct CoreFileTests {
       var state = elfLE32(1) + elfLE32(440)
       state += [0xAAAA, 0xBBBB, 0, 0, 0, 0, 0x7000, 0x7100, 8, 9, 10, 11, 12, 13, 14, 15, rip, 0x202].flatMap(elfLE64)
       // cs: selector 0x33, limit, flags with P, DPL 3, L, code; then ds es fs gs ss ldt tr gdt idt.
-      state += elfLE32(0x33) + elfLE32(0xFFFF_FFFF) + elfLE32(1 << 21 | 1 << 15 | 3 << 13 | 0xB00 | 1 << 12) + elfLE32(0) + elfLE64(0)
+      state +=
+        elfLE32(0x33) + elfLE32(0xFFFF_FFFF) + elfLE32(1 << 21 | 1 << 15 | 3 << 13 | 0xB00 | 1 << 12) + elfLE32(0)
+        + elfLE64(0)
       state += [UInt8](repeating: 0, count: 9 * 24)
       state += [0x8000_0011, 0, 0x4321_0000, cr3, 0x20].flatMap(elfLE64)
       state += elfLE64(0)  // kernel_gs_base
@@ -231,13 +244,18 @@ struct CoreFileTests {
       + elfTestNote("QEMU", type: 0, qemuState(rip: 0x10_0200, cr3: 0x10_4000))
     let low = (0..<0x1000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
     let high = (0..<0x123).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) }
-    var elf = ELFTestFile(type: 4, segments: [
-      ELFTestSegment(type: ELFTestSegment.note, contents: notes, alignment: 0),
-      ELFTestSegment(type: ELFTestSegment.load, physicalAddress: 0, virtualAddress: 0, contents: low, alignment: 0),
-      ELFTestSegment(type: ELFTestSegment.load, physicalAddress: 0x10_0000, virtualAddress: 0x10_0000, contents: high, alignment: 0),
-      ELFTestSegment(type: ELFTestSegment.load, physicalAddress: 0xFEE0_0000, virtualAddress: 0xFEE0_0000, memorySize: 0x1000,
-                  alignment: 0, offset: UInt64.max),
-    ])
+    var elf = ELFTestFile(
+      type: 4,
+      segments: [
+        ELFTestSegment(type: ELFTestSegment.note, contents: notes, alignment: 0),
+        ELFTestSegment(type: ELFTestSegment.load, physicalAddress: 0, virtualAddress: 0, contents: low, alignment: 0),
+        ELFTestSegment(
+          type: ELFTestSegment.load, physicalAddress: 0x10_0000, virtualAddress: 0x10_0000, contents: high, alignment: 0
+        ),
+        ELFTestSegment(
+          type: ELFTestSegment.load, physicalAddress: 0xFEE0_0000, virtualAddress: 0xFEE0_0000, memorySize: 0x1000,
+          alignment: 0, offset: UInt64.max),
+      ])
     elf.contentAlignment = 1
     return (elf.bytes(), low, high)
   }
@@ -330,17 +348,22 @@ struct CoreFileTests {
   @Test func coreWithoutLoadsOrWithOverlappingLoads() throws {
     let directory = try TemporaryDirectory()
     let path = directory.path("odd.core")
-    try writeFile(ELFTestFile(type: 4, segments: [ELFTestSegment(type: ELFTestSegment.note, contents: [])]).bytes(), path)
+    try writeFile(
+      ELFTestFile(type: 4, segments: [ELFTestSegment(type: ELFTestSegment.note, contents: [])]).bytes(), path)
     expectKind(.noLoadSegments, reading: path)
 
     let page = [UInt8](repeating: 1, count: 0x1000)
     try writeFile(
-      ELFTestFile(type: 4, segments: [
-        ELFTestSegment(type: ELFTestSegment.load, physicalAddress: 0x1000, contents: page),
-        ELFTestSegment(type: ELFTestSegment.load, physicalAddress: 0x0, contents: page + page),
-      ]).bytes(), path)
+      ELFTestFile(
+        type: 4,
+        segments: [
+          ELFTestSegment(type: ELFTestSegment.load, physicalAddress: 0x1000, contents: page),
+          ELFTestSegment(type: ELFTestSegment.load, physicalAddress: 0x0, contents: page + page),
+        ]
+      ).bytes(), path)
     let error = try readError(path)
-    guard case .overlappingSegments(let first, let firstRange, let second, let secondRange, let pagingDump) = error.kind else {
+    guard case .overlappingSegments(let first, let firstRange, let second, let secondRange, let pagingDump) = error.kind
+    else {
       Issue.record("expected .overlappingSegments, got \(error)")
       return
     }

@@ -1,6 +1,5 @@
-import Testing
-
 import Machine
+import Testing
 
 @Suite("ELFImage")
 struct ELFImageTests {
@@ -13,11 +12,13 @@ struct ELFImageTests {
   /// A good image: text (R+X) at 1 MiB with bss, data (R+W) at 2 MiB, a PVH note in a PT_NOTE.
   static func image(entry: UInt32 = 0x10_0010, notes: [UInt8]? = nil) -> ELFTestFile {
     ELFTestFile(segments: [
-      ELFTestSegment(type: ELFTestSegment.load, flags: ELFTestSegment.r | ELFTestSegment.x, physicalAddress: 0x10_0000,
-                  virtualAddress: 0xFFFF_FFFF_8010_0000, contents: text, memorySize: 0x1000, alignment: 0x1000),
+      ELFTestSegment(
+        type: ELFTestSegment.load, flags: ELFTestSegment.r | ELFTestSegment.x, physicalAddress: 0x10_0000,
+        virtualAddress: 0xFFFF_FFFF_8010_0000, contents: text, memorySize: 0x1000, alignment: 0x1000),
       ELFTestSegment(type: ELFTestSegment.note, contents: notes ?? pvhNote(entry)),
-      ELFTestSegment(type: ELFTestSegment.load, flags: ELFTestSegment.r | ELFTestSegment.w, physicalAddress: 0x20_0000,
-                  virtualAddress: 0x20_0000, contents: data, memorySize: 0x2000, alignment: 0x1000),
+      ELFTestSegment(
+        type: ELFTestSegment.load, flags: ELFTestSegment.r | ELFTestSegment.w, physicalAddress: 0x20_0000,
+        virtualAddress: 0x20_0000, contents: data, memorySize: 0x2000, alignment: 0x1000),
     ])
   }
 
@@ -32,16 +33,20 @@ struct ELFImageTests {
   @Test func validImageLoadsSegmentsAndEntry() throws {
     let image = try load(Self.image())
     #expect(image.pvhEntry == 0x10_0010)
-    #expect(image.segments == [
-      BootImage.Segment(physicalAddress: 0x10_0000, virtualAddress: 0xFFFF_FFFF_8010_0000, fileBytes: Self.text,
-                        memorySize: 0x1000, flags: 5),
-      BootImage.Segment(physicalAddress: 0x20_0000, virtualAddress: 0x20_0000, fileBytes: Self.data,
-                        memorySize: 0x2000, flags: 6),
-    ])
+    #expect(
+      image.segments == [
+        BootImage.Segment(
+          physicalAddress: 0x10_0000, virtualAddress: 0xFFFF_FFFF_8010_0000, fileBytes: Self.text,
+          memorySize: 0x1000, flags: 5),
+        BootImage.Segment(
+          physicalAddress: 0x20_0000, virtualAddress: 0x20_0000, fileBytes: Self.data,
+          memorySize: 0x2000, flags: 6),
+      ])
   }
 
   @Test func eightBytePVHDescriptorUsesLow32Bits() throws {
-    let notes = elfTestNote("GNU", type: 3, [1, 2, 3, 4]) + elfTestNote("Xen", type: 18, elfLE64(0xDEAD_BEEF_0010_0020))
+    let notes =
+      elfTestNote("GNU", type: 3, [1, 2, 3, 4]) + elfTestNote("Xen", type: 18, elfLE64(0xDEAD_BEEF_0010_0020))
     #expect(try load(Self.image(notes: notes)).pvhEntry == 0x10_0020)
   }
 
@@ -88,11 +93,13 @@ struct ELFImageTests {
   }
 
   @Test func noLoadSegment() {
-    expectError(.noLoadSegments, ELFTestFile(segments: [ELFTestSegment(type: ELFTestSegment.note, contents: Self.pvhNote(0))]))
+    expectError(
+      .noLoadSegments, ELFTestFile(segments: [ELFTestSegment(type: ELFTestSegment.note, contents: Self.pvhNote(0))]))
   }
 
   @Test func noPVHNote() throws {
-    let elf = Self.image(notes: elfTestNote("GNU", type: 18, elfLE32(0x10_0010)) + elfTestNote("Xen", type: 17, elfLE32(0x10_0010)))
+    let elf = Self.image(
+      notes: elfTestNote("GNU", type: 18, elfLE32(0x10_0010)) + elfTestNote("Xen", type: 17, elfLE32(0x10_0010)))
     let error = try #require(throws: ImageError.self) { try load(elf) }
     #expect(error == .noPVHNote)
     #expect(error.description == "the image has no Xen PVH entry note (type 18); link it with one")
@@ -105,7 +112,10 @@ struct ELFImageTests {
   @Test func segmentOutsideRAMIsNamed() throws {
     let ramSize: UInt64 = 0x20_1000
     let error = try #require(throws: ImageError.self) { try load(Self.image(), ramSize: ramSize) }
-    #expect(error == .segmentOutsideRAM(segment: "PT_LOAD segment 2 (program header 2)", range: 0x20_0000..<0x20_2000, ramSize: ramSize))
+    #expect(
+      error
+        == .segmentOutsideRAM(
+          segment: "PT_LOAD segment 2 (program header 2)", range: 0x20_0000..<0x20_2000, ramSize: ramSize))
     #expect(error.description.contains("[0x200000, 0x202000)"))
     #expect(error.description.contains("[0x0, 0x201000)"))
   }

@@ -11,7 +11,8 @@ func elfLE64(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.littleEndia
 func elfTestNote(_ name: String, type: UInt32, _ descriptor: [UInt8]) -> [UInt8] {
   func padded(_ bytes: [UInt8]) -> [UInt8] { bytes + [UInt8](repeating: 0, count: (4 - bytes.count % 4) % 4) }
   let nameBytes = Array(name.utf8) + [0]
-  return elfLE32(UInt32(nameBytes.count)) + elfLE32(UInt32(descriptor.count)) + elfLE32(type) + padded(nameBytes) + padded(descriptor)
+  return elfLE32(UInt32(nameBytes.count)) + elfLE32(UInt32(descriptor.count)) + elfLE32(type) + padded(nameBytes)
+    + padded(descriptor)
 }
 
 struct ELFTestSegment {
@@ -73,13 +74,16 @@ struct ELFTestFile {
       sectionTableOffset = UInt64(headersEnd + contents.count)
       sectionTable += [UInt8](repeating: 0, count: 64)  // section 0
       for (section, offset) in zip(noteSections, sectionOffsets) {
-        sectionTable += elfLE32(0) + elfLE32(7) + elfLE64(0) + elfLE64(0) + elfLE64(offset) + elfLE64(UInt64(section.count))
+        sectionTable +=
+          elfLE32(0) + elfLE32(7) + elfLE64(0) + elfLE64(0) + elfLE64(offset) + elfLE64(UInt64(section.count))
         sectionTable += elfLE32(0) + elfLE32(0) + elfLE64(4) + elfLE64(0)
       }
     }
 
     var file: [UInt8] = [0x7F, 0x45, 0x4C, 0x46, elfClass, byteOrder, 1] + [UInt8](repeating: 0, count: 9)
-    file += elfLE16(type) + elfLE16(machine) + elfLE32(1) + elfLE64(0) + elfLE64(segments.isEmpty ? 0 : 64) + elfLE64(sectionTableOffset)
+    file +=
+      elfLE16(type) + elfLE16(machine) + elfLE32(1) + elfLE64(0) + elfLE64(segments.isEmpty ? 0 : 64)
+      + elfLE64(sectionTableOffset)
     file += elfLE32(0) + elfLE16(64) + elfLE16(56) + elfLE16(programCount ?? UInt16(segments.count))
     file += elfLE16(64) + elfLE16(noteSections.isEmpty ? 0 : UInt16(noteSections.count + 1)) + elfLE16(0)
     for (segment, offset) in zip(segments, offsets) {

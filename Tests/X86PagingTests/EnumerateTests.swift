@@ -18,9 +18,10 @@ struct EnumerateTests {
     return b
   }
 
-  func collect(_ context: PagingContext, _ memory: some PhysicalMemory, limit: Int = 1 << 24,
-               tableLimit: Int = 1 << 18) -> ([Leaf], EnumerationSummary)
-  {
+  func collect(
+    _ context: PagingContext, _ memory: some PhysicalMemory, limit: Int = 1 << 24,
+    tableLimit: Int = 1 << 18
+  ) -> ([Leaf], EnumerationSummary) {
     var leaves: [Leaf] = []
     let summary = forEachLeaf(context: context, memory: memory, limit: limit, tableLimit: tableLimit) {
       leaves.append($0)
@@ -36,7 +37,10 @@ struct EnumerateTests {
     #expect(leaves.map(\.virtualAddress) == [0x1000, 0x2000, 0x3000, 0x20_0000, 0x4000_0000, Self.kernel])
     #expect(leaves.map(\.physicalAddress) == [0x20_0000, 0x20_1000, 0x20_2000, 0x40_0000, 0x8000_0000, 0x9000])
     #expect(leaves.map(\.pageSize) == [.size4KiB, .size4KiB, .size4KiB, .size2MiB, .size1GiB, .size4KiB])
-    #expect(leaves.map(\.level) == [.pageTable, .pageTable, .pageTable, .pageDirectory, .pageDirectoryPointerTable, .pageTable])
+    #expect(
+      leaves.map(\.level) == [
+        .pageTable, .pageTable, .pageTable, .pageDirectory, .pageDirectoryPointerTable, .pageTable,
+      ])
     #expect(leaves.map(\.user) == [true, true, true, true, false, false])
     #expect(leaves.map(\.writable) == [true, true, true, false, true, true])
     #expect(leaves.map(\.executable) == [true, true, true, true, true, false])
@@ -78,7 +82,8 @@ struct EnumerateTests {
     #expect(leaves[3].reservedBits == 0)
     #expect(leaves[4].reservedBits == 1 << 13)
     #expect(summary.leavesWithReservedBits == 4)
-    #expect(summary.problems == [.reservedBits(level: .pageDirectory, entryAddress: pde, bits: 1 << 50, virtualAddress: 0)])
+    #expect(
+      summary.problems == [.reservedBits(level: .pageDirectory, entryAddress: pde, bits: 1 << 50, virtualAddress: 0)])
   }
 
   @Test func tableOutsideMemoryIsReported() throws {
@@ -88,8 +93,12 @@ struct EnumerateTests {
     b.memory.store64(0x4000_0000 | 0x7, at: pdpte + 2 * 8)
     let (leaves, summary) = collect(b.context, b.memory)
     #expect(leaves.count == 6)
-    #expect(summary.problems == [.tableOutsideMemory(level: .pageDirectory, tableAddress: 0x4000_0000,
-                                                     entryAddress: pdpte + 16, virtualAddress: 0x8000_0000)])
+    #expect(
+      summary.problems == [
+        .tableOutsideMemory(
+          level: .pageDirectory, tableAddress: 0x4000_0000,
+          entryAddress: pdpte + 16, virtualAddress: 0x8000_0000)
+      ])
   }
 
   @Test func selfMapIsNotedAndBounded() throws {
@@ -97,11 +106,16 @@ struct EnumerateTests {
     let slot = b.root + 510 * 8
     b.memory.store64(b.root | 0x3, at: slot)  // the classic recursive PML4 slot
     let (leaves, summary) = collect(b.context, b.memory)
-    let selfMap = leaves.filter { $0.virtualAddress >= 0xFFFF_FF00_0000_0000 && $0.virtualAddress < 0xFFFF_FF80_0000_0000 }
+    let selfMap = leaves.filter {
+      $0.virtualAddress >= 0xFFFF_FF00_0000_0000 && $0.virtualAddress < 0xFFFF_FF80_0000_0000
+    }
     #expect(leaves.count == 6 + selfMap.count)
     #expect(!selfMap.isEmpty)
-    #expect(summary.problems.first == .ancestorReference(level: .pml4, entryAddress: slot, tableAddress: b.root,
-                                                          virtualAddress: 0xFFFF_FF00_0000_0000))
+    #expect(
+      summary.problems.first
+        == .ancestorReference(
+          level: .pml4, entryAddress: slot, tableAddress: b.root,
+          virtualAddress: 0xFFFF_FF00_0000_0000))
     // Through the self-map the PML4 itself appears as a 4 KiB page at VA 0xFFFF_FF7F_BFDF_E000.
     #expect(selfMap.contains { $0.virtualAddress == 0xFFFF_FF7F_BFDF_E000 && $0.physicalAddress == b.root })
     #expect(summary.truncation == nil)
@@ -161,8 +175,12 @@ struct EnumerateTests {
     setBits(pae.memory, pae.root + 1 * 8, 1 << 2)
     let (flagged, fs) = collect(context, pae.memory)
     #expect(flagged.first?.reservedBits == 1 << 2)
-    #expect(fs.problems == [.reservedBits(level: .pageDirectoryPointerTable, entryAddress: pae.root + 8, bits: 4,
-                                          virtualAddress: 0x4000_0000)])
+    #expect(
+      fs.problems == [
+        .reservedBits(
+          level: .pageDirectoryPointerTable, entryAddress: pae.root + 8, bits: 4,
+          virtualAddress: 0x4000_0000)
+      ])
   }
 
   @Test func fiveLevelEnumerationCanonicalizes() throws {

@@ -27,8 +27,9 @@ struct PAEWalkTests {
     #expect(t.accessedSet == Array(t.walk.steps.dropFirst().map(\.entryAddress)))
     #expect(t.dirtySet == [t.walk.steps[2].entryAddress])
     // Linear addresses wrap at 32 bits.
-    #expect(translate(0x1_0000_0000 | Self.address, access: .userRead, context: b.context, memory: b.memory)
-      .physicalAddress == 0x9_2345_6000)
+    #expect(
+      translate(0x1_0000_0000 | Self.address, access: .userRead, context: b.context, memory: b.memory)
+        .physicalAddress == 0x9_2345_6000)
   }
 
   /// PDPTE bits 2:1, 8:5 and 63:M are reserved; a violation is #GP(0) (the PDPTE load fails).
@@ -45,8 +46,9 @@ struct PAEWalkTests {
   func pdpteNonReservedBits(bit: Int) throws {
     let b = try build()
     setBits(b.memory, b.root + 3 * 8, 1 << UInt64(bit))
-    #expect(translate(Self.address, access: .userRead, context: b.context, memory: b.memory).physicalAddress
-      == 0x9_2345_6000)
+    #expect(
+      translate(Self.address, access: .userRead, context: b.context, memory: b.memory).physicalAddress
+        == 0x9_2345_6000)
   }
 
   @Test func pdpteNotPresentIsPageFault() throws {
@@ -65,8 +67,9 @@ struct PAEWalkTests {
     let t = translate(Self.address, access: .userRead, context: context, memory: b.memory)
     #expect(t.physicalAddress == 0x9_2345_6000)
     #expect(t.walk.steps[0].fromRegister)
-    #expect(translate(Self.address, access: .userRead, context: b.context, memory: b.memory).faultReason
-      == .notPresent(level: .pageDirectoryPointerTable))
+    #expect(
+      translate(Self.address, access: .userRead, context: b.context, memory: b.memory).faultReason
+        == .notPresent(level: .pageDirectoryPointerTable))
   }
 
   /// Bits 62:M are reserved in PAE PDEs/PTEs (unlike 4-level paging, where 62:52 are ignored).
@@ -76,28 +79,35 @@ struct PAEWalkTests {
     let pte = b.entryAddress(of: Self.address, at: .pageTable)!
     setBits(b.memory, pte, 1 << UInt64(bit))
     let t = translate(Self.address, access: .supervisorRead, context: b.context, memory: b.memory)
-    #expect(t.outcome == .pageFault(errorCode: [.present, .reservedBit],
-                                    reason: .reservedBits(level: .pageTable, bits: 1 << UInt64(bit))))
+    #expect(
+      t.outcome
+        == .pageFault(
+          errorCode: [.present, .reservedBit],
+          reason: .reservedBits(level: .pageTable, bits: 1 << UInt64(bit))))
   }
 
   @Test func twoMiBPage() throws {
     var b = makeBuilder(.pae, maxPhysicalAddressBits: 36)
     let pde = try b.map(0x40_0000, to: 0x20_0000, size: .size2MiB, flags: [.writable])
-    #expect(translate(0x41_2345, access: .supervisorWrite, context: b.context, memory: b.memory).outcome
-      == .mapped(physicalAddress: 0x21_2345, pageSize: .size2MiB))
+    #expect(
+      translate(0x41_2345, access: .supervisorWrite, context: b.context, memory: b.memory).outcome
+        == .mapped(physicalAddress: 0x21_2345, pageSize: .size2MiB))
     setBits(b.memory, pde, 1 << 13)
-    #expect(translate(0x41_2345, access: .supervisorWrite, context: b.context, memory: b.memory).faultReason
-      == .reservedBits(level: .pageDirectory, bits: 1 << 13))
+    #expect(
+      translate(0x41_2345, access: .supervisorWrite, context: b.context, memory: b.memory).faultReason
+        == .reservedBits(level: .pageDirectory, bits: 1 << 13))
   }
 
   @Test func executeDisableInPDE() throws {
     let b = try build()
     setBits(b.memory, b.entryAddress(of: Self.address, at: .pageDirectory)!, 1 << 63)
     let nxe = context(b, nxe: true)
-    #expect(translate(Self.address, access: .supervisorFetch, context: nxe, memory: b.memory).outcome
-      == .pageFault(errorCode: [.present, .instructionFetch], reason: .executeDisabled))
-    #expect(translate(Self.address, access: .supervisorFetch, context: b.context, memory: b.memory).faultReason
-      == .reservedBits(level: .pageDirectory, bits: 1 << 63))
+    #expect(
+      translate(Self.address, access: .supervisorFetch, context: nxe, memory: b.memory).outcome
+        == .pageFault(errorCode: [.present, .instructionFetch], reason: .executeDisabled))
+    #expect(
+      translate(Self.address, access: .supervisorFetch, context: b.context, memory: b.memory).faultReason
+        == .reservedBits(level: .pageDirectory, bits: 1 << 63))
   }
 }
 
@@ -120,11 +130,12 @@ struct Bit32WalkTests {
 
   /// (MAXPHYADDR, PDE bit, expected): nil = reserved; otherwise the physical-address bits
   /// the PDE bit contributes to a 4 MiB page.
-  @Test(arguments: [
-    (36, 13, UInt64(1) << 32), (36, 16, UInt64(1) << 35), (36, 17, nil), (36, 20, nil), (36, 21, nil),
-    (40, 20, UInt64(1) << 39), (40, 21, nil), (52, 20, UInt64(1) << 39), (52, 21, nil),
-    (32, 13, nil), (36, 12, UInt64(0)), (36, 22, UInt64(1) << 22),
-  ] as [(Int, Int, UInt64?)])
+  @Test(
+    arguments: [
+      (36, 13, UInt64(1) << 32), (36, 16, UInt64(1) << 35), (36, 17, nil), (36, 20, nil), (36, 21, nil),
+      (40, 20, UInt64(1) << 39), (40, 21, nil), (52, 20, UInt64(1) << 39), (52, 21, nil),
+      (32, 13, nil), (36, 12, UInt64(0)), (36, 22, UInt64(1) << 22),
+    ] as [(Int, Int, UInt64?)])
   func pse36(m: Int, bit: Int, expected: UInt64?) throws {
     var b = makeBuilder(.bit32, maxPhysicalAddressBits: m)
     let pde = try b.map(0x8000_0000, to: 0, size: .size4MiB, flags: [])
@@ -133,8 +144,11 @@ struct Bit32WalkTests {
     if let expected {
       #expect(t.outcome == .mapped(physicalAddress: expected | 0x10, pageSize: .size4MiB))
     } else {
-      #expect(t.outcome == .pageFault(errorCode: [.present, .reservedBit],
-                                      reason: .reservedBits(level: .pageDirectory, bits: 1 << UInt64(bit))))
+      #expect(
+        t.outcome
+          == .pageFault(
+            errorCode: [.present, .reservedBit],
+            reason: .reservedBits(level: .pageDirectory, bits: 1 << UInt64(bit))))
     }
   }
 
@@ -171,7 +185,8 @@ struct Bit32WalkTests {
     context.efer.insert(.noExecuteEnable)
     #expect(translate(0x5000, access: .userFetch, context: context, memory: b.memory).errorCode == [.user])
     context.cr4.insert(.supervisorModeExecutionPrevention)
-    #expect(translate(0x5000, access: .userFetch, context: context, memory: b.memory).errorCode
-      == [.user, .instructionFetch])
+    #expect(
+      translate(0x5000, access: .userFetch, context: context, memory: b.memory).errorCode
+        == [.user, .instructionFetch])
   }
 }

@@ -30,8 +30,9 @@ func makeContext(
 func makeBuilder(
   _ mode: PagingMode, maxPhysicalAddressBits: Int = 46, size: UInt64 = 64 << 20
 ) -> PageTableBuilder<SparsePhysicalMemory> {
-  PageTableBuilder(memory: SparsePhysicalMemory(size: size), mode: mode,
-                   maxPhysicalAddressBits: maxPhysicalAddressBits, tableArea: 0x10_0000)
+  PageTableBuilder(
+    memory: SparsePhysicalMemory(size: size), mode: mode,
+    maxPhysicalAddressBits: maxPhysicalAddressBits, tableArea: 0x10_0000)
 }
 
 /// ORs `bits` into the 8-byte entry at `address`.

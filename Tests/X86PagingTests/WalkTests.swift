@@ -164,8 +164,11 @@ struct LongModeWalkTests {
     let pte = b.entryAddress(of: Self.userPage, at: .pageTable)!
     setBits(b.memory, pte, 1 << 63)
     let fetch = translate(Self.userPage, access: .userFetch, context: b.context, memory: b.memory)
-    #expect(fetch.outcome == .pageFault(errorCode: [.present, .user, .reservedBit],
-                                        reason: .reservedBits(level: .pageTable, bits: 1 << 63)))
+    #expect(
+      fetch.outcome
+        == .pageFault(
+          errorCode: [.present, .user, .reservedBit],
+          reason: .reservedBits(level: .pageTable, bits: 1 << 63)))
     var nxe = b.context
     nxe.efer.insert(.noExecuteEnable)
     let nx = translate(Self.userPage, access: .userFetch, context: nxe, memory: b.memory)
@@ -176,7 +179,8 @@ struct LongModeWalkTests {
     let b = try fourLevel()
     setBits(b.memory, b.entryAddress(of: Self.userPage, at: .pml4)!, 0x80)
     let t = translate(Self.userPage, access: .supervisorRead, context: b.context, memory: b.memory)
-    #expect(t.outcome == .pageFault(errorCode: [.present, .reservedBit], reason: .reservedBits(level: .pml4, bits: 0x80)))
+    #expect(
+      t.outcome == .pageFault(errorCode: [.present, .reservedBit], reason: .reservedBits(level: .pml4, bits: 0x80)))
     #expect(t.accessedMayBeSet.isEmpty)
   }
 
@@ -192,8 +196,11 @@ struct LongModeWalkTests {
     setBits(b.memory, leaf, 1 << UInt64(bit))
     let t = translate(0x4000_0000 + 0x1234_5678, access: .supervisorRead, context: b.context, memory: b.memory)
     if reserved {
-      #expect(t.outcome == .pageFault(errorCode: [.present, .reservedBit],
-                                      reason: .reservedBits(level: .pageDirectoryPointerTable, bits: 1 << UInt64(bit))))
+      #expect(
+        t.outcome
+          == .pageFault(
+            errorCode: [.present, .reservedBit],
+            reason: .reservedBits(level: .pageDirectoryPointerTable, bits: 1 << UInt64(bit))))
     } else {
       let frame = bit >= 30 && bit < 46 ? UInt64(0x8000_0000) | 1 << UInt64(bit) : 0x8000_0000
       #expect(t.outcome == .mapped(physicalAddress: frame + 0x1234_5678, pageSize: .size1GiB))
@@ -207,8 +214,11 @@ struct LongModeWalkTests {
     setBits(b.memory, leaf, 1 << UInt64(bit))
     let t = translate(0x20_0000 + 0x1_2345, access: .supervisorRead, context: b.context, memory: b.memory)
     if reserved {
-      #expect(t.outcome == .pageFault(errorCode: [.present, .reservedBit],
-                                      reason: .reservedBits(level: .pageDirectory, bits: 1 << UInt64(bit))))
+      #expect(
+        t.outcome
+          == .pageFault(
+            errorCode: [.present, .reservedBit],
+            reason: .reservedBits(level: .pageDirectory, bits: 1 << UInt64(bit))))
     } else {
       #expect(t.physicalAddress == (0x40_0000 | (bit == 21 ? 1 << 21 : 0)) + 0x1_2345)
     }
@@ -253,8 +263,11 @@ struct LongModeWalkTests {
     context.pkru = ProtectionKeyRights(accessDisabled: [9])
     let t = translate(0x1000, access: .userRead, context: context, memory: b.memory)
     #expect(t.walk.rights?.protectionKey == 9)
-    #expect(t.outcome == .pageFault(errorCode: [.present, .user, .protectionKey],
-                                    reason: .protectionKeyAccessDisabled(key: 9, supervisorKeys: false)))
+    #expect(
+      t.outcome
+        == .pageFault(
+          errorCode: [.present, .user, .protectionKey],
+          reason: .protectionKeyAccessDisabled(key: 9, supervisorKeys: false)))
   }
 
   @Test func fiveLevelWalk() throws {
@@ -269,12 +282,14 @@ struct LongModeWalkTests {
     // The same address under 4-level paging is non-canonical.
     var four = b.context
     four.cr4.remove(.fiveLevelPaging)
-    #expect(translate(address, access: .userRead, context: four, memory: b.memory).outcome
-      == .generalProtection(.nonCanonical(linearAddress: address)))
+    #expect(
+      translate(address, access: .userRead, context: four, memory: b.memory).outcome
+        == .generalProtection(.nonCanonical(linearAddress: address)))
     // PS is reserved in a PML5E.
     setBits(b.memory, t.walk.steps[0].entryAddress, 0x80)
-    #expect(translate(address, access: .userRead, context: b.context, memory: b.memory).faultReason
-      == .reservedBits(level: .pml5, bits: 0x80))
+    #expect(
+      translate(address, access: .userRead, context: b.context, memory: b.memory).faultReason
+        == .reservedBits(level: .pml5, bits: 0x80))
   }
 
   @Test func cachingBitsAreDecoded() throws {

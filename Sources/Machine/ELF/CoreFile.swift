@@ -24,15 +24,18 @@
 public enum CoreFile {
   /// Writes `memory` and `registers` to `path` (created or replaced, mode 0644),
   /// streaming each region straight from its mapping. On failure the partial file is removed.
-  public static func write(memory: GuestPhysicalMemory, registers: RegisterState, to path: String) throws(CoreFileError) {
+  public static func write(memory: GuestPhysicalMemory, registers: RegisterState, to path: String) throws(CoreFileError)
+  {
     let regions = memory.regions.filter { $0.bytes.count > 0 }
     guard !regions.isEmpty else { throw CoreFileError(path: path, .cannotWrite("guest memory has no RAM regions")) }
     guard regions.count < Int(ELF.programCountEscape) - 1 else {
-      throw CoreFileError(path: path, .cannotWrite("\(regions.count) RAM regions are more than one ELF program header table holds"))
+      throw CoreFileError(
+        path: path, .cannotWrite("\(regions.count) RAM regions are more than one ELF program header table holds"))
     }
     for (previous, next) in zip(regions, regions.dropFirst()) where next.base < previous.end {
       throw CoreFileError(
-        path: path, .cannotWrite("RAM regions \(elfHex(previous.base..<previous.end)) and \(elfHex(next.base..<next.end)) overlap"))
+        path: path,
+        .cannotWrite("RAM regions \(elfHex(previous.base..<previous.end)) and \(elfHex(next.base..<next.end)) overlap"))
     }
 
     let notes = CoreLayout.notes(registers)
@@ -91,8 +94,12 @@ public enum CoreFile {
     }
     defer { close(descriptor) }
     var status = stat()
-    guard fstat(descriptor, &status) == 0 else { throw CoreFileError(path: path, .systemCall(name: "fstat", errno: errno)) }
-    guard (status.st_mode & S_IFMT) == S_IFREG else { throw CoreFileError(path: path, .malformed("it is not a regular file")) }
+    guard fstat(descriptor, &status) == 0 else {
+      throw CoreFileError(path: path, .systemCall(name: "fstat", errno: errno))
+    }
+    guard (status.st_mode & S_IFMT) == S_IFREG else {
+      throw CoreFileError(path: path, .malformed("it is not a regular file"))
+    }
     let size = Int(status.st_size)
     guard size > 0 else { throw CoreFileError(path: path, .notELF(firstBytes: [])) }
     guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, descriptor, 0),
@@ -141,14 +148,17 @@ public enum CoreFile {
         loadNumber += 1
         let name = "PT_LOAD \(loadNumber) (program header \(header.index), physical \(elfHex(header.physicalAddress)))"
         guard header.fileSize <= header.memorySize else {
-          throw .malformed("\(name) has more file bytes (\(elfHex(header.fileSize))) than memory bytes (\(elfHex(header.memorySize)))")
+          throw .malformed(
+            "\(name) has more file bytes (\(elfHex(header.fileSize))) than memory bytes (\(elfHex(header.memorySize)))")
         }
         guard header.fileSize > 0 else { continue }  // QEMU writes these for ranges it did not dump
         let span = try bytes.span(offset: header.offset, size: header.fileSize, what: name)
         let (_, overflow) = header.physicalAddress.addingReportingOverflow(header.fileSize)
         if overflow { throw .overflow("\(name) with size \(elfHex(header.fileSize)) runs past physical address 2^64") }
         if header.virtualAddress != 0 && header.virtualAddress != header.physicalAddress { pagingDump = true }
-        regions.append(GuestPhysicalMemory.Region(base: header.physicalAddress, bytes: UnsafeMutableRawBufferPointer(rebasing: mapping[span])))
+        regions.append(
+          GuestPhysicalMemory.Region(
+            base: header.physicalAddress, bytes: UnsafeMutableRawBufferPointer(rebasing: mapping[span])))
         names.append(name)
       }
     } catch { throw CoreFileError(path: path, problem: error) }
@@ -169,7 +179,8 @@ public enum CoreFile {
     }
 
     let (registers, source, cpuCount) = try CoreLayout.registers(from: notes, bytes, path: path)
-    return Parsed(memory: GuestPhysicalMemory(regions: regions), registers: registers, source: source, cpuCount: cpuCount)
+    return Parsed(
+      memory: GuestPhysicalMemory(regions: regions), registers: registers, source: source, cpuCount: cpuCount)
   }
 }
 
@@ -243,7 +254,8 @@ public struct CoreFileError: Error, Equatable, Sendable, CustomStringConvertible
     /// No PT_LOAD with file bytes.
     case noLoadSegments
     /// Two PT_LOADs share physical bytes. `pagingDump` if p_vaddr suggests a `dump-guest-memory -p` core.
-    case overlappingSegments(first: String, firstRange: Range<UInt64>, second: String, secondRange: Range<UInt64>, pagingDump: Bool)
+    case overlappingSegments(
+      first: String, firstRange: Range<UInt64>, second: String, secondRange: Range<UInt64>, pagingDump: Bool)
     /// The memory given to `write` cannot be described by a core file.
     case cannotWrite(String)
   }
@@ -258,7 +270,8 @@ public struct CoreFileError: Error, Equatable, Sendable, CustomStringConvertible
 
   init(path: String, problem: ELFProblem) {
     switch problem {
-    case .truncated(let what, let end, let fileSize): self.init(path: path, .truncated(what: what, end: end, fileSize: fileSize))
+    case .truncated(let what, let end, let fileSize):
+      self.init(path: path, .truncated(what: what, end: end, fileSize: fileSize))
     case .notELF(let firstBytes): self.init(path: path, .notELF(firstBytes: firstBytes))
     case .wrongClass(let value): self.init(path: path, .wrongClass(value))
     case .wrongByteOrder(let value): self.init(path: path, .wrongByteOrder(value))
@@ -279,12 +292,14 @@ public struct CoreFileError: Error, Equatable, Sendable, CustomStringConvertible
     case .notELF(let firstBytes):
       what = "not an ELF file: \(describeFirstBytes(firstBytes))"
     case .wrongClass(let value):
-      what = "not a 64-bit ELF (EI_CLASS is \(value)); mmlab reads ELFCLASS64 cores only"
+      what =
+        "not a 64-bit ELF (EI_CLASS is \(value)); mmlab reads ELFCLASS64 cores only"
         + (value == 1 ? " (QEMU writes a 32-bit core when the guest was not in long mode and has less than 4 GiB)" : "")
     case .wrongByteOrder(let value):
       what = "not a little-endian ELF (EI_DATA is \(value))"
     case .wrongMachine(let machine):
-      what = "the core is for machine \(machine) (\(ELF.machineName(machine))), not x86-64 (EM_X86_64, 62)"
+      what =
+        "the core is for machine \(machine) (\(ELF.machineName(machine))), not x86-64 (EM_X86_64, 62)"
         + (machine == 3 ? "; QEMU writes i386 cores when the guest was not in long mode" : "")
     case .notCore(let type):
       what = "not a core file: ELF type \(type) (\(ELF.typeName(type))), expected ET_CORE (4)"
@@ -295,7 +310,8 @@ public struct CoreFileError: Error, Equatable, Sendable, CustomStringConvertible
     case .noLoadSegments:
       what = "the core has no PT_LOAD segment with memory in it"
     case .overlappingSegments(let first, let firstRange, let second, let secondRange, let pagingDump):
-      what = "\(first) at guest physical \(elfHex(firstRange)) overlaps \(second) at \(elfHex(secondRange))"
+      what =
+        "\(first) at guest physical \(elfHex(firstRange)) overlaps \(second) at \(elfHex(secondRange))"
         + (pagingDump ? "; this looks like a paging dump (dump-guest-memory -p), which mmlab does not read" : "")
     case .cannotWrite(let why):
       what = "cannot write a core: \(why)"
@@ -453,7 +469,10 @@ enum CoreLayout {
     var d = LittleEndianBytes()
     d.u32(qemuVersion)
     d.u32(UInt32(qemuSize))
-    for value in [r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip, r.rflags] {
+    for value in [
+      r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15,
+      r.rip, r.rflags,
+    ] {
       d.u64(value)
     }
     // CS is the only segment RegisterState has; its flags are synthesized from CPL and EFER.LMA.
@@ -487,7 +506,9 @@ enum CoreLayout {
   }
 
   /// The first vCPU's registers from the best note there is: MMLAB, else QEMU, else NT_PRSTATUS.
-  static func registers(from notes: [ELFNote], _ bytes: ELFBytes, path: String) throws(CoreFileError) -> (RegisterState, LoadedCore.RegisterSource?, Int) {
+  static func registers(from notes: [ELFNote], _ bytes: ELFBytes, path: String) throws(CoreFileError) -> (
+    RegisterState, LoadedCore.RegisterSource?, Int
+  ) {
     let mmlab = notes.filter { $0.isOwned(by: "MMLAB") && $0.type == mmlabType }
     let qemu = notes.filter { $0.isOwned(by: "QEMU") && $0.type == qemuType }
     let prstatus = notes.filter { $0.isOwned(by: "CORE") && $0.type == prstatusType }
@@ -495,17 +516,27 @@ enum CoreLayout {
 
     if let note = mmlab.first {
       let at = note.descriptor.lowerBound
-      guard note.descriptor.count >= 8 else { throw malformed("the MMLAB note is \(note.descriptor.count) bytes; it needs at least 8") }
+      guard note.descriptor.count >= 8 else {
+        throw malformed("the MMLAB note is \(note.descriptor.count) bytes; it needs at least 8")
+      }
       let version = bytes.u32(at)
       let size = Int(bytes.u32(at + 4))
       guard version >= mmlabVersion, size >= mmlabSize, size <= note.descriptor.count else {
-        throw malformed("the MMLAB note has version \(version) and size \(size) in a \(note.descriptor.count)-byte descriptor; expected version 1 and at least \(mmlabSize) bytes")
+        throw malformed(
+          "the MMLAB note has version \(version) and size \(size) in a \(note.descriptor.count)-byte descriptor; expected version 1 and at least \(mmlabSize) bytes"
+        )
       }
       var r = RegisterState()
       let u64s = (0..<23).map { bytes.u64(at + 8 + 8 * $0) }
-      (r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp) = (u64s[0], u64s[1], u64s[2], u64s[3], u64s[4], u64s[5], u64s[6], u64s[7])
-      (r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15) = (u64s[8], u64s[9], u64s[10], u64s[11], u64s[12], u64s[13], u64s[14], u64s[15])
-      (r.rip, r.rflags, r.cr0, r.cr2, r.cr3, r.cr4, r.efer) = (u64s[16], u64s[17], u64s[18], u64s[19], u64s[20], u64s[21], u64s[22])
+      (r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp) = (
+        u64s[0], u64s[1], u64s[2], u64s[3], u64s[4], u64s[5], u64s[6], u64s[7]
+      )
+      (r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15) = (
+        u64s[8], u64s[9], u64s[10], u64s[11], u64s[12], u64s[13], u64s[14], u64s[15]
+      )
+      (r.rip, r.rflags, r.cr0, r.cr2, r.cr3, r.cr4, r.efer) = (
+        u64s[16], u64s[17], u64s[18], u64s[19], u64s[20], u64s[21], u64s[22]
+      )
       r.cs = bytes.u16(at + 192)
       r.cpl = bytes.u8(at + 194)
       return (r, .mmlab, max(mmlab.count, prstatus.count))
@@ -514,14 +545,21 @@ enum CoreLayout {
     if let note = qemu.first {
       let at = note.descriptor.lowerBound
       guard note.descriptor.count >= qemuMinimumSize else {
-        throw malformed("the QEMU note is \(note.descriptor.count) bytes; QEMUCPUState needs at least \(qemuMinimumSize)")
+        throw malformed(
+          "the QEMU note is \(note.descriptor.count) bytes; QEMUCPUState needs at least \(qemuMinimumSize)")
       }
       let version = bytes.u32(at)
-      guard version == qemuVersion else { throw malformed("the QEMU note has QEMUCPUState version \(version); mmlab reads version 1") }
+      guard version == qemuVersion else {
+        throw malformed("the QEMU note has QEMUCPUState version \(version); mmlab reads version 1")
+      }
       var r = RegisterState()
       let u64s = (0..<18).map { bytes.u64(at + 8 + 8 * $0) }
-      (r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp) = (u64s[0], u64s[1], u64s[2], u64s[3], u64s[4], u64s[5], u64s[6], u64s[7])
-      (r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15) = (u64s[8], u64s[9], u64s[10], u64s[11], u64s[12], u64s[13], u64s[14], u64s[15])
+      (r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp) = (
+        u64s[0], u64s[1], u64s[2], u64s[3], u64s[4], u64s[5], u64s[6], u64s[7]
+      )
+      (r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15) = (
+        u64s[8], u64s[9], u64s[10], u64s[11], u64s[12], u64s[13], u64s[14], u64s[15]
+      )
       (r.rip, r.rflags) = (u64s[16], u64s[17])
       let selector = bytes.u32(at + qemuSegments)
       let flags = bytes.u32(at + qemuSegments + 8)
@@ -539,7 +577,8 @@ enum CoreLayout {
       let at = note.descriptor.lowerBound + prstatusRegisters
       let needed = prstatusRegisters + UserRegister.allCases.count * 8
       guard note.descriptor.count >= needed else {
-        throw malformed("the NT_PRSTATUS note is \(note.descriptor.count) bytes; x86-64's elf_prstatus needs at least \(needed)")
+        throw malformed(
+          "the NT_PRSTATUS note is \(note.descriptor.count) bytes; x86-64's elf_prstatus needs at least \(needed)")
       }
       func value(_ register: UserRegister) -> UInt64 { bytes.u64(at + 8 * register.rawValue) }
       var r = RegisterState()

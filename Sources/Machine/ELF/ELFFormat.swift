@@ -174,12 +174,14 @@ struct ELFFile {
     var programCount = Int(bytes.u16(56))
     if bytes.u16(56) == ELF.programCountEscape {
       // Extended numbering: the real count is sh_info of section header 0.
-      let zero = try file.sectionHeaderSpan(bytes, index: 0, what: "section header 0 (which holds the program header count)")
+      let zero = try file.sectionHeaderSpan(
+        bytes, index: 0, what: "section header 0 (which holds the program header count)")
       programCount = Int(bytes.u32(zero.lowerBound + 44))
     }
     guard programCount > 0 else { return file }
     guard Int(programEntrySize) >= ELF.programHeaderSize else {
-      throw .malformed("program header entries are \(programEntrySize) bytes; ELF64 needs at least \(ELF.programHeaderSize)")
+      throw .malformed(
+        "program header entries are \(programEntrySize) bytes; ELF64 needs at least \(ELF.programHeaderSize)")
     }
     let table = try bytes.span(
       offset: programOffset, size: UInt64(programCount) * UInt64(programEntrySize),
@@ -197,9 +199,12 @@ struct ELFFile {
   }
 
   private func sectionHeaderSpan(_ bytes: ELFBytes, index: Int, what: String) throws(ELFProblem) -> Range<Int> {
-    guard sectionHeaderOffset != 0 else { throw .malformed("\(what) is needed but the file has no section header table") }
+    guard sectionHeaderOffset != 0 else {
+      throw .malformed("\(what) is needed but the file has no section header table")
+    }
     guard Int(sectionHeaderSize) >= ELF.sectionHeaderSize else {
-      throw .malformed("section header entries are \(sectionHeaderSize) bytes; ELF64 needs at least \(ELF.sectionHeaderSize)")
+      throw .malformed(
+        "section header entries are \(sectionHeaderSize) bytes; ELF64 needs at least \(ELF.sectionHeaderSize)")
     }
     let (start, overflow) = sectionHeaderOffset.addingReportingOverflow(UInt64(index) * UInt64(sectionHeaderSize))
     if overflow { throw .overflow("\(what) at section header offset \(elfHex(sectionHeaderOffset)) runs past 2^64") }
@@ -216,7 +221,8 @@ struct ELFFile {
       let real = bytes.u64(zero.lowerBound + 32)
       guard real <= UInt64(bytes.count / ELF.sectionHeaderSize) else {
         throw .truncated(
-          what: "the section header table (\(real) entries)", end: sectionHeaderOffset &+ real &* UInt64(sectionHeaderSize),
+          what: "the section header table (\(real) entries)",
+          end: sectionHeaderOffset &+ real &* UInt64(sectionHeaderSize),
           fileSize: UInt64(bytes.count))
       }
       count = Int(real)
@@ -234,7 +240,9 @@ struct ELFFile {
 
   /// The notes in `range` of `bytes`. `alignment` is the container's (4, or 8 for
   /// 8-aligned note segments); names and descriptors are padded to it.
-  static func notes(in range: Range<Int>, alignment: UInt64, of bytes: ELFBytes, container: String) throws(ELFProblem) -> [ELFNote] {
+  static func notes(in range: Range<Int>, alignment: UInt64, of bytes: ELFBytes, container: String) throws(ELFProblem)
+    -> [ELFNote]
+  {
     let align = alignment == 8 ? 8 : 4
     func roundUp(_ value: Int) -> Int { (value + align - 1) & ~(align - 1) }
     var notes: [ELFNote] = []

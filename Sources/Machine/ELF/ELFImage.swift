@@ -65,7 +65,8 @@ public enum ELFImage {
     for index in byStart.dropFirst() {
       if range(index).lowerBound < range(reaching).upperBound {
         let (first, second) = reaching < index ? (reaching, index) : (index, reaching)
-        throw .overlappingSegments(first: names[first], firstRange: range(first), second: names[second], secondRange: range(second))
+        throw .overlappingSegments(
+          first: names[first], firstRange: range(first), second: names[second], secondRange: range(second))
       }
       if range(index).upperBound > range(reaching).upperBound { reaching = index }
     }
@@ -166,13 +167,16 @@ public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
     case .notELF(let firstBytes):
       return "the image is not an ELF file: \(describeFirstBytes(firstBytes))"
     case .wrongClass(let value):
-      return "the image is not a 64-bit ELF (EI_CLASS is \(value)\(value == 1 ? ", ELFCLASS32" : ""); ELFCLASS64 is needed)"
+      return
+        "the image is not a 64-bit ELF (EI_CLASS is \(value)\(value == 1 ? ", ELFCLASS32" : ""); ELFCLASS64 is needed)"
     case .wrongByteOrder(let value):
-      return "the image is not little-endian (EI_DATA is \(value)\(value == 2 ? ", big-endian" : ""); x86-64 is little-endian)"
+      return
+        "the image is not little-endian (EI_DATA is \(value)\(value == 2 ? ", big-endian" : ""); x86-64 is little-endian)"
     case .wrongMachine(let machine):
       return "the image is built for machine \(machine) (\(ELF.machineName(machine))), not x86-64 (EM_X86_64, 62)"
     case .wrongType(let type):
-      return "the image is ELF type \(type) (\(ELF.typeName(type))), not an executable (ET_EXEC); link it as a static, non-PIE executable"
+      return
+        "the image is ELF type \(type) (\(ELF.typeName(type))), not an executable (ET_EXEC); link it as a static, non-PIE executable"
     case .overflow(let why):
       return "the image has an impossible size: \(why)"
     case .malformed(let why):
@@ -184,13 +188,15 @@ public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
     case .noPVHNote:
       return "the image has no Xen PVH entry note (type 18); link it with one"
     case .badPVHNote(let size):
-      return "the image's Xen PVH entry note (type 18) has a \(size)-byte descriptor; it must be a 4- or 8-byte physical address"
+      return
+        "the image's Xen PVH entry note (type 18) has a \(size)-byte descriptor; it must be a 4- or 8-byte physical address"
     case .segmentOutsideRAM(let segment, let range, let ramSize):
       return "\(segment) occupies guest physical \(elfHex(range)), outside guest RAM \(elfHex(0..<ramSize))"
     case .overlappingSegments(let first, let firstRange, let second, let secondRange):
       return "\(first) at guest physical \(elfHex(firstRange)) overlaps \(second) at \(elfHex(secondRange))"
     case .entryNotExecutable(let entry):
-      return "the PVH entry point \(elfHex(UInt64(entry))) is not inside the file bytes of any executable (PF_X) PT_LOAD segment"
+      return
+        "the PVH entry point \(elfHex(UInt64(entry))) is not inside the file bytes of any executable (PF_X) PT_LOAD segment"
     }
   }
 }
