@@ -17,7 +17,9 @@ struct BootPlan {
 @_cdecl("kernel_main")
 func kernelMain(_ startInfoPhysical: UInt64) {
   var plan = BootPlan(startInfoPhysical: startInfoPhysical)
-  runDeprivileged({ context in prepareBoot(context!.assumingMemoryBound(to: BootPlan.self)) }, &plan)
+  withUnsafeMutablePointer(to: &plan) { pointer in
+    runDeprivileged({ context in prepareBoot(context!.assumingMemoryBound(to: BootPlan.self)) }, pointer)
+  }
   if let failure = plan.failure { kernelPanic("kernelMain", failure) }
   guard let boot = plan.boot, let space = plan.space else { kernelPanic("kernelMain", "boot pass left no plan") }
   space.activate()
