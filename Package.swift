@@ -51,6 +51,7 @@ let package = Package(
     .testTarget(name: "X86PagingTests", dependencies: ["X86Paging"]),
     .testTarget(name: "MachineTests", dependencies: ["Machine", "GuestABI", "X86Paging"]),
     .testTarget(name: "CLITests", dependencies: ["GuestABI"]),
+    .testTarget(name: "InspectTests", dependencies: ["Inspect", "Machine", "X86Paging", "GuestABI"]),
     .testTarget(
       name: "IntegrationTests",
       dependencies: ["Machine", "Inspect", "GuestImage", "X86Paging", "GuestABI"]
