@@ -12,7 +12,9 @@ struct PageTableDumpTests {
     _ = try builder.map(
       0x40_0000, to: 0x20_0000, size: .size4KiB,
       flags: [.present, .writable, .user, .accessed, .dirty, .global, .executeDisable])
-    let dump = PageTableDump(context: builder.context, memory: memory, includeLeaves: true)
+    var context = builder.context
+    context.efer.insert(.noExecuteEnable)  // XD means something only with NXE
+    let dump = PageTableDump(context: context, memory: memory, includeLeaves: true)
     let leaf = try #require(dump.leaves?.first)
     #expect(leafFlags(leaf) == "XG-DA--UW")
     #expect(dump.ranges.count == 1)
