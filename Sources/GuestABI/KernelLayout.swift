@@ -11,6 +11,18 @@ public enum KernelLayout {
   public static let selfMapSlot: UInt64 = 0x1ED
   /// Virtual base of the self-map: the 512 GiB window of slot `selfMapSlot`, sign-extended.
   public static let selfMapBase: UInt64 = 0xFFFF_0000_0000_0000 | (selfMapSlot << 39)
+  /// The virtual address, through the self-map, of the entry at `level`
+  /// (1 = PTE, 2 = PDE, 3 = PDPTE, 4 = PML4E) that maps `virtualAddress` in
+  /// 4-level paging. Each step up is the PTE formula applied once more:
+  /// base + ((address >> 9) & 0x7F_FFFF_FFF8), sign-extended.
+  public static func selfMapEntryAddress(of virtualAddress: UInt64, level: Int) -> UInt64 {
+    var address = virtualAddress
+    for _ in 0..<level {
+      address = selfMapBase | ((address >> 9) & 0x7F_FFFF_FFF8)
+    }
+    return address
+  }
+
   /// Virtual base of the direct map of all guest RAM (2 MiB pages, RW, NX).
   public static let directMapBase: UInt64 = 0xFFFF_8800_0000_0000
 }
