@@ -105,4 +105,7 @@ void selftest_write_text(void);
 void selftest_execute_data(void);
 void selftest_invalid_opcode(void);
 
+/// Bytes of the kernel heap handed out so far (Guest/Runtime/runtime.c).
+size_t mmlab_heap_used(void);
+
 #endif

@@ -1,31 +1,42 @@
 import GuestArch
 
+/// The bench region's tables, built but not linked into the kernel's PML4.
+struct BenchRegion {
+  /// The PDPT the PML4 entry will point at.
+  var pointerTable: UInt64
+  /// PML4 slot and the entry to store there.
+  var slot: Int
+  var entry: UInt64
+  /// The frames every leaf maps, over and over.
+  var backingStart: UInt64
+  var backingPages: Int
+}
+
 /// Builds the tables that map `BenchLayout.regionSize` bytes at
 /// `BenchLayout.regionBase` in 4 KiB pages over a small backing set of frames
-/// (read-only, no execute), for the host's walk benchmark. Returns the PML4
-/// slot and the entry that links them: the kernel stores it at the checkpoint,
-/// so the subtree is built while no page of it is a live page table.
-func buildBenchRegion(frames: inout BootFrameAllocator) -> (Int, UInt64)? {
-  let backingFrames = Int(BenchLayout.backingSize / 4096)
-  var backing: [UInt64] = []
-  for _ in 0..<backingFrames {
-    guard let frame = frames.allocateZeroed() else { return nil }
-    backing.append(frame)
-  }
-  guard let directory = frames.allocateZeroed(), let pointerTable = frames.allocateZeroed() else { return nil }
+/// (read-only, no execute), for the host's walk benchmark. The kernel links
+/// them at the checkpoint, so the subtree is built while no page of it is a
+/// live page table. nil when frames run out.
+func buildBenchRegion(frames: inout BootFrameAllocator) -> BenchRegion? {
+  let backingPages = Int(BenchLayout.backingSize / 4096)
+  guard let backing = frames.allocateContiguous(backingPages), let directory = frames.allocateZeroed(),
+    let pointerTable = frames.allocateZeroed()
+  else { return nil }
   let pageTables = Int(BenchLayout.regionSize / bytesMapped(level: 2))
   let leafFlags = PageTableEntry.present | PageTableEntry.noExecute
   for tableNumber in 0..<pageTables {
     guard let table = frames.allocateZeroed() else { return nil }
     let entries = PhysicalWindow.words(table)
     for index in 0..<512 {
-      entries[index] = backing[(tableNumber * 512 + index) % backingFrames] | leafFlags
+      entries[index] = (backing + UInt64((tableNumber * 512 + index) % backingPages) * 4096) | leafFlags
     }
     PhysicalWindow.words(directory)[tableNumber] = PageTableEntry.table(directory: table).raw
   }
   let base = BenchLayout.regionBase
   PhysicalWindow.words(pointerTable)[tableIndex(base, level: 3)] = PageTableEntry.table(directory: directory).raw
-  return (tableIndex(base, level: 4), PageTableEntry.table(directory: pointerTable).raw)
+  return BenchRegion(
+    pointerTable: pointerTable, slot: tableIndex(base, level: 4),
+    entry: PageTableEntry.table(directory: pointerTable).raw, backingStart: backing, backingPages: backingPages)
 }
 
 /// Measures the platform's floor costs with rdtsc and reports each as a

@@ -6,8 +6,10 @@ struct BootPlan {
   var boot: BootInformation? = nil
   var frames: BootFrameAllocator? = nil
   var space: KernelAddressSpace? = nil
-  /// The bench region's PML4 entry (slot, value), built but not yet linked.
-  var benchRegionLink: (Int, UInt64)? = nil
+  var database: PageFrameDatabase? = nil
+  var debugBlock: UInt64 = 0
+  /// The bench region's tables, built but not yet linked.
+  var benchRegion: BenchRegion? = nil
   var failure: StaticString? = nil
 }
 
@@ -22,12 +24,14 @@ func kernelMain(_ startInfoPhysical: UInt64) {
   }
   if let failure = plan.failure { kernelPanic("kernelMain", failure) }
   guard let boot = plan.boot, let space = plan.space else { kernelPanic("kernelMain", "boot pass left no plan") }
+  guard let database = plan.database else { kernelPanic("kernelMain", "boot pass built no PFN database") }
   space.activate()
   Console.write("\n")  // the boot pass formatted the banner; printing needs CPL 0
+  Hypercall.call(.debugBlock, plan.debugBlock)
   Hypercall.checkpoint(.booted)
   runSelfTests(boot)
-  if let (slot, entry) = plan.benchRegionLink {
-    PhysicalWindow.words(space.rootPhysical)[slot] = entry
+  if let bench = plan.benchRegion {
+    linkBenchRegion(bench, space: space, database: database)
     Hypercall.checkpoint(.largeRegionMapped)
   }
   if boot.hasWord(GuestCommandLine.measure) {
@@ -54,12 +58,21 @@ func prepareBoot(_ plan: UnsafeMutablePointer<BootPlan>) {
     return
   }
   if boot.hasWord(GuestCommandLine.mapLargeRegion) {
-    guard let link = buildBenchRegion(frames: &frames) else {
+    guard let bench = buildBenchRegion(frames: &frames) else {
       plan.pointee.failure = "out of frames mapping the bench region"
       return
     }
-    plan.pointee.benchRegionLink = link
+    plan.pointee.benchRegion = bench
   }
+  guard
+    let (database, debugBlock) = buildPageFrameDatabase(
+      boot: boot, frames: &frames, space: space, bench: plan.pointee.benchRegion)
+  else {
+    plan.pointee.failure = "out of frames for the PFN database"
+    return
+  }
+  plan.pointee.database = database
+  plan.pointee.debugBlock = debugBlock
   Console.write("mmlab guest: up, ")
   Console.write(decimal: boot.ramEnd >> 20)
   Console.write(" MiB, kernel tables at ")
@@ -67,6 +80,15 @@ func prepareBoot(_ plan: UnsafeMutablePointer<BootPlan>) {
   plan.pointee.boot = boot
   plan.pointee.frames = frames
   plan.pointee.space = space
+}
+
+/// Links the bench region's PDPT into the live PML4: one store, and the PML4
+/// has one more live entry.
+func linkBenchRegion(_ bench: BenchRegion, space: KernelAddressSpace, database: PageFrameDatabase) {
+  PhysicalWindow.words(space.rootPhysical)[bench.slot] = bench.entry
+  let root = database.record(space.rootPhysical >> 12)
+  let live = root.load(fromByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
+  root.storeBytes(of: live + 1, toByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
 }
 
 /// Faults on purpose when the command line asks (GuestCommandLine.fault*);

@@ -27,11 +27,13 @@ struct BootFrameAllocator {
   private var rangeIndex = 0
   private var next: UInt64
   private(set) var allocated = 0
+  private let first: UInt64
 
   /// Frames below `floor` (the kernel image and what the loader put there) are never handed out.
   init(ram: [PhysicalRange], floor: UInt64) {
     ranges = ram
     next = (floor + 0xFFF) & ~0xFFF
+    first = next
   }
 
   /// A zeroed 4 KiB frame, or nil when RAM is exhausted.
@@ -49,6 +51,25 @@ struct BootFrameAllocator {
     }
     return nil
   }
+
+  /// `count` physically contiguous zeroed frames; nil if no RAM range has room.
+  mutating func allocateContiguous(_ count: Int) -> UInt64? {
+    while rangeIndex < ranges.count {
+      let range = ranges[rangeIndex]
+      let start = max(next, (range.start + 0xFFF) & ~0xFFF)
+      if start + UInt64(count) * 4096 <= range.end {
+        next = start + UInt64(count) * 4096
+        allocated += count
+        for page in 0..<UInt64(count) { PhysicalWindow.zeroFrame(start + page * 4096) }
+        return start
+      }
+      rangeIndex += 1
+    }
+    return nil
+  }
+
+  /// The first frame this allocator handed out (or would have).
+  var floor: UInt64 { first }
 
   /// One past the highest frame handed out so far.
   var highWater: UInt64 { next }

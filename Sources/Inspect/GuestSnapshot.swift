@@ -8,6 +8,8 @@ public struct GuestSnapshot {
   public let registers: RegisterState
   /// MAXPHYADDR the walk assumes (from the platform, or 48 for a core file with no word on it).
   public let maxPhysicalAddressBits: Int
+  /// Physical address of the guest's debug block (GuestABI `DebugBlock`), if known.
+  public let debugBlockAddress: UInt64?
   /// What answered: the platform for a live guest, nil for a core file.
   public let platform: Platform?
   /// "checkpoint \"booted\"" or "core file PATH".
@@ -19,6 +21,7 @@ public struct GuestSnapshot {
   public init(session: Session, checkpoint: Checkpoint) throws(SessionError) {
     memory = session.machine.memory
     registers = try session.registers()
+    debugBlockAddress = session.machine.debugBlockAddress
     platform = session.machine.platform
     maxPhysicalAddressBits = session.machine.platform.guestMaxPhysicalAddressBits ?? 48
     source = "checkpoint \"\(checkpoint.name)\""
@@ -29,6 +32,7 @@ public struct GuestSnapshot {
   public init(core: LoadedCore, maxPhysicalAddressBits: Int = 48) {
     memory = core.memory
     registers = core.registers
+    debugBlockAddress = core.debugBlockAddress
     platform = nil
     self.maxPhysicalAddressBits = maxPhysicalAddressBits
     source = "core file \(core.path)"

@@ -9,9 +9,15 @@ public struct PageTableDump {
   /// Every leaf, when the dump was asked for them; nil otherwise.
   public var leaves: [Leaf]?
   public var summary: EnumerationSummary
+  /// The not-present entries in Mm's software formats, when the dump was asked for them.
+  public var softwareEntries: SoftwareEntryDump?
 
-  /// Walks the tables `context` points at in `memory`.
-  public init(context: PagingContext, memory: some PhysicalMemory, includeLeaves: Bool, leafLimit: Int = 1 << 24) {
+  /// Walks the tables `context` points at in `memory`; with `includeSoftwareEntries`, also
+  /// collects the not-present entries (see `forEachSoftwareEntry`).
+  public init(
+    context: PagingContext, memory: some PhysicalMemory, includeLeaves: Bool, leafLimit: Int = 1 << 24,
+    includeSoftwareEntries: Bool = false, softwareEntryLimit: Int = 1 << 22
+  ) {
     var merger = MappingRangeMerger()
     var leaves: [Leaf] = []
     summary = forEachLeaf(context: context, memory: memory, limit: leafLimit) { leaf in
@@ -22,6 +28,8 @@ public struct PageTableDump {
     mode = context.mode
     ranges = merger.finish()
     self.leaves = includeLeaves ? leaves : nil
+    softwareEntries =
+      includeSoftwareEntries ? SoftwareEntryDump(context: context, memory: memory, limit: softwareEntryLimit) : nil
   }
 }
 
@@ -73,6 +81,7 @@ extension PageTableDump {
       lines.append("! ... and \(summary.problemCount - summary.problems.count) more problems")
     }
     lines.append("# \(summary)")
+    if let softwareEntries { appendSoftwareEntries(softwareEntries, to: &lines) }
     return lines.joined(separator: "\n") + "\n"
   }
 
@@ -107,9 +116,82 @@ extension PageTableDump {
         return entry
       }
     }
+    if let softwareEntries { addSoftwareEntries(softwareEntries, to: &object) }
     if let platform { object["platform"] = platform }
     return object
   }
+
+  /// The not-present section of the text dump: one line per entry, then the problems the
+  /// hardware walk did not already print, then the counts.
+  private func appendSoftwareEntries(_ software: SoftwareEntryDump, to lines: inout [String]) {
+    let summary = software.summary
+    guard summary.isSupported else {
+      lines.append("# not-present entries: \(summary)")
+      return
+    }
+    lines.append("# not-present entries in the software formats (all-zero entries are counted below)")
+    lines.append("# virtual address    level entry address      entry              decoding")
+    for entry in software.entries {
+      var line =
+        "\(hex16(entry.virtualAddress)) \(pad(entry.level.description, 5)) \(hex16(entry.entryAddress)) "
+        + "\(hex16(entry.raw)) \(softwarePTEDescription(entry.pte))"
+      let other = entry.otherBits
+      if other != 0 { line += " (other bits \(hex(other)))" }
+      lines.append(line)
+    }
+    let shown = Set(self.summary.problems)
+    for problem in summary.problems where !shown.contains(problem) {
+      if case .ancestorReference = problem {
+        lines.append("~ not followed: \(problem)")
+      } else {
+        lines.append("! \(problem)")
+      }
+    }
+    lines.append("# not-present: \(summary)")
+  }
+
+  private func addSoftwareEntries(_ software: SoftwareEntryDump, to object: inout [String: Any]) {
+    let summary = software.summary
+    object["softwareEntries"] = software.entries.map(softwareEntryJSON)
+    var zeros: [String: Any] = [:]
+    for level in summary.levels { zeros[level.description] = summary.zeroEntries[level] }
+    object["zeroEntries"] = zeros
+    var kinds: [String: Any] = [:]
+    for kind in SoftwareEntryKind.allCases where kind != .zero && kind != .valid {
+      kinds[kind.rawValue] = summary.count(of: kind)
+    }
+    object["softwareSummary"] = [
+      "supported": summary.isSupported, "entries": summary.entryCount, "tables": summary.tableCount,
+      "kinds": kinds, "entriesWithOtherBits": summary.entriesWithOtherBits,
+      "ancestorReferences": summary.ancestorReferences, "truncated": summary.isTruncated,
+      "problemCount": summary.problemCount, "problems": summary.problems.map { $0.description },
+    ]
+  }
+}
+
+/// One not-present entry for a program (see `mmlab dump-pagetables --help` for the schema).
+public func softwareEntryJSON(_ entry: SoftwareEntry) -> [String: Any] {
+  let pte = entry.pte
+  var object: [String: Any] = [
+    "va": hex(entry.virtualAddress), "level": entry.level.description, "entryAddress": hex(entry.entryAddress),
+    "entry": hex(entry.raw), "kind": entry.kind.rawValue,
+    "protection": pageProtectionName(entry.protection), "protectionCode": Int(entry.protection),
+  ]
+  switch pte {
+  case .prototype(let address, _, let viaVAD):
+    object["viaVAD"] = viaVAD
+    if !viaVAD { object["prototypeAddress"] = hex(address) }
+  case .transition(let pfn, _):
+    object["pfn"] = Int(pfn)
+  case .pageFile(let file, let offset, _):
+    object["pageFile"] = Int(file)
+    object["offset"] = Int(offset)
+  case .demandZero, .valid, .zero:
+    break
+  }
+  let other = entry.otherBits
+  if other != 0 { object["otherBits"] = hex(other) }
+  return object
 }
 
 /// 16 hex digits, zero-padded: addresses line up in columns.

@@ -19,6 +19,8 @@ public protocol Machine: AnyObject {
   var console: (String) -> Void { get set }
   /// Figures the guest reported (`HypercallKind.measurement`), keyed by `MeasurementKind` raw value.
   var measurements: [UInt64: GuestMeasurement] { get }
+  /// Physical address of the guest's debug block (GuestABI `DebugBlock`), once the guest reported it.
+  var debugBlockAddress: UInt64? { get }
   /// The guest's TSC frequency in kHz, if the backend knows it (turns measured ticks into time).
   var timeStampCounterKHz: UInt64? { get }
 }

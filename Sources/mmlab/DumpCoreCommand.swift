@@ -28,7 +28,8 @@ struct DumpCoreCommand: ParsableCommand {
 
   func run() throws {
     let snapshot = try GuestSnapshot.boot(boot.options(commandLine: commandLine), checkpoint: checkpoint)
-    try CoreFile.write(memory: snapshot.memory, registers: snapshot.registers, to: out)
+    try CoreFile.write(
+      memory: snapshot.memory, registers: snapshot.registers, debugBlockAddress: snapshot.debugBlockAddress, to: out)
     Terminal.note("wrote \(out): \(snapshot.memory.size >> 20) MiB of guest memory at \(snapshot.source)")
   }
 }

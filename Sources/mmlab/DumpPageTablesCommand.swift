@@ -13,10 +13,26 @@ struct DumpPageTablesCommand: ParsableCommand {
       Entries with reserved bits set are flagged; tables outside guest RAM and self-references \
       are reported and the walk goes on.
 
+      --software adds the not-present entries (P = 0) of every level, decoded in the memory \
+      manager's software formats: transition (the page's PFN), prototype (the prototype PTE's \
+      address, or "via VAD"), page file (file number and page offset), demand zero (protection \
+      only). Each line gives the VA the entry covers, the level, the entry's physical address, \
+      the raw entry and its decoding; bits the format does not hold are shown as "other bits". \
+      All-zero entries ("not committed here: ask the VAD") are counted per level, not listed. \
+      Entries that point back at a table on their own path (the self-map slot) are not \
+      followed. 4- and 5-level paging only.
+
       JSON: {"cr3", "mode", "source", "platform", "ranges": [{"start", "end", "size", "pageSize", \
       "pages", "user", "writable", "executable", "reservedBits"}], "leaves" (with --leaves): \
       [{"va", "pa", "pageSize", "flags", "entry", "reservedBits"?}], "problems": [...], \
-      "summary": {...}}. Addresses are "0x…" strings; pageSize is in bytes.
+      "summary": {...}}. With --software also: "softwareEntries": [{"va", "level", \
+      "entryAddress", "entry", "kind" (prototype|transition|pageFile|demandZero), "pfn"?, \
+      "prototypeAddress"?, "viaVAD"?, "pageFile"?, "offset"?, "protection" (a name such as \
+      "readWrite+guard"), "protectionCode", "otherBits"?}], "zeroEntries": {"PML4": n, "PDPT": n, \
+      "PD": n, "PT": n}, "softwareSummary": {"supported", "entries", "tables", "kinds", \
+      "entriesWithOtherBits", "ancestorReferences", "truncated", "problemCount", "problems"}. \
+      Addresses are "0x…" strings; pageSize is in bytes; pfn, pageFile and offset (in pages) are \
+      numbers; level is "PT", "PD", "PDPT", "PML4" or "PML5".
       """
   )
 
@@ -25,12 +41,19 @@ struct DumpPageTablesCommand: ParsableCommand {
   @Flag(name: .long, help: "One line per leaf mapping instead of merged ranges.")
   var leaves = false
 
+  @Flag(
+    name: .long,
+    help: "Also list the not-present entries, decoded in the memory manager's software PTE formats.")
+  var software = false
+
   @Option(name: .long, help: "Output format: text or json.")
   var format: ReportFormat = .text
 
   func run() throws {
     let snapshot = try target.snapshot()
-    let dump = PageTableDump(context: snapshot.pagingContext, memory: snapshot.memory, includeLeaves: leaves)
+    let dump = PageTableDump(
+      context: snapshot.pagingContext, memory: snapshot.memory, includeLeaves: leaves,
+      includeSoftwareEntries: software)
     switch format {
     case .text: Terminal.writeReport(dump.text(source: snapshot.source, platform: snapshot.platform?.description))
     case .json:

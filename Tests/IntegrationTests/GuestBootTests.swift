@@ -155,13 +155,33 @@ struct GuestBootTests {
     let live = try GuestSnapshot.boot(BootOptions(), checkpoint: "booted")
     let path = FileManager.default.temporaryDirectory.appending(path: "mmlab-core-\(UUID().uuidString)").path
     defer { try? FileManager.default.removeItem(atPath: path) }
-    try CoreFile.write(memory: live.memory, registers: live.registers, to: path)
+    try CoreFile.write(
+      memory: live.memory, registers: live.registers, debugBlockAddress: live.debugBlockAddress, to: path)
     let core = try GuestSnapshot.core(path: path, maxPhysicalAddressBits: live.maxPhysicalAddressBits)
     #expect(core.registers == live.registers)
     #expect(core.memory.size == live.memory.size)
+    #expect(live.debugBlockAddress != nil)
+    #expect(core.debugBlockAddress == live.debugBlockAddress)
     let liveDump = PageTableDump(context: live.pagingContext, memory: live.memory, includeLeaves: false)
     let coreDump = PageTableDump(context: core.pagingContext, memory: core.memory, includeLeaves: false)
     #expect(liveDump.ranges == coreDump.ranges)
     #expect(!liveDump.ranges.isEmpty)
+  }
+
+  @Test("the guest hands over a debug block naming a PFN database that covers RAM")
+  func debugBlockAndDatabase() throws {
+    let snapshot = try GuestSnapshot.boot(BootOptions(memoryMiB: 32), checkpoint: "booted")
+    let block = try #require(snapshot.debugBlockAddress)
+    let memory = snapshot.memory
+    #expect(memory.load(UInt32.self, at: block + UInt64(DebugBlock.magic)) == DebugBlock.magicValue)
+    #expect(memory.load(UInt32.self, at: block + UInt64(DebugBlock.pfnRecordSize)) == UInt32(PageFrameRecord.size))
+    let count = try #require(memory.load(UInt64.self, at: block + UInt64(DebugBlock.pfnCount)))
+    #expect(count == (32 << 20) >> 12)
+    let heads = try #require(memory.load(UInt64.self, at: block + UInt64(DebugBlock.listHeadsPhysical)))
+    let free = try #require(memory.load(UInt64.self, at: heads + UInt64(PageLocation.free.rawValue) * 16 + 8))
+    let available = try #require(memory.load(UInt64.self, at: block + UInt64(DebugBlock.availablePages)))
+    // Most of 32 MiB is free after boot, and the guest's count agrees with its list.
+    #expect(free > 6000 && free < count)
+    #expect(available == free)
   }
 }

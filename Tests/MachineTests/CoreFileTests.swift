@@ -157,7 +157,7 @@ struct CoreFileTests {
     #expect(at == notesOffset + notesSize)
     #expect(notes.map(\.name) == ["CORE", "QEMU", "MMLAB"])
     #expect(notes.map(\.type) == [1, 0, 0x4D4C])
-    #expect(notes.map(\.size) == [336, 440, 200])
+    #expect(notes.map(\.size) == [336, 440, 208])
 
     let r = Self.registers
     let prstatus = notes[0].descriptor

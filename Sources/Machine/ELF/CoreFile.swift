@@ -18,14 +18,16 @@
 ///
 /// The MMLAB note (owner "MMLAB", type 0x4D4C: a number no generic tool reads as NT_PRSTATUS) holds everything `RegisterState` has,
 /// EFER included, which neither the prstatus nor QEMU's note carry. Its
-/// descriptor, little-endian: u32 version (1), u32 size (200); u64 rax rbx rcx
+/// descriptor, little-endian: u32 version (2), u32 size (208); u64 rax rbx rcx
 /// rdx rsi rdi rsp rbp r8 … r15 rip rflags cr0 cr2 cr3 cr4 efer; u16 cs; u8 cpl;
-/// 5 bytes of zero. Later versions may only append fields.
+/// 5 bytes of zero; (version 2) u64 physical address of the guest's debug block,
+/// 0 if unknown. Later versions may only append fields.
 public enum CoreFile {
   /// Writes `memory` and `registers` to `path` (created or replaced, mode 0644),
   /// streaming each region straight from its mapping. On failure the partial file is removed.
-  public static func write(memory: GuestPhysicalMemory, registers: RegisterState, to path: String) throws(CoreFileError)
-  {
+  public static func write(
+    memory: GuestPhysicalMemory, registers: RegisterState, debugBlockAddress: UInt64? = nil, to path: String
+  ) throws(CoreFileError) {
     let regions = memory.regions.filter { $0.bytes.count > 0 }
     guard !regions.isEmpty else { throw CoreFileError(path: path, .cannotWrite("guest memory has no RAM regions")) }
     guard regions.count < Int(ELF.programCountEscape) - 1 else {
@@ -38,7 +40,7 @@ public enum CoreFile {
         .cannotWrite("RAM regions \(elfHex(previous.base..<previous.end)) and \(elfHex(next.base..<next.end)) overlap"))
     }
 
-    let notes = CoreLayout.notes(registers)
+    let notes = CoreLayout.notes(registers, debugBlockAddress: debugBlockAddress)
     let programCount = 1 + regions.count
     let notesOffset = ELF.fileHeaderSize + programCount * ELF.programHeaderSize
     var offsets: [UInt64] = []
@@ -120,6 +122,7 @@ public enum CoreFile {
     var registers: RegisterState
     var source: LoadedCore.RegisterSource?
     var cpuCount: Int
+    var debugBlockAddress: UInt64?
   }
 
   static func parse(_ mapping: UnsafeMutableRawBufferPointer, path: String) throws(CoreFileError) -> Parsed {
@@ -178,9 +181,10 @@ public enum CoreFile {
       if regions[index].end > regions[reaching].end { reaching = index }
     }
 
-    let (registers, source, cpuCount) = try CoreLayout.registers(from: notes, bytes, path: path)
+    let (registers, source, cpuCount, debugBlock) = try CoreLayout.registers(from: notes, bytes, path: path)
     return Parsed(
-      memory: GuestPhysicalMemory(regions: regions), registers: registers, source: source, cpuCount: cpuCount)
+      memory: GuestPhysicalMemory(regions: regions), registers: registers, source: source, cpuCount: cpuCount,
+      debugBlockAddress: debugBlock)
   }
 }
 
@@ -209,6 +213,8 @@ public final class LoadedCore: @unchecked Sendable {
   public var eferKnown: Bool { registerSource == .mmlab }
   /// True if CR0, CR2, CR3 and CR4 were recorded (MMLAB or QEMU note).
   public var controlRegistersKnown: Bool { registerSource == .mmlab || registerSource == .qemu }
+  /// Physical address of the guest's debug block, if the core's MMLAB note recorded one.
+  public let debugBlockAddress: UInt64?
   /// How many vCPUs the core describes (count of NT_PRSTATUS notes, or of the notes `registers` came from).
   public let cpuCount: Int
 
@@ -221,6 +227,7 @@ public final class LoadedCore: @unchecked Sendable {
     self.registers = parsed.registers
     self.registerSource = parsed.source
     self.cpuCount = parsed.cpuCount
+    self.debugBlockAddress = parsed.debugBlockAddress
   }
 
   deinit {
@@ -417,16 +424,18 @@ enum CoreLayout {
 
   // "MMLAB" note, type 0x4D4C ("ML").
   static let mmlabType: UInt32 = 0x4D4C
-  static let mmlabVersion: UInt32 = 1
-  static let mmlabSize = 200
+  static let mmlabVersion: UInt32 = 2
+  static let mmlabSize = 208
+  /// Version 1 ended before the debug-block address.
+  static let mmlabVersion1Size = 200
 
   static let eferLMA: UInt64 = 1 << 10
 
-  static func notes(_ registers: RegisterState) -> [UInt8] {
+  static func notes(_ registers: RegisterState, debugBlockAddress: UInt64?) -> [UInt8] {
     var notes = LittleEndianBytes()
     notes.note(name: "CORE", type: prstatusType, descriptor: prstatus(registers))
     notes.note(name: "QEMU", type: qemuType, descriptor: qemuState(registers))
-    notes.note(name: "MMLAB", type: mmlabType, descriptor: mmlabState(registers))
+    notes.note(name: "MMLAB", type: mmlabType, descriptor: mmlabState(registers, debugBlockAddress: debugBlockAddress))
     return notes.bytes
   }
 
@@ -489,7 +498,7 @@ enum CoreLayout {
     return d.bytes
   }
 
-  static func mmlabState(_ r: RegisterState) -> [UInt8] {
+  static func mmlabState(_ r: RegisterState, debugBlockAddress: UInt64?) -> [UInt8] {
     var d = LittleEndianBytes()
     d.u32(mmlabVersion)
     d.u32(UInt32(mmlabSize))
@@ -502,12 +511,13 @@ enum CoreLayout {
     d.u16(r.cs)
     d.u8(r.cpl)
     d.zeroes(5)
+    d.u64(debugBlockAddress ?? 0)
     return d.bytes
   }
 
   /// The first vCPU's registers from the best note there is: MMLAB, else QEMU, else NT_PRSTATUS.
   static func registers(from notes: [ELFNote], _ bytes: ELFBytes, path: String) throws(CoreFileError) -> (
-    RegisterState, LoadedCore.RegisterSource?, Int
+    RegisterState, LoadedCore.RegisterSource?, Int, UInt64?
   ) {
     let mmlab = notes.filter { $0.isOwned(by: "MMLAB") && $0.type == mmlabType }
     let qemu = notes.filter { $0.isOwned(by: "QEMU") && $0.type == qemuType }
@@ -521,9 +531,9 @@ enum CoreLayout {
       }
       let version = bytes.u32(at)
       let size = Int(bytes.u32(at + 4))
-      guard version >= mmlabVersion, size >= mmlabSize, size <= note.descriptor.count else {
+      guard version >= 1, size >= mmlabVersion1Size, size <= note.descriptor.count else {
         throw malformed(
-          "the MMLAB note has version \(version) and size \(size) in a \(note.descriptor.count)-byte descriptor; expected version 1 and at least \(mmlabSize) bytes"
+          "the MMLAB note has version \(version) and size \(size) in a \(note.descriptor.count)-byte descriptor; expected version 1 or later and at least \(mmlabVersion1Size) bytes"
         )
       }
       var r = RegisterState()
@@ -539,7 +549,8 @@ enum CoreLayout {
       )
       r.cs = bytes.u16(at + 192)
       r.cpl = bytes.u8(at + 194)
-      return (r, .mmlab, max(mmlab.count, prstatus.count))
+      let debugBlock = version >= 2 && size >= mmlabSize ? bytes.u64(at + mmlabVersion1Size) : 0
+      return (r, .mmlab, max(mmlab.count, prstatus.count), debugBlock == 0 ? nil : debugBlock)
     }
 
     if let note = qemu.first {
@@ -570,7 +581,7 @@ enum CoreLayout {
       r.cr2 = bytes.u64(at + qemuControlRegisters + 16)
       r.cr3 = bytes.u64(at + qemuControlRegisters + 24)
       r.cr4 = bytes.u64(at + qemuControlRegisters + 32)
-      return (r, .qemu, max(qemu.count, prstatus.count))
+      return (r, .qemu, max(qemu.count, prstatus.count), nil)
     }
 
     if let note = prstatus.first {
@@ -589,9 +600,9 @@ enum CoreLayout {
       (r.rip, r.rflags) = (value(.rip), value(.eflags))
       r.cs = UInt16(truncatingIfNeeded: value(.cs))
       r.cpl = UInt8(r.cs & 3)
-      return (r, .prstatus, prstatus.count)
+      return (r, .prstatus, prstatus.count, nil)
     }
-    return (RegisterState(), nil, 0)
+    return (RegisterState(), nil, 0, nil)
   }
 }
 

@@ -1,0 +1,200 @@
+import GuestArch
+
+/// Kernel ranges whose mappings the PFN database does not account per PTE
+/// (GuestABI `DebugWindow`): the direct map, the self-map, the bench region.
+struct AccountingWindows {
+  var ramEnd: UInt64
+
+  /// The windows as (start, length, kind).
+  var list: [(UInt64, UInt64, DebugWindowKind)] {
+    [
+      (KernelLayout.directMapBase, (ramEnd + 0x1F_FFFF) & ~0x1F_FFFF, .directMap),
+      (KernelLayout.selfMapBase, 1 << 39, .selfMap),
+      (BenchLayout.regionBase, BenchLayout.regionSize, .benchRegion),
+    ]
+  }
+
+  /// Whether `virtualAddress` lies in a window (no allocation: it runs per leaf).
+  func contains(_ virtualAddress: UInt64) -> Bool {
+    let directMapSize = (ramEnd + 0x1F_FFFF) & ~0x1F_FFFF
+    return (virtualAddress >= KernelLayout.directMapBase && virtualAddress - KernelLayout.directMapBase < directMapSize)
+      || (virtualAddress >= KernelLayout.selfMapBase && virtualAddress - KernelLayout.selfMapBase < 1 << 39)
+      || (virtualAddress >= BenchLayout.regionBase && virtualAddress - BenchLayout.regionBase < BenchLayout.regionSize)
+  }
+}
+
+/// Lays out and fills the PFN database during the deprivileged boot pass:
+/// every page from PFN 0 to the end of RAM gets a record; boot-time pages
+/// (image, tables, the database) are ActiveAndValid and accounted; the rest of
+/// RAM goes on the free list. Returns the database and the physical address of
+/// the debug block written beside it; nil when RAM runs out.
+func buildPageFrameDatabase(
+  boot: BootInformation, frames: inout BootFrameAllocator, space: KernelAddressSpace, bench: BenchRegion?
+) -> (PageFrameDatabase, UInt64)? {
+  let count = boot.ramEnd >> 12
+  let recordPages = Int((count * UInt64(PageFrameRecord.size) + 0xFFF) >> 12)
+  guard let metadata = frames.allocateZeroed(), let records = frames.allocateContiguous(recordPages) else {
+    return nil
+  }
+  let database = PageFrameDatabase(
+    recordsPhysical: records, count: count, headsPhysical: metadata,
+    availableCountPhysical: metadata + MetadataPage.debugBlock + UInt64(DebugBlock.availablePages))
+  database.resetHeads()
+  initializeRecords(database, boot: boot, bootAllocations: frames.floor..<frames.highWater)
+  let windows = AccountingWindows(ramEnd: boot.ramEnd)
+  accountTables(database, root: space.rootPhysical, windows: windows)
+  if let bench {
+    let first = bench.backingStart >> 12
+    for pfn in first..<(first + UInt64(bench.backingPages)) { setUsage(database, pfn, .windowBacking) }
+    // Accounted as linked already; linking adds the PML4's live entry (`linkBenchRegion`).
+    let pointer = KernelLayout.selfMapEntryAddress(of: BenchLayout.regionBase, level: 4)
+    markTable(database, bench.pointerTable >> 12, pteAddress: pointer, tablePFN: space.rootPhysical >> 12)
+    accountTable(database, bench.pointerTable, level: 3, base: BenchLayout.regionBase, windows: windows)
+  }
+  for pfn in 0..<count where usage(database, pfn) == .general { database.insertTail(pfn, into: .free) }
+  let debugBlock = writeDebugBlock(database, metadata: metadata, root: space.rootPhysical, windows: windows)
+  return (database, debugBlock)
+}
+
+/// Every record: no links, no PTE; RAM pages general, the rest holes; PFN 0,
+/// the kernel image and the boot allocations ActiveAndValid.
+private func initializeRecords(_ database: PageFrameDatabase, boot: BootInformation, bootAllocations: Range<UInt64>) {
+  let imageStart = KernelLayout.physicalBase >> 12
+  let imageEnd = kernelPhysical(arch_kernel_end()) >> 12
+  var rangeIndex = 0
+  for pfn in 0..<database.count {
+    let page = database.record(pfn)
+    page.storeBytes(of: PageFrameRecord.noPage, toByteOffset: PageFrameRecord.next, as: UInt32.self)
+    page.storeBytes(of: PageFrameRecord.noPage, toByteOffset: PageFrameRecord.previous, as: UInt32.self)
+    page.storeBytes(of: PageFrameRecord.noPage, toByteOffset: PageFrameRecord.pteFrame, as: UInt32.self)
+    page.storeBytes(of: PageFrameRecord.noPage, toByteOffset: PageFrameRecord.workingSetIndex, as: UInt32.self)
+    let address = pfn << 12
+    while rangeIndex < boot.ram.count, boot.ram[rangeIndex].end <= address { rangeIndex += 1 }
+    let isRAM = rangeIndex < boot.ram.count && boot.ram[rangeIndex].start <= address
+    let usage: PageUsage
+    if !isRAM {
+      usage = .hole
+    } else if pfn == 0 {
+      usage = .loaderReserved  // the real-mode interrupt table's page by convention: never handed out
+    } else if pfn >= imageStart, pfn < imageEnd {
+      usage = .kernelImage
+    } else if bootAllocations.contains(address) {
+      usage = .pfnDatabase  // boot allocations are database or tables; tables are relabelled below
+    } else {
+      usage = .general
+    }
+    page.storeBytes(of: usage.rawValue, toByteOffset: PageFrameRecord.usage, as: UInt8.self)
+    let location: PageLocation = usage == .general ? .free : .activeAndValid
+    page.storeBytes(of: location.rawValue, toByteOffset: PageFrameRecord.location, as: UInt8.self)
+  }
+}
+
+private func setUsage(_ database: PageFrameDatabase, _ pfn: UInt64, _ usage: PageUsage) {
+  database.record(pfn).storeBytes(of: usage.rawValue, toByteOffset: PageFrameRecord.usage, as: UInt8.self)
+}
+
+private func usage(_ database: PageFrameDatabase, _ pfn: UInt64) -> PageUsage {
+  PageUsage(rawValue: database.record(pfn).load(fromByteOffset: PageFrameRecord.usage, as: UInt8.self)) ?? .hole
+}
+
+/// Records that `pfn` is used through the PTE at self-map address `pteAddress` in table `tablePFN`.
+private func account(_ database: PageFrameDatabase, _ pfn: UInt64, pteAddress: UInt64, tablePFN: UInt64) {
+  guard pfn < database.count else { return }
+  let page = database.record(pfn)
+  let shares = page.load(fromByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
+  page.storeBytes(of: shares + 1, toByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
+  page.storeBytes(of: UInt16(shares + 1), toByteOffset: PageFrameRecord.referenceCount, as: UInt16.self)
+  page.storeBytes(of: pteAddress, toByteOffset: PageFrameRecord.pteAddress, as: UInt64.self)
+  page.storeBytes(of: UInt32(tablePFN), toByteOffset: PageFrameRecord.pteFrame, as: UInt32.self)
+}
+
+/// Walks the live kernel tables from `root`: tables become page-table pages
+/// whose share count is their live entries; 4 KiB leaves outside the windows
+/// are accounted to the pages they map. The self-map slot is not descended.
+private func accountTables(_ database: PageFrameDatabase, root: UInt64, windows: AccountingWindows) {
+  let selfEntry = KernelLayout.selfMapEntryAddress(of: KernelLayout.selfMapBase, level: 4)
+  markTable(database, root >> 12, pteAddress: selfEntry, tablePFN: root >> 12)
+  accountTable(database, root, level: 4, base: 0, windows: windows)
+}
+
+private func accountTable(
+  _ database: PageFrameDatabase, _ table: UInt64, level: Int, base: UInt64, windows: AccountingWindows
+) {
+  let entries = PhysicalWindow.words(table)
+  for index in 0..<512 {
+    let entry = PageTableEntry(raw: entries[index])
+    guard entry.isPresent else { continue }
+    var address = base | (UInt64(index) << UInt64(12 + 9 * (level - 1)))
+    if address & (1 << 47) != 0 { address |= 0xFFFF_0000_0000_0000 }
+    let target = entry.physicalAddress >> 12
+    if level == 4, UInt64(index) == KernelLayout.selfMapSlot { continue }
+    if level > 1, !entry.isLargePage {
+      markTable(
+        database, target, pteAddress: KernelLayout.selfMapEntryAddress(of: address, level: level), tablePFN: table >> 12
+      )
+      accountTable(database, entry.physicalAddress, level: level - 1, base: address, windows: windows)
+    } else if level == 1, !windows.contains(address) {
+      account(
+        database, target, pteAddress: KernelLayout.selfMapEntryAddress(of: address, level: 1), tablePFN: table >> 12)
+    }
+  }
+}
+
+/// Labels `pfn` a page table referenced by the entry at `pteAddress` (in
+/// `tablePFN`) and sets its share count to its live entries.
+private func markTable(_ database: PageFrameDatabase, _ pfn: UInt64, pteAddress: UInt64, tablePFN: UInt64) {
+  guard pfn < database.count else { return }
+  let entries = PhysicalWindow.words(pfn << 12)
+  var live: UInt32 = 0
+  for index in 0..<512 where entries[index] & PageTableEntry.present != 0 { live += 1 }
+  let page = database.record(pfn)
+  page.storeBytes(of: PageUsage.pageTable.rawValue, toByteOffset: PageFrameRecord.usage, as: UInt8.self)
+  page.storeBytes(of: PageLocation.activeAndValid.rawValue, toByteOffset: PageFrameRecord.location, as: UInt8.self)
+  page.storeBytes(of: live, toByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
+  page.storeBytes(of: UInt16(1), toByteOffset: PageFrameRecord.referenceCount, as: UInt16.self)
+  page.storeBytes(of: pteAddress, toByteOffset: PageFrameRecord.pteAddress, as: UInt64.self)
+  page.storeBytes(of: UInt32(tablePFN), toByteOffset: PageFrameRecord.pteFrame, as: UInt32.self)
+}
+
+/// Where things sit in the metadata page the database's list heads live in.
+enum MetadataPage {
+  static let listHeads: UInt64 = 0
+  static let debugBlock: UInt64 = 256
+  static let windows: UInt64 = 512
+  static let processTable: UInt64 = 1024
+  static let processSlots = 16
+}
+
+/// Writes the list heads' neighbours in the metadata page: the debug block,
+/// the windows and an empty process table. Returns the debug block's address.
+private func writeDebugBlock(
+  _ database: PageFrameDatabase, metadata: UInt64, root: UInt64, windows: AccountingWindows
+) -> UInt64 {
+  let block = metadata + MetadataPage.debugBlock
+  let windowTable = metadata + MetadataPage.windows
+  let processTable = metadata + MetadataPage.processTable
+  let processSlots = MetadataPage.processSlots
+  let bytes = UnsafeMutableRawPointer(bitPattern: UInt(PhysicalWindow.virtualAddress(metadata)))!
+  for (index, window) in windows.list.enumerated() {
+    let offset = Int(MetadataPage.windows) + index * DebugWindow.size
+    bytes.storeBytes(of: window.0, toByteOffset: offset + DebugWindow.start, as: UInt64.self)
+    bytes.storeBytes(of: window.1, toByteOffset: offset + DebugWindow.length, as: UInt64.self)
+    bytes.storeBytes(of: window.2.rawValue, toByteOffset: offset + DebugWindow.kind, as: UInt32.self)
+  }
+  let fields = bytes + Int(MetadataPage.debugBlock)
+  fields.storeBytes(of: DebugBlock.magicValue, toByteOffset: DebugBlock.magic, as: UInt32.self)
+  fields.storeBytes(of: DebugBlock.currentVersion, toByteOffset: DebugBlock.version, as: UInt32.self)
+  fields.storeBytes(of: UInt32(DebugBlock.currentSize), toByteOffset: DebugBlock.size, as: UInt32.self)
+  fields.storeBytes(of: UInt32(PageFrameRecord.size), toByteOffset: DebugBlock.pfnRecordSize, as: UInt32.self)
+  fields.storeBytes(of: database.recordsPhysical, toByteOffset: DebugBlock.pfnDatabasePhysical, as: UInt64.self)
+  fields.storeBytes(of: database.count, toByteOffset: DebugBlock.pfnCount, as: UInt64.self)
+  fields.storeBytes(of: database.headsPhysical, toByteOffset: DebugBlock.listHeadsPhysical, as: UInt64.self)
+  fields.storeBytes(of: root, toByteOffset: DebugBlock.kernelRoot, as: UInt64.self)
+  fields.storeBytes(of: UInt32(KernelLayout.selfMapSlot), toByteOffset: DebugBlock.selfMapSlot, as: UInt32.self)
+  fields.storeBytes(of: UInt32(windows.list.count), toByteOffset: DebugBlock.windowCount, as: UInt32.self)
+  fields.storeBytes(of: windowTable, toByteOffset: DebugBlock.windowsPhysical, as: UInt64.self)
+  fields.storeBytes(of: processTable, toByteOffset: DebugBlock.processTablePhysical, as: UInt64.self)
+  fields.storeBytes(of: UInt32(processSlots), toByteOffset: DebugBlock.processCount, as: UInt32.self)
+  fields.storeBytes(of: UInt32(ProcessRecord.size), toByteOffset: DebugBlock.processRecordSize, as: UInt32.self)
+  return block
+}
