@@ -19,6 +19,9 @@ let package = Package(
     .target(name: "X86Paging"),
     // The guest<->host contract; also compiled into the guest by the plugin.
     .target(name: "GuestABI"),
+    // Memory-manager logic with no hardware in it (VADs, the virtual-memory API's rules,
+    // fault decisions): compiled into the guest by the plugin, and tested on the host.
+    .target(name: "GuestMm", dependencies: ["GuestABI"]),
     // linux/kvm.h for Swift: ioctl numbers and structures.
     .target(name: "CKVM"),
     // The guest kernel image, built from Guest/ by the plugin, shipped as a resource.
@@ -51,6 +54,7 @@ let package = Package(
     .testTarget(name: "X86PagingTests", dependencies: ["X86Paging"]),
     .testTarget(name: "MachineTests", dependencies: ["Machine", "GuestABI", "X86Paging"]),
     .testTarget(name: "CLITests", dependencies: ["GuestABI"]),
+    .testTarget(name: "GuestMmTests", dependencies: ["GuestMm", "GuestABI"]),
     .testTarget(name: "InspectTests", dependencies: ["Inspect", "Machine", "X86Paging", "GuestABI"]),
     .testTarget(
       name: "IntegrationTests",
