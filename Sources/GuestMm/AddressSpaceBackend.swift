@@ -1,0 +1,22 @@
+#if canImport(GuestABI)
+  import GuestABI
+#endif
+
+/// What the virtual-memory logic needs from the machine, for one address
+/// space: its PTEs and zeroed pages. The guest implements it on real page
+/// tables and the PFN database (accounting every valid PTE it writes and
+/// freeing pages whose last valid PTE goes); host tests on a dictionary.
+public protocol AddressSpaceBackend {
+  /// The PTE that maps the 4 KiB page at `virtualAddress`; 0 when no page table holds it.
+  func readPTE(_ virtualAddress: UInt64) -> UInt64
+
+  /// Writes the PTE of the page at `virtualAddress`, making page tables as
+  /// needed; false when memory ran out, with nothing changed. Replacing a valid
+  /// PTE invalidates its TLB entry; the page a valid PTE named loses a user
+  /// and, with none left, goes back to the free list.
+  mutating func writePTE(_ virtualAddress: UInt64, _ value: UInt64) -> Bool
+
+  /// A zeroed physical page for `virtualAddress`'s demand-zero fault, as a PFN
+  /// with no users yet; nil when no page is available.
+  mutating func allocateZeroedPage(for virtualAddress: UInt64) -> UInt64?
+}
