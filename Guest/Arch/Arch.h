@@ -61,9 +61,9 @@ static inline uint64_t arch_load64(uint64_t address) {
 }
 
 // Implemented in Guest/Boot/support.S.
-/// Runs `work(context)` at CPL 3 on the stack ending at `stack_top` and
-/// returns when it does (Guest/Kernel/Deprivileged.swift).
-void arch_run_deprivileged(void (*work)(void *), void *context, uint64_t stack_top);
+/// Runs `rip(arg0, arg1, arg2)` at CPL 3 on the stack ending at `rsp`, returning
+/// to `exit` (a UD2 the trap handler knows); returns the user's RAX.
+uint64_t arch_enter_user(uint64_t rip, uint64_t rsp, uint64_t exit, uint64_t arg0, uint64_t arg1, uint64_t arg2);
 /// Reads 8 bytes at `address`; a fault is caught (exception table) and
 /// reported through `*vector` (0xFF when none happened).
 uint64_t arch_probe_load(uint64_t address, uint8_t *vector);
@@ -78,6 +78,7 @@ extern char __ex_table_start[], __ex_table_end[];
 extern char ist_stacks[], boot_stack_top[], deprivileged_stack_top[];
 extern unsigned char kernel_idt[], hypercall_request[], console_line[];
 extern char deprivileged_exit[], deprivileged_resume[];
+extern char user_text_start[], user_text_end[], user_exit[], user_system_call[], user_touch_pages[];
 
 /// Virtual address of interrupt vector `n`'s entry stub.
 static inline uint64_t arch_isr_stub(unsigned n) { return (uint64_t)isr_stubs + 16 * (uint64_t)(n & 255); }
@@ -96,6 +97,12 @@ static inline uint64_t arch_deprivileged_stack_top(void) { return (uint64_t)depr
 static inline uint64_t arch_idt(void) { return (uint64_t)kernel_idt; }
 static inline uint64_t arch_deprivileged_exit(void) { return (uint64_t)deprivileged_exit; }
 static inline uint64_t arch_deprivileged_resume(void) { return (uint64_t)deprivileged_resume; }
+/// Kernel virtual addresses of the user-mode code pages and their entry points.
+static inline uint64_t arch_user_text_start(void) { return (uint64_t)user_text_start; }
+static inline uint64_t arch_user_text_end(void) { return (uint64_t)user_text_end; }
+static inline uint64_t arch_user_exit(void) { return (uint64_t)user_exit; }
+static inline uint64_t arch_user_system_call(void) { return (uint64_t)user_system_call; }
+static inline uint64_t arch_user_touch_pages(void) { return (uint64_t)user_touch_pages; }
 /// The 48-byte hypercall request record and the 256-byte console line buffer.
 static inline uint64_t arch_hypercall_request(void) { return (uint64_t)hypercall_request; }
 static inline uint64_t arch_console_line(void) { return (uint64_t)console_line; }

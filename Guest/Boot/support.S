@@ -150,14 +150,17 @@ selftest_execute_data:
 selftest_data_ret:
   .byte 0xC3
 
-// Running kernel code at CPL 3 (Guest/Kernel/Deprivileged.swift).
-// void arch_run_deprivileged(void (*work)(void *), void *context, uint64_t stack_top)
-// Enters `work(context)` at CPL 3 with IRETQ on `stack_top`; when it returns
-// it lands on `deprivileged_exit`, whose UD2 the trap handler turns into a
-// return to `deprivileged_resume` at CPL 0, back in our caller.
+// Running code at CPL 3 (Guest/Kernel/Deprivileged.swift, Guest/Kernel/UserMode.swift).
+// uint64_t arch_enter_user(uint64_t rip, uint64_t rsp, uint64_t exit,
+//                          uint64_t arg0, uint64_t arg1, uint64_t arg2)
+// Enters `rip(arg0, arg1, arg2)` at CPL 3 with IRETQ on the stack ending at
+// `rsp`, its return address set to `exit`: a UD2 the trap handler recognises
+// and turns into a return to `deprivileged_resume` at CPL 0 with the user's
+// RAX, which is what this returns. The trap handler can end the run early the
+// same way (a fault it will not resolve), with a status in RAX.
 .text
-.globl arch_run_deprivileged
-arch_run_deprivileged:
+.globl arch_enter_user
+arch_enter_user:
   push %rbx
   push %rbp
   push %r12
@@ -165,17 +168,20 @@ arch_run_deprivileged:
   push %r14
   push %r15
   mov %rsp, deprivileged_return_rsp(%rip)
-  and $-16, %rdx
-  sub $8, %rdx                          // a call's alignment: RSP + 8 is 16-aligned
-  lea deprivileged_exit(%rip), %rax
-  mov %rax, (%rdx)
+  and $-16, %rsi
+  sub $8, %rsi                          // a call's alignment: RSP + 8 is 16-aligned
+  mov %rdx, (%rsi)                      // return address: the exit trampoline
   pushq $0x23                           // SS: user data
-  push %rdx                             // RSP
+  push %rsi                             // RSP
   pushq $0x2                            // RFLAGS: interrupts off, IOPL 0
   pushq $0x2b                           // CS: user code
   push %rdi                             // RIP
-  mov %rsi, %rdi
+  mov %rcx, %rdi
+  mov %r8, %rsi
+  mov %r9, %rdx
   iretq
+
+// The exit trampoline of kernel code run deprivileged during boot.
 .globl deprivileged_exit
 deprivileged_exit:
   ud2
@@ -212,3 +218,45 @@ install_return_gate:
 .bss
 .p2align 3
 deprivileged_return_rsp: .skip 8
+
+// User-mode code, on pages of their own mapped user-executable into every
+// process at GuestABI's UserLayout.codeBase. Position-independent.
+.section .user.text, "ax", @progbits
+.p2align 12
+.globl user_text_start
+user_text_start:
+// Return address of every user run: UD2 here ends the run (the kernel knows the address).
+.globl user_exit
+user_exit:
+  ud2
+// System call: number in RAX, arguments in RDI, RSI, RDX, R10; status back in RAX.
+// The kernel sees the UD2 at this address, serves the call and resumes after it.
+.p2align 4
+.globl user_system_call
+user_system_call:
+  ud2
+  ret
+// uint64_t user_touch_pages(uint64_t address, uint64_t pages, uint64_t write)
+// Reads (write = 0) or writes the first qword of each page; returns 0.
+.p2align 4
+.globl user_touch_pages
+user_touch_pages:
+  test %rsi, %rsi
+  jz 3f
+1:
+  test %rdx, %rdx
+  jz 2f
+  mov %rdi, (%rdi)                      // write: the address itself, easy to check from outside
+  jmp 4f
+2:
+  mov (%rdi), %rax
+4:
+  add $4096, %rdi
+  dec %rsi
+  jnz 1b
+3:
+  xor %eax, %eax
+  ret
+.p2align 12
+.globl user_text_end
+user_text_end:

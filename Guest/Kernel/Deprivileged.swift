@@ -13,16 +13,17 @@ import GuestArch
 func runDeprivileged(
   _ work: @convention(c) (UnsafeMutableRawPointer?) -> Void, _ context: UnsafeMutableRawPointer
 ) {
-  arch_run_deprivileged(work, context, arch_deprivileged_stack_top())
+  let entry = UInt64(UInt(bitPattern: unsafeBitCast(work, to: UnsafeRawPointer.self)))
+  let argument = UInt64(UInt(bitPattern: context))
+  _ = arch_enter_user(entry, arch_deprivileged_stack_top(), arch_deprivileged_exit(), argument, 0, 0)
 }
 
-/// If `frame` is the UD2 at `deprivileged_exit`, turns it into a return to
-/// CPL 0 at `deprivileged_resume` and says so.
-func resumeFromDeprivileged(_ frame: UnsafeMutablePointer<TrapFrame>) -> Bool {
-  guard frame.pointee.vector == 6, frame.pointee.rip == arch_deprivileged_exit() else { return false }
-  frame.pointee.rip = arch_deprivileged_resume()
-  frame.pointee.cs = UInt64(Selector.kernelCode)
-  frame.pointee.ss = UInt64(Selector.kernelData)
-  frame.pointee.rsp = arch_boot_stack_top() - 256  // deprivileged_resume reloads the real one
+/// If `frame` is a UD2 at an exit trampoline (the boot pass's, or a user
+/// run's), returns to the kernel with the user's RAX and says so.
+func resumeFromUserExit(_ frame: UnsafeMutablePointer<TrapFrame>) -> Bool {
+  guard frame.pointee.vector == 6, frame.pointee.cs & 3 == 3 else { return false }
+  let rip = frame.pointee.rip
+  guard rip == arch_deprivileged_exit() || rip == userAddress(ofUserCode: arch_user_exit()) else { return false }
+  returnToKernel(frame, value: frame.pointee.rax)
   return true
 }

@@ -26,6 +26,7 @@ func kernelMain(_ startInfoPhysical: UInt64) {
   guard let boot = plan.boot, let space = plan.space else { kernelPanic("kernelMain", "boot pass left no plan") }
   guard let database = plan.database else { kernelPanic("kernelMain", "boot pass built no PFN database") }
   space.activate()
+  kernel = Kernel(database: database, space: space, debugBlockPhysical: plan.debugBlock)
   Console.write("\n")  // the boot pass formatted the banner; printing needs CPL 0
   Hypercall.call(.debugBlock, plan.debugBlock)
   Hypercall.checkpoint(.booted)
@@ -34,6 +35,7 @@ func kernelMain(_ startInfoPhysical: UInt64) {
     linkBenchRegion(bench, space: space, database: database)
     Hypercall.checkpoint(.largeRegionMapped)
   }
+  runScenarios(boot)
   if boot.hasWord(GuestCommandLine.measure) {
     measurePlatformCosts(space: space)
     Hypercall.checkpoint(.measured)

@@ -14,7 +14,7 @@ struct TrapFrame {
 @_cdecl("trap_dispatch")
 func trapDispatch(_ rawFrame: UnsafeMutableRawPointer) {
   let frame = rawFrame.assumingMemoryBound(to: TrapFrame.self)
-  if resumeFromDeprivileged(frame) { return }
+  if resumeFromUserExit(frame) { return }
   let cr2 = arch_read_cr2()
   reportUnexpectedTrap(frame.pointee, cr2: cr2)
 }

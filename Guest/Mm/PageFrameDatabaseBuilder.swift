@@ -11,6 +11,7 @@ struct AccountingWindows {
       (KernelLayout.directMapBase, (ramEnd + 0x1F_FFFF) & ~0x1F_FFFF, .directMap),
       (KernelLayout.selfMapBase, 1 << 39, .selfMap),
       (BenchLayout.regionBase, BenchLayout.regionSize, .benchRegion),
+      (UserLayout.codeBase, UserLayout.codeMaximumSize, .userCode),
     ]
   }
 
@@ -20,6 +21,7 @@ struct AccountingWindows {
     return (virtualAddress >= KernelLayout.directMapBase && virtualAddress - KernelLayout.directMapBase < directMapSize)
       || (virtualAddress >= KernelLayout.selfMapBase && virtualAddress - KernelLayout.selfMapBase < 1 << 39)
       || (virtualAddress >= BenchLayout.regionBase && virtualAddress - BenchLayout.regionBase < BenchLayout.regionSize)
+      || (virtualAddress >= UserLayout.codeBase && virtualAddress - UserLayout.codeBase < UserLayout.codeMaximumSize)
   }
 }
 
@@ -141,12 +143,13 @@ private func accountTable(
 }
 
 /// Labels `pfn` a page table referenced by the entry at `pteAddress` (in
-/// `tablePFN`) and sets its share count to its live entries.
+/// `tablePFN`) and sets its share count to its live (nonzero) entries: a
+/// software PTE keeps its table alive as much as a valid one does.
 private func markTable(_ database: PageFrameDatabase, _ pfn: UInt64, pteAddress: UInt64, tablePFN: UInt64) {
   guard pfn < database.count else { return }
   let entries = PhysicalWindow.words(pfn << 12)
   var live: UInt32 = 0
-  for index in 0..<512 where entries[index] & PageTableEntry.present != 0 { live += 1 }
+  for index in 0..<512 where entries[index] != 0 { live += 1 }
   let page = database.record(pfn)
   page.storeBytes(of: PageUsage.pageTable.rawValue, toByteOffset: PageFrameRecord.usage, as: UInt8.self)
   page.storeBytes(of: PageLocation.activeAndValid.rawValue, toByteOffset: PageFrameRecord.location, as: UInt8.self)

@@ -58,6 +58,8 @@ public enum DebugWindowKind: UInt32, Sendable {
   case selfMap = 2
   /// `BenchLayout`'s region.
   case benchRegion = 3
+  /// `UserLayout`'s code pages, in every process.
+  case userCode = 4
 }
 
 /// One process slot. A slot with id 0 is unused (the kernel is not in the table).

@@ -27,6 +27,18 @@ public enum KernelLayout {
   public static let directMapBase: UInt64 = 0xFFFF_8800_0000_0000
 }
 
+/// Fixed places in every process's user half.
+public enum UserLayout {
+  /// The user-mode code pages (the kernel image's `.user.text`, read and
+  /// execute) in the top 64 KiB below 2^47, which no reservation reaches. They
+  /// are kernel pages seen from user mode: a `DebugWindow` (`userCode`).
+  public static let codeBase: UInt64 = 0x7FFF_FFFF_0000
+  public static let codeMaximumSize: UInt64 = 0x1_0000
+  /// The user stack: a reserved and committed VAD of `stackPages` pages ending here.
+  public static let stackTop: UInt64 = 0x7FFF_FFFE_0000
+  public static let stackPages: UInt64 = 16
+}
+
 /// The region the guest maps in 4 KiB pages for the walk benchmark
 /// (`CheckpointCode.largeRegionMapped`), when the command line asks for it.
 public enum BenchLayout {
@@ -56,4 +68,13 @@ public enum GuestCommandLine {
   public static let hang: StaticString = "selftest.hang"
   /// Execute UD2 (expect #UD).
   public static let faultInvalidOpcode: StaticString = "selftest.ud2"
+  /// Run a scenario: the word is "scenario=" and one of `GuestScenario`'s names.
+  public static let scenarioPrefix: StaticString = "scenario="
+}
+
+/// Scenarios the host can ask for on the command line ("scenario=NAME"). Each
+/// stops at named checkpoints and exits 0 when it ran to its end.
+public enum GuestScenario {
+  /// One process: user code pages, a stack, user-mode writes to it.
+  public static let processSmoke: StaticString = "scenario=process-smoke"
 }

@@ -1,0 +1,95 @@
+import GuestArch
+
+/// A user process: its own PML4 sharing the kernel half, its VAD table, and
+/// its slot in the process table the host reads (GuestABI `ProcessRecord`).
+struct Process {
+  let id: UInt16
+  let rootPhysical: UInt64
+  /// A page holding the VAD table (GuestABI `VadTable`).
+  let vadTablePhysical: UInt64
+  var space: ProcessAddressSpace
+
+  /// The VAD table in kernel memory (through the direct map).
+  var vadTable: UnsafeMutableRawPointer {
+    UnsafeMutableRawPointer(bitPattern: UInt(PhysicalWindow.virtualAddress(vadTablePhysical)))!
+  }
+  /// Bytes the VAD table may use.
+  static let vadTableBytes = 4096
+}
+
+/// The kernel's state once boot is over.
+struct Kernel {
+  let database: PageFrameDatabase
+  let space: KernelAddressSpace
+  let debugBlockPhysical: UInt64
+  var processes: [Process] = []
+}
+
+/// Set by `kernelMain` after boot.
+var kernel: Kernel? = nil
+
+extension Kernel {
+  /// A new process with an empty user half and the kernel half shared; nil
+  /// when pages run out or the process table is full (nothing is left behind).
+  mutating func createProcess() -> Process? {
+    guard processes.count < MetadataPage.processSlots else { return nil }
+    guard let root = database.allocatePage(zeroed: true) else { return nil }
+    guard let vads = database.allocatePage(zeroed: true) else {
+      database.insertTail(root, into: .free)
+      return nil
+    }
+    let id = UInt16(processes.count + 1)
+    shareKernelHalf(into: root << 12)
+    labelRoot(root, owner: id)
+    let table = UnsafeMutableRawPointer(bitPattern: UInt(PhysicalWindow.virtualAddress(vads << 12)))!
+    let capacity = (Process.vadTableBytes - VadTable.headerSize) / VadRecord.size
+    table.storeBytes(of: UInt32(capacity), toByteOffset: VadTable.capacity, as: UInt32.self)
+    database.record(vads).storeBytes(of: id, toByteOffset: PageFrameRecord.owner, as: UInt16.self)
+    let process = Process(
+      id: id, rootPhysical: root << 12, vadTablePhysical: vads << 12,
+      space: ProcessAddressSpace(database: database, owner: id))
+    processes.append(process)
+    publish(process)
+    return process
+  }
+
+  /// Copies the kernel's PML4 entries for the upper half and points the self-map slot at `root`.
+  private func shareKernelHalf(into root: UInt64) {
+    let source = PhysicalWindow.words(space.rootPhysical)
+    let target = PhysicalWindow.words(root)
+    for slot in 256..<512 { target[slot] = source[slot] }
+    target[Int(KernelLayout.selfMapSlot)] =
+      root | PageTableEntry.present | PageTableEntry.writable | PageTableEntry.noExecute
+  }
+
+  /// Accounts a process's PML4: a page table whose live entries are its nonzero slots.
+  private func labelRoot(_ pfn: UInt64, owner: UInt16) {
+    let entries = PhysicalWindow.words(pfn << 12)
+    var live: UInt32 = 0
+    for slot in 0..<512 where entries[slot] != 0 { live += 1 }
+    let page = database.record(pfn)
+    page.storeBytes(of: PageUsage.pageTable.rawValue, toByteOffset: PageFrameRecord.usage, as: UInt8.self)
+    page.storeBytes(of: live, toByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
+    page.storeBytes(of: owner, toByteOffset: PageFrameRecord.owner, as: UInt16.self)
+    let selfEntry = KernelLayout.selfMapEntryAddress(of: KernelLayout.selfMapBase, level: 4)
+    page.storeBytes(of: selfEntry, toByteOffset: PageFrameRecord.pteAddress, as: UInt64.self)
+    page.storeBytes(of: UInt32(pfn), toByteOffset: PageFrameRecord.pteFrame, as: UInt32.self)
+  }
+
+  /// Writes the process's slot in the process table the host reads.
+  private func publish(_ process: Process) {
+    let slot =
+      debugBlockPhysical - MetadataPage.debugBlock + MetadataPage.processTable
+      + UInt64(Int(process.id) - 1) * UInt64(ProcessRecord.size)
+    let record = UnsafeMutableRawPointer(bitPattern: UInt(PhysicalWindow.virtualAddress(slot)))!
+    record.storeBytes(of: UInt32(process.id), toByteOffset: ProcessRecord.id, as: UInt32.self)
+    record.storeBytes(of: process.rootPhysical, toByteOffset: ProcessRecord.root, as: UInt64.self)
+    record.storeBytes(of: process.vadTablePhysical, toByteOffset: ProcessRecord.vadRoot, as: UInt64.self)
+  }
+}
+
+/// Loads `process`'s address space (CR3): from here its user half is the one
+/// the self-map edits and user code runs in.
+func switchTo(_ process: Process) {
+  arch_write_cr3(process.rootPhysical)
+}

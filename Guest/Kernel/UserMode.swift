@@ -1,0 +1,37 @@
+import GuestArch
+
+/// User virtual address of a routine in the kernel image's `.user.text`.
+func userAddress(ofUserCode kernelAddress: UInt64) -> UInt64 {
+  UserLayout.codeBase + (kernelAddress - arch_user_text_start())
+}
+
+/// Maps the user-mode code pages into the current process, read and execute
+/// (a debug window: they are kernel pages, not accounted per PTE). False when out of pages.
+func mapUserCode(_ space: inout ProcessAddressSpace) -> Bool {
+  var page = arch_user_text_start()
+  while page < arch_user_text_end() {
+    let entry = kernelPhysical(page) | PageTableEntry.present | PageTableEntry.user | PageTableEntry.accessed
+    guard space.mapWindowPage(userAddress(ofUserCode: page), entry: entry) else { return false }
+    page += 4096
+  }
+  return true
+}
+
+/// Runs the user routine at kernel address `routine` (in `.user.text`) as
+/// `routine(a0, a1, a2)` at CPL 3 in the current process, on its stack.
+/// Returns what the routine returned, or the status the kernel ended it with
+/// (an access violation it would not resolve).
+func runUserRoutine(_ routine: UInt64, _ a0: UInt64 = 0, _ a1: UInt64 = 0, _ a2: UInt64 = 0) -> UInt64 {
+  arch_enter_user(
+    userAddress(ofUserCode: routine), UserLayout.stackTop, userAddress(ofUserCode: arch_user_exit()), a0, a1, a2)
+}
+
+/// Ends the run at CPL 3 that `frame` interrupted: the kernel resumes in
+/// `arch_enter_user`'s caller, which gets `value`.
+func returnToKernel(_ frame: UnsafeMutablePointer<TrapFrame>, value: UInt64) {
+  frame.pointee.rax = value
+  frame.pointee.rip = arch_deprivileged_resume()
+  frame.pointee.cs = UInt64(Selector.kernelCode)
+  frame.pointee.ss = UInt64(Selector.kernelData)
+  frame.pointee.rsp = arch_boot_stack_top() - 256  // deprivileged_resume reloads the real one
+}

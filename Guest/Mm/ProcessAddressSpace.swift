@@ -1,0 +1,176 @@
+import GuestArch
+
+// 4-level paging: the entry that maps a virtual address at level L (1 = PTE
+// ... 4 = PML4E) has a fixed virtual address through the self-map slot
+// (KernelLayout.selfMapEntryAddress), in whichever address space CR3 holds.
+// Editing a process's tables therefore needs its CR3 loaded.
+
+/// One process's page tables, edited through the self-map while its CR3 is
+/// loaded, with every change accounted in the PFN database: valid PTEs count
+/// as users of their page, nonzero entries as live entries of their table;
+/// a page with no user left goes to the free list, a table with no live entry
+/// is unlinked and freed.
+struct ProcessAddressSpace: AddressSpaceBackend {
+  let database: PageFrameDatabase
+  let owner: UInt16
+
+  /// The PTE of `virtualAddress`, or 0 when a table on the way is missing.
+  func readPTE(_ virtualAddress: UInt64) -> UInt64 {
+    for level in stride(from: 4, through: 2, by: -1) {
+      let entry = arch_load64(KernelLayout.selfMapEntryAddress(of: virtualAddress, level: level))
+      if entry & PageTableEntry.present == 0 { return 0 }
+      if entry & PageTableEntry.pageSize != 0 { kernelPanic("ProcessAddressSpace.readPTE", "large page in user half") }
+    }
+    return arch_load64(KernelLayout.selfMapEntryAddress(of: virtualAddress, level: 1))
+  }
+
+  /// Writes the PTE of `virtualAddress` (see `AddressSpaceBackend`); false, with nothing changed, when a table cannot be had.
+  mutating func writePTE(_ virtualAddress: UInt64, _ value: UInt64) -> Bool {
+    if value == 0, readPTE(virtualAddress) == 0 { return true }
+    guard ensureTables(for: virtualAddress) else { return false }
+    let slot = KernelLayout.selfMapEntryAddress(of: virtualAddress, level: 1)
+    let old = arch_load64(slot)
+    arch_store64(slot, value)
+    let table = tableFrame(of: virtualAddress, level: 1)
+    if old & PageTableEntry.present != 0 {
+      arch_invlpg(virtualAddress)
+      releaseUser(PageTableEntry(raw: old).physicalAddress >> 12)
+    }
+    if value & PageTableEntry.present != 0 {
+      addUser(PageTableEntry(raw: value).physicalAddress >> 12, pteAddress: slot, table: table)
+    }
+    if old == 0, value != 0 { adjustLive(table, by: 1) }
+    if old != 0, value == 0 { dropEntry(of: virtualAddress, level: 1) }
+    return true
+  }
+
+  /// A zeroed page, ActiveAndValid with no users yet.
+  mutating func allocateZeroedPage(for virtualAddress: UInt64) -> UInt64? {
+    guard let pfn = database.allocatePage(zeroed: true) else { return nil }
+    database.record(pfn).storeBytes(of: owner, toByteOffset: PageFrameRecord.owner, as: UInt16.self)
+    return pfn
+  }
+
+  /// The PFN of the table at `level` that holds `virtualAddress`'s entry (its parent entry must be present).
+  private func tableFrame(of virtualAddress: UInt64, level: Int) -> UInt64 {
+    if level == 4 { return arch_read_cr3() >> 12 }
+    return PageTableEntry(raw: arch_load64(KernelLayout.selfMapEntryAddress(of: virtualAddress, level: level + 1)))
+      .physicalAddress >> 12
+  }
+}
+
+// MARK: Tables
+
+extension ProcessAddressSpace {
+  /// Maps a page of a debug window (not accounted to the page it maps): the
+  /// table gets a live entry, the page no user. False when out of pages.
+  mutating func mapWindowPage(_ virtualAddress: UInt64, entry: UInt64) -> Bool {
+    guard ensureTables(for: virtualAddress) else { return false }
+    let slot = KernelLayout.selfMapEntryAddress(of: virtualAddress, level: 1)
+    if arch_load64(slot) == 0 { adjustLive(tableFrame(of: virtualAddress, level: 1), by: 1) }
+    arch_store64(slot, entry)
+    return true
+  }
+}
+
+extension ProcessAddressSpace {
+  /// Makes the PDPT, PD and PT that hold `virtualAddress`'s PTE present;
+  /// false when out of pages, with the tables it made (empty) taken away again.
+  fileprivate func ensureTables(for virtualAddress: UInt64) -> Bool {
+    for level in stride(from: 4, through: 2, by: -1) {
+      let slot = KernelLayout.selfMapEntryAddress(of: virtualAddress, level: level)
+      if arch_load64(slot) & PageTableEntry.present != 0 { continue }
+      guard let pfn = database.allocatePage(zeroed: true) else {
+        pruneIfEmpty(virtualAddress, level: level)
+        return false
+      }
+      let parent = tableFrame(of: virtualAddress, level: level)
+      arch_store64(slot, (pfn << 12) | PageTableEntry.present | PageTableEntry.writable | PageTableEntry.user)
+      markTable(pfn, pteAddress: slot, parent: parent)
+      adjustLive(parent, by: 1)
+    }
+    return true
+  }
+
+  /// Labels a new page-table page: no live entries yet, referenced from `pteAddress` in `parent`.
+  fileprivate func markTable(_ pfn: UInt64, pteAddress: UInt64, parent: UInt64) {
+    let page = database.record(pfn)
+    page.storeBytes(of: PageUsage.pageTable.rawValue, toByteOffset: PageFrameRecord.usage, as: UInt8.self)
+    page.storeBytes(of: owner, toByteOffset: PageFrameRecord.owner, as: UInt16.self)
+    page.storeBytes(of: pteAddress, toByteOffset: PageFrameRecord.pteAddress, as: UInt64.self)
+    page.storeBytes(of: UInt32(parent), toByteOffset: PageFrameRecord.pteFrame, as: UInt32.self)
+  }
+
+  /// Adds `delta` to a table's live entries (its share count).
+  fileprivate func adjustLive(_ table: UInt64, by delta: Int32) {
+    let page = database.record(table)
+    let live = Int32(bitPattern: page.load(fromByteOffset: PageFrameRecord.shareCount, as: UInt32.self)) + delta
+    if live < 0 { kernelPanic("ProcessAddressSpace.adjustLive", "live entries below zero") }
+    page.storeBytes(of: UInt32(live), toByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
+  }
+
+  /// An entry at `level` became zero: its table loses a live entry and, with
+  /// none left (and below the PML4), is unlinked from its parent and freed.
+  fileprivate func dropEntry(of virtualAddress: UInt64, level: Int) {
+    adjustLive(tableFrame(of: virtualAddress, level: level), by: -1)
+    pruneIfEmpty(virtualAddress, level: level)
+  }
+
+  /// Unlinks and frees the table at `level` holding `virtualAddress`'s entry
+  /// if it has no live entry (the PML4 stays), then looks at its parent.
+  fileprivate func pruneIfEmpty(_ virtualAddress: UInt64, level: Int) {
+    let table = tableFrame(of: virtualAddress, level: level)
+    guard level < 4, database.record(table).load(fromByteOffset: PageFrameRecord.shareCount, as: UInt32.self) == 0
+    else { return }
+    let parentSlot = KernelLayout.selfMapEntryAddress(of: virtualAddress, level: level + 1)
+    arch_store64(parentSlot, 0)
+    // The table was visible as a page through the self-map: that translation goes.
+    arch_invlpg(KernelLayout.selfMapEntryAddress(of: virtualAddress, level: level) & ~0xFFF)
+    freeTable(table)
+    dropEntry(of: virtualAddress, level: level + 1)
+  }
+
+  fileprivate func freeTable(_ pfn: UInt64) {
+    let page = database.record(pfn)
+    page.storeBytes(of: PageUsage.general.rawValue, toByteOffset: PageFrameRecord.usage, as: UInt8.self)
+    forget(page)
+    database.insertTail(pfn, into: .free)
+  }
+}
+
+// MARK: Users of a page
+
+extension ProcessAddressSpace {
+  /// One more valid PTE (at `pteAddress`, in `table`) maps `pfn`.
+  fileprivate func addUser(_ pfn: UInt64, pteAddress: UInt64, table: UInt64) {
+    guard pfn < database.count else { kernelPanic("ProcessAddressSpace.addUser", "PFN beyond RAM") }
+    let page = database.record(pfn)
+    let shares = page.load(fromByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
+    page.storeBytes(of: shares + 1, toByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
+    page.storeBytes(of: UInt16(shares + 1), toByteOffset: PageFrameRecord.referenceCount, as: UInt16.self)
+    page.storeBytes(of: PageLocation.activeAndValid.rawValue, toByteOffset: PageFrameRecord.location, as: UInt8.self)
+    page.storeBytes(of: pteAddress, toByteOffset: PageFrameRecord.pteAddress, as: UInt64.self)
+    page.storeBytes(of: UInt32(table), toByteOffset: PageFrameRecord.pteFrame, as: UInt32.self)
+  }
+
+  /// One valid PTE mapping `pfn` went; with none left the page is free again
+  /// (a private page whose PTE is deleted keeps nothing worth a standby list).
+  fileprivate func releaseUser(_ pfn: UInt64) {
+    let page = database.record(pfn)
+    let shares = page.load(fromByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
+    if shares == 0 { kernelPanic("ProcessAddressSpace.releaseUser", "share count below zero") }
+    page.storeBytes(of: shares - 1, toByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
+    page.storeBytes(of: UInt16(shares - 1), toByteOffset: PageFrameRecord.referenceCount, as: UInt16.self)
+    guard shares == 1 else { return }
+    forget(page)
+    database.insertTail(pfn, into: .free)
+  }
+
+  /// Clears what a record says about the PTE that mapped it.
+  fileprivate func forget(_ page: UnsafeMutableRawPointer) {
+    page.storeBytes(of: UInt64(0), toByteOffset: PageFrameRecord.pteAddress, as: UInt64.self)
+    page.storeBytes(of: PageFrameRecord.noPage, toByteOffset: PageFrameRecord.pteFrame, as: UInt32.self)
+    page.storeBytes(of: UInt16(0), toByteOffset: PageFrameRecord.owner, as: UInt16.self)
+    page.storeBytes(of: UInt16(0), toByteOffset: PageFrameRecord.referenceCount, as: UInt16.self)
+  }
+}
