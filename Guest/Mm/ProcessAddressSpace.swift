@@ -32,12 +32,13 @@ struct ProcessAddressSpace: AddressSpaceBackend {
     let old = arch_load64(slot)
     arch_store64(slot, value)
     let table = tableFrame(of: virtualAddress, level: 1)
-    if old & PageTableEntry.present != 0 {
-      arch_invlpg(virtualAddress)
-      releaseUser(PageTableEntry(raw: old).physicalAddress >> 12)
-    }
-    if value & PageTableEntry.present != 0 {
-      addUser(PageTableEntry(raw: value).physicalAddress >> 12, pteAddress: slot, table: table)
+    let oldFrame = old & PageTableEntry.present != 0 ? PageTableEntry(raw: old).physicalAddress >> 12 : nil
+    let newFrame = value & PageTableEntry.present != 0 ? PageTableEntry(raw: value).physicalAddress >> 12 : nil
+    if oldFrame != nil { arch_invlpg(virtualAddress) }
+    // Same page, new rights (protect, a guard firing): the page keeps its one user.
+    if oldFrame != newFrame {
+      if let newFrame { addUser(newFrame, pteAddress: slot, table: table) }
+      if let oldFrame { releaseUser(oldFrame) }
     }
     if old == 0, value != 0 { adjustLive(table, by: 1) }
     if old != 0, value == 0 { dropEntry(of: virtualAddress, level: 1) }

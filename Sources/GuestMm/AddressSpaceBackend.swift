@@ -14,6 +14,11 @@ public protocol AddressSpaceBackend {
   /// needed; false when memory ran out, with nothing changed. Replacing a valid
   /// PTE invalidates its TLB entry; the page a valid PTE named loses a user
   /// and, with none left, goes back to the free list.
+  ///
+  /// What `VirtualMemory` relies on: writing 0 over a zero PTE changes nothing;
+  /// a write into a page table that exists (this PTE or another entry of its
+  /// table is nonzero) never fails; replacing a valid PTE with a valid PTE that
+  /// names the same page (a protection change) keeps the page and its user count.
   mutating func writePTE(_ virtualAddress: UInt64, _ value: UInt64) -> Bool
 
   /// A zeroed physical page for `virtualAddress`'s demand-zero fault, as a PFN

@@ -130,14 +130,12 @@ extension PageTableDump {
       return
     }
     lines.append("# not-present entries in the software formats (all-zero entries are counted below)")
-    lines.append("# virtual address    level entry address      entry              decoding")
-    for entry in software.entries {
-      var line =
-        "\(hex16(entry.virtualAddress)) \(pad(entry.level.description, 5)) \(hex16(entry.entryAddress)) "
-        + "\(hex16(entry.raw)) \(softwarePTEDescription(entry.pte))"
-      let other = entry.otherBits
-      if other != 0 { line += " (other bits \(hex(other)))" }
-      lines.append(line)
+    lines.append("# linear address level entry address    entry            decoding")
+    if !software.entries.isEmpty {
+      var writer = SoftwareEntryTextWriter(reservingCapacity: software.entries.count * 96)
+      for entry in software.entries { writer.appendLine(entry) }
+      writer.bytes.removeLast()  // the lines are joined with newlines
+      lines.append(writer.string)
     }
     let shown = Set(self.summary.problems)
     for problem in summary.problems where !shown.contains(problem) {
@@ -147,7 +145,7 @@ extension PageTableDump {
         lines.append("! \(problem)")
       }
     }
-    lines.append("# not-present: \(summary)")
+    lines.append("# \(summary)")
   }
 
   private func addSoftwareEntries(_ software: SoftwareEntryDump, to object: inout [String: Any]) {

@@ -29,6 +29,8 @@ public enum SessionError: Error, CustomStringConvertible, Equatable {
   case guestExited(status: UInt8, exception: GuestException?, waitingFor: String?, reached: [String] = [])
   case guestShutdown(reason: String, registers: RegisterState?)
   case timedOut(seconds: Double, registers: RegisterState?, waitingFor: String?)
+  /// The guest's state could not be read (no debug block, a corrupt one).
+  case inspection(String)
 
   public var description: String {
     switch self {
@@ -44,6 +46,7 @@ public enum SessionError: Error, CustomStringConvertible, Equatable {
       return text
     case .guestShutdown(let reason, let registers):
       return "the guest shut down (\(reason))" + (registers.map { "; last registers: \($0.summary)" } ?? "")
+    case .inspection(let why): return why
     case .timedOut(let seconds, let registers, let waitingFor):
       let target = waitingFor.map { "checkpoint \"\($0)\"" } ?? "a stop"
       return "the guest did not reach \(target) within \(formatSeconds(seconds)) (watchdog; raise it with --timeout)"

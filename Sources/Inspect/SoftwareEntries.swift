@@ -47,43 +47,136 @@ public enum SoftwareEntryKind: String, Sendable, Hashable, CaseIterable {
 /// "+noCache", "+guard" or "+writeCombine" for bits 3-4. Bits above the 5-bit code are
 /// appended in hex (a decoded entry never has them).
 public func pageProtectionName(_ code: UInt8) -> String {
-  var name: String
-  switch code & 7 {
-  case PageProtection.noAccess: name = "noAccess"
-  case PageProtection.readOnly: name = "readOnly"
-  case PageProtection.execute: name = "execute"
-  case PageProtection.executeRead: name = "executeRead"
-  case PageProtection.readWrite: name = "readWrite"
-  case PageProtection.writeCopy: name = "writeCopy"
-  case PageProtection.executeReadWrite: name = "executeReadWrite"
-  default: name = "executeWriteCopy"
-  }
-  switch code & PageProtection.writeCombine {
-  case PageProtection.noCache: name += "+noCache"
-  case PageProtection.guardPage: name += "+guard"
-  case PageProtection.writeCombine: name += "+writeCombine"
-  default: break
-  }
-  if code > 0x1F { name += "+" + hex(UInt64(code & ~0x1F)) }
-  return name
+  var writer = SoftwareEntryTextWriter()
+  writer.appendProtection(code)
+  return writer.string
 }
 
 /// What a software PTE says, in words: "transition PFN 0x1234, readWrite",
 /// "prototype PTE at 0x…, readOnly", "prototype via VAD, …", "page file 2 offset 0x…, …",
 /// "demand zero, …", "zero (not committed here: ask the VAD)".
 public func softwarePTEDescription(_ pte: SoftwarePTE) -> String {
-  switch pte {
-  case .valid(let raw): return "valid \(hex(raw))"
-  case .zero: return "zero (not committed here: ask the VAD)"
-  case .prototype(let address, let protection, let viaVAD):
-    let target = viaVAD ? "prototype via VAD" : "prototype PTE at \(hex(address))"
-    return target + ", " + pageProtectionName(protection)
-  case .transition(let pfn, let protection):
-    return "transition PFN \(hex(pfn)), \(pageProtectionName(protection))"
-  case .pageFile(let file, let offset, let protection):
-    return "page file \(file) offset \(hex(offset)), \(pageProtectionName(protection))"
-  case .demandZero(let protection):
-    return "demand zero, \(pageProtectionName(protection))"
+  var writer = SoftwareEntryTextWriter()
+  writer.appendDescription(pte)
+  return writer.string
+}
+
+/// Text for software entries, written as UTF-8 into one growing buffer: a dump of a
+/// million entries allocates per buffer growth, not per line.
+struct SoftwareEntryTextWriter {
+  var bytes: [UInt8] = []
+
+  init(reservingCapacity capacity: Int = 0) { bytes.reserveCapacity(capacity) }
+
+  var string: String { String(decoding: bytes, as: UTF8.self) }
+
+  mutating func append(_ text: StaticString) {
+    text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+  }
+
+  mutating func append(_ byte: UInt8) { bytes.append(byte) }
+
+  /// Lowercase hex, zero-padded to `digits` (at least one digit), with "0x" if `prefixed`.
+  mutating func appendHex(_ value: UInt64, digits: Int = 1, prefixed: Bool = true) {
+    if prefixed { append("0x") }
+    let significant = max((64 - value.leadingZeroBitCount + 3) / 4, 1)
+    var shift = max(significant, digits) * 4
+    while shift > 0 {
+      shift -= 4
+      let nibble = UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0xF
+      bytes.append(nibble < 10 ? 0x30 + nibble : 0x57 + nibble)
+    }
+  }
+
+  mutating func appendDecimal(_ value: UInt8) {
+    if value >= 100 { bytes.append(0x30 + value / 100) }
+    if value >= 10 { bytes.append(0x30 + value / 10 % 10) }
+    bytes.append(0x30 + value % 10)
+  }
+
+  mutating func appendProtection(_ code: UInt8) {
+    switch code & 7 {
+    case PageProtection.noAccess: append("noAccess")
+    case PageProtection.readOnly: append("readOnly")
+    case PageProtection.execute: append("execute")
+    case PageProtection.executeRead: append("executeRead")
+    case PageProtection.readWrite: append("readWrite")
+    case PageProtection.writeCopy: append("writeCopy")
+    case PageProtection.executeReadWrite: append("executeReadWrite")
+    default: append("executeWriteCopy")
+    }
+    switch code & PageProtection.writeCombine {
+    case PageProtection.noCache: append("+noCache")
+    case PageProtection.guardPage: append("+guard")
+    case PageProtection.writeCombine: append("+writeCombine")
+    default: break
+    }
+    if code > 0x1F {
+      append("+")
+      appendHex(UInt64(code & ~0x1F))
+    }
+  }
+
+  mutating func appendDescription(_ pte: SoftwarePTE) {
+    switch pte {
+    case .valid(let raw):
+      append("valid ")
+      appendHex(raw)
+    case .zero:
+      append("zero (not committed here: ask the VAD)")
+    case .prototype(let address, let protection, let viaVAD):
+      if viaVAD {
+        append("prototype via VAD, ")
+      } else {
+        append("prototype PTE at ")
+        appendHex(address)
+        append(", ")
+      }
+      appendProtection(protection)
+    case .transition(let pfn, let protection):
+      append("transition PFN ")
+      appendHex(pfn)
+      append(", ")
+      appendProtection(protection)
+    case .pageFile(let file, let offset, let protection):
+      append("page file ")
+      appendDecimal(file)
+      append(" offset ")
+      appendHex(offset)
+      append(", ")
+      appendProtection(protection)
+    case .demandZero(let protection):
+      append("demand zero, ")
+      appendProtection(protection)
+    }
+  }
+
+  /// "VA level entry-address raw decoding[ (other bits 0x…)]\n", addresses in 16 digits
+  /// without prefix (the columns of `PageTableDump.text`).
+  mutating func appendLine(_ entry: SoftwareEntry) {
+    appendHex(entry.virtualAddress, digits: 16, prefixed: false)
+    append(" ")
+    switch entry.level {
+    case .pageTable: append("PT   ")
+    case .pageDirectory: append("PD   ")
+    case .pageDirectoryPointerTable: append("PDPT ")
+    case .pml4: append("PML4 ")
+    case .pml5: append("PML5 ")
+    }
+    append(" ")
+    appendHex(entry.entryAddress, digits: 16, prefixed: false)
+    append(" ")
+    appendHex(entry.raw, digits: 16, prefixed: false)
+    append(" ")
+    let pte = entry.pte
+    appendDescription(pte)
+    let other = entry.raw ^ pte.raw
+    if other != 0 {
+      append(" (other bits ")
+      appendHex(other)
+      append(")")
+    }
+    append("\n")
   }
 }
 
@@ -237,7 +330,9 @@ public struct SoftwareEntrySummary: Sendable, Hashable, CustomStringConvertible 
     text += " in \(tableCount) tables"
     if entriesWithOtherBits > 0 { text += ", \(entriesWithOtherBits) with other bits set" }
     text += "; zero entries: " + levels.map { "\($0) \(zeroEntries[$0])" }.joined(separator: ", ")
-    if ancestorReferences > 0 { text += "; \(ancestorReferences) self-references not followed" }
+    if ancestorReferences > 0 {
+      text += "; \(ancestorReferences) self-reference\(ancestorReferences == 1 ? "" : "s") not followed"
+    }
     if problemCount > ancestorReferences { text += "; \(problemCount - ancestorReferences) problems" }
     switch truncation {
     case .entryLimit: text += " (truncated at the entry limit)"

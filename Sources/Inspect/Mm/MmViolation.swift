@@ -1,0 +1,169 @@
+import GuestABI
+
+/// An invariant of the guest's memory manager that `MmValidator` checks. The raw
+/// value is the rule's stable name (used in reports and JSON; never renamed).
+/// Declaration order is report order.
+public enum MmRule: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+  // Page lists.
+  case listTotal = "list-total"
+  case listLinks = "list-links"
+  case listCycle = "list-cycle"
+  case listLocation = "list-location"
+  case pageOnTwoLists = "page-on-two-lists"
+  case lostPage = "lost-page"
+  case zeroedPageNotZero = "zeroed-page-not-zero"
+  // PFN records on their own.
+  case invalidFrame = "invalid-frame"
+  case holeInUse = "hole-in-use"
+  // Page tables and what they map.
+  case debugWindow = "debug-window"
+  case pageTableStructure = "page-table-structure"
+  case selfMapEntry = "self-map-entry"
+  case pageTableUsage = "page-table-usage"
+  case pageTableLinkage = "page-table-linkage"
+  case unreachablePageTable = "unreachable-page-table"
+  case largePageOutsideWindow = "large-page-outside-window"
+  case mapsInvalidFrame = "maps-invalid-frame"
+  case mapsInactiveFrame = "maps-inactive-frame"
+  case pteAddressMismatch = "pte-address-mismatch"
+  case pteFrameMismatch = "pte-frame-mismatch"
+  // Counts.
+  case shareCount = "share-count"
+  case pageTableShareCount = "page-table-share-count"
+  case availablePages = "available-pages"
+
+  /// The stable name.
+  public var name: String { rawValue }
+  public var description: String { rawValue }
+
+  /// One line: what the rule requires.
+  public var summary: String {
+    switch self {
+    case .listTotal: "a page list's total equals the number of pages linked on it"
+    case .listLinks:
+      "list links are symmetric: the head's first has no previous, each next's previous is the page, "
+        + "the walk ends at the head's last, every link names a PFN in the database"
+    case .listCycle: "following a list's next links never comes back to a page already walked"
+    case .listLocation: "every page linked on a list has that list's location"
+    case .pageOnTwoLists: "no page is linked on two lists"
+    case .lostPage: "every page whose location is a list is linked on that list"
+    case .zeroedPageNotZero: "every page on the zeroed list reads as all zeroes"
+    case .invalidFrame:
+      "every PFN record has a known location and usage, and only RAM pages have a usage other than hole"
+    case .holeInUse: "a hole (not RAM) is on no list"
+    case .debugWindow: "every debug window is a nonempty canonical range within one half, of a known kind"
+    case .pageTableStructure:
+      "every paging structure is page-aligned, in RAM, inside the PFN database, used at one level only, "
+        + "with no reserved bits set, and the walk completes"
+    case .selfMapEntry: "the self-map slot of every PML4 points at that PML4"
+    case .pageTableUsage: "every page used as a paging structure is ActiveAndValid with usage pageTable"
+    case .pageTableLinkage:
+      "a page table's PTE address and PTE frame name the entry referencing it (a PML4: its self-map entry, itself)"
+    case .unreachablePageTable: "every ActiveAndValid page-table page is reachable from the kernel's or a process's PML4"
+    case .largePageOutsideWindow: "large pages are mapped only inside debug windows"
+    case .mapsInvalidFrame: "every valid accounted PTE maps a PFN in the database that is not a hole"
+    case .mapsInactiveFrame: "every valid accounted PTE maps an ActiveAndValid page"
+    case .pteAddressMismatch:
+      "a page mapped by a valid accounted PTE names that PTE (its self-map address) as its PTE address"
+    case .pteFrameMismatch: "a page mapped by a valid accounted PTE names the page table holding that PTE as its PTE frame"
+    case .shareCount: "a page's share count equals the valid accounted PTEs that map it"
+    case .pageTableShareCount: "a page table's share count equals its live (nonzero) entries"
+    case .availablePages: "zeroed + free + standby list totals equal the guest's available-pages figure"
+    }
+  }
+
+  /// Position in report order.
+  var order: Int { Self.allCases.firstIndex(of: self) ?? 0 }
+}
+
+/// One broken invariant, with where it was found.
+public struct MmViolation: Sendable, Hashable, CustomStringConvertible {
+  public var rule: MmRule
+  /// The page concerned, if one is (may be out of range when a link names a PFN outside the database).
+  public var pfn: UInt64?
+  /// The virtual address concerned (a mapping's page, a table's first address), if one is.
+  public var virtualAddress: UInt64?
+  /// The process whose address space the finding is in; nil for the kernel's or none.
+  public var processID: UInt32?
+  /// What was found, for a person.
+  public var message: String
+
+  public init(rule: MmRule, pfn: UInt64? = nil, virtualAddress: UInt64? = nil, processID: UInt32? = nil, message: String)
+  {
+    self.rule = rule
+    self.pfn = pfn
+    self.virtualAddress = virtualAddress
+    self.processID = processID
+    self.message = message
+  }
+
+  /// "[share-count] PFN 0x1a3 VA 0x400000 process 2: message".
+  public var description: String {
+    var text = "[\(rule.rawValue)]"
+    if let pfn { text += " PFN \(mmHex(pfn))" }
+    if let virtualAddress { text += " VA \(mmHex(virtualAddress))" }
+    if let processID { text += " process \(processID)" }
+    return text + ": " + message
+  }
+
+  /// The violation for a program: rule, message, and the pfn/va/process that apply.
+  public var json: [String: Any] {
+    var object: [String: Any] = ["rule": rule.rawValue, "message": message]
+    if let pfn { object["pfn"] = mmHex(pfn) }
+    if let virtualAddress { object["va"] = mmHex(virtualAddress) }
+    if let processID { object["process"] = Int(processID) }
+    return object
+  }
+}
+
+/// What one validation found.
+public struct MmValidationReport: Sendable {
+  /// The violations kept (at most the validator's limit), sorted by rule (declaration
+  /// order), then PFN, then virtual address, then process; findings without a PFN or
+  /// address sort after those with one.
+  public var violations: [MmViolation]
+  /// All violations found, including those past the limit.
+  public var violationCount: Int
+  /// Violations found per rule (kept or not); rules with none are absent.
+  public var countsByRule: [MmRule: Int]
+  /// Pages walked on each list, in `PageLocation` order.
+  public var pagesWalked: [UInt64]
+  /// Address spaces walked (the kernel's plus distinct process PML4s).
+  public var rootsWalked: Int
+  /// Paging structures found.
+  public var tablesFound: Int
+  /// Distinct valid 4 KiB leaf PTEs outside the windows (the accounted ones).
+  public var accountedLeaves: Int
+
+  public init(
+    violations: [MmViolation], violationCount: Int, countsByRule: [MmRule: Int], pagesWalked: [UInt64],
+    rootsWalked: Int, tablesFound: Int, accountedLeaves: Int
+  ) {
+    self.violations = violations
+    self.violationCount = violationCount
+    self.countsByRule = countsByRule
+    self.pagesWalked = pagesWalked
+    self.rootsWalked = rootsWalked
+    self.tablesFound = tablesFound
+    self.accountedLeaves = accountedLeaves
+  }
+
+  /// True if no invariant is broken.
+  public var isClean: Bool { violationCount == 0 }
+
+  /// The violations of `rule` kept in the report.
+  public func violations(of rule: MmRule) -> [MmViolation] { violations.filter { $0.rule == rule } }
+
+  /// Every violation on its own line, then a summary line.
+  public var text: String {
+    var lines = violations.map(\.description)
+    if violationCount > violations.count {
+      lines.append("... and \(violationCount - violations.count) more violations")
+    }
+    let walked = zip(PageLocation.allCases, pagesWalked).map { "\($0.reportName) \($1)" }.joined(separator: ", ")
+    lines.append(
+      "\(violationCount) violations; lists walked: \(walked); \(rootsWalked) address spaces, \(tablesFound) tables, "
+        + "\(accountedLeaves) accounted PTEs")
+    return lines.joined(separator: "\n") + "\n"
+  }
+}

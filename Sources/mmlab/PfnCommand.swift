@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import Inspect
+
+/// `mmlab pfn`: the PFN database, as totals, one page, or a picture.
+struct PfnCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "pfn",
+    abstract: "Show the guest's PFN database: list totals, one page in detail, or a map of physical memory.",
+    discussion: """
+      Boots the guest to a checkpoint (or reads a core file) and decodes the PFN database the \
+      guest's debug block names. Without --pfn: pages per list and per class. With --pfn N: the \
+      record, the PTE that maps the page (and the address it maps), the owning process. \
+      --format svg draws physical memory as a map of pages coloured by list, with a legend; \
+      write it with --output map.svg and open it in a browser.
+      """
+  )
+
+  @OptionGroup var target: SnapshotArguments
+
+  @Option(name: .long, help: "One page frame number to show in detail.")
+  var pfn: UInt64?
+
+  @Option(name: .long, help: "Output format: text, json or svg.")
+  var format: PfnFormat = .text
+
+  @Option(name: .long, help: "Write the report to this file instead of standard output.")
+  var output: String?
+
+  func validate() throws {
+    if pfn != nil, format == .svg { throw ValidationError("--format svg draws all of memory; it takes no --pfn") }
+  }
+
+  func run() throws {
+    let snapshot = try target.snapshot()
+    let report = PfnReport(state: try ScenarioValidation.state(of: snapshot))
+    try emit(render(report, source: snapshot.source))
+  }
+
+  func render(_ report: PfnReport, source: String) throws -> String {
+    if let pfn {
+      guard let detail = report.detail(pfn: pfn) else {
+        throw ValidationError("PFN \(pfn) is outside the database (\(report.state.pfnCount) pages)")
+      }
+      return format == .json ? renderJSON(detail.json) : detail.text
+    }
+    switch format {
+    case .text: return report.summaryText()
+    case .json: return renderJSON(report.summaryJSON())
+    case .svg: return PhysicalMemoryMap(classes: report.pageClasses).svg(caption: "mmlab physical memory, \(source)")
+    }
+  }
+
+  func emit(_ text: String) throws {
+    guard let output else { return Terminal.writeReport(text) }
+    guard FileManager.default.createFile(atPath: output, contents: Data(text.utf8)) else {
+      throw ValidationError("cannot write \(output)")
+    }
+    Terminal.note("wrote \(output)")
+  }
+}
+
+enum PfnFormat: String, ExpressibleByArgument, CaseIterable {
+  case text, json, svg
+}

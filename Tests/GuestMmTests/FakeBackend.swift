@@ -1,0 +1,149 @@
+import GuestABI
+import GuestMm
+import Testing
+
+/// An address space on dictionaries: PTEs by virtual page, page tables (one
+/// per 2 MiB, made on the first nonzero entry, freed with the last), users per
+/// frame, and one page pool for tables and data pages with a settable limit.
+struct FakeBackend: AddressSpaceBackend {
+  /// Nonzero PTEs by virtual page number.
+  var ptes: [UInt64: UInt64] = [:]
+  /// Live entries per page table (virtual page >> 9).
+  var tables: [UInt64: Int] = [:]
+  /// Valid PTEs per frame.
+  var users: [UInt64: Int] = [:]
+  /// Frames handed out by `allocateZeroedPage` and not mapped yet.
+  var pending: Set<UInt64> = []
+  /// Pages (tables + data) that may be in use at once.
+  var limit = Int.max
+  var allocated = 0
+  var freedPages = 0
+  var freedTables = 0
+  var writes = 0
+  private var nextFrame: UInt64 = 0x100
+
+  var inUse: Int { allocated - freedPages - freedTables }
+
+  func readPTE(_ virtualAddress: UInt64) -> UInt64 {
+    ptes[virtualAddress >> 12] ?? 0
+  }
+
+  mutating func writePTE(_ virtualAddress: UInt64, _ value: UInt64) -> Bool {
+    let page = virtualAddress >> 12
+    let table = page >> 9
+    let old = ptes[page] ?? 0
+    if value == 0 && old == 0 { return true }
+    if value != 0 && tables[table] == nil {
+      guard inUse < limit else { return false }
+      allocated += 1
+      tables[table] = 0
+    }
+    writes += 1
+    if value & 1 != 0 { addUser(Self.frame(value)) }
+    if old & 1 != 0 { dropUser(Self.frame(old)) }
+    ptes[page] = value == 0 ? nil : value
+    if old == 0 { tables[table, default: 0] += 1 }
+    if value == 0 { dropEntry(table) }
+    return true
+  }
+
+  mutating func allocateZeroedPage(for virtualAddress: UInt64) -> UInt64? {
+    guard inUse < limit else { return nil }
+    allocated += 1
+    nextFrame += 1
+    pending.insert(nextFrame)
+    return nextFrame
+  }
+
+  static func frame(_ pte: UInt64) -> UInt64 { (pte & 0x000F_FFFF_FFFF_F000) >> 12 }
+
+  private mutating func addUser(_ frame: UInt64) {
+    pending.remove(frame)
+    users[frame, default: 0] += 1
+  }
+
+  private mutating func dropUser(_ frame: UInt64) {
+    let left = users[frame, default: 0] - 1
+    users[frame] = left > 0 ? left : nil
+    if left == 0 { freedPages += 1 }
+  }
+
+  private mutating func dropEntry(_ table: UInt64) {
+    let left = tables[table, default: 0] - 1
+    tables[table] = left > 0 ? left : nil
+    if left == 0 { freedTables += 1 }
+  }
+
+  /// Problems with the page accounting: leaks, tables whose count is off.
+  func accountingProblems() -> [String] {
+    var problems: [String] = []
+    if !pending.isEmpty { problems.append("pages allocated but never mapped: \(pending.sorted())") }
+    let accounted = users.count + tables.count + freedPages + freedTables + pending.count
+    if allocated != accounted {
+      problems.append(
+        "allocated \(allocated) != mapped \(users.count) + tables \(tables.count) + freed \(freedPages + freedTables)")
+    }
+    var live: [UInt64: Int] = [:]
+    for page in ptes.keys { live[page >> 9, default: 0] += 1 }
+    if live != tables { problems.append("table entry counts \(tables) != live entries \(live)") }
+    for (frame, count) in users where count != 1 { problems.append("frame \(frame) has \(count) users") }
+    return problems
+  }
+}
+
+/// Everything an operation may change: the VAD table's bytes, the PTEs, the
+/// tables and the frames in use.
+struct Snapshot: Equatable {
+  var vadBytes: [UInt8]
+  var ptes: [UInt64: UInt64]
+  var tables: [UInt64: Int]
+  var users: [UInt64: Int]
+}
+
+/// A `VirtualMemory` over a `FakeBackend` and an allocated VAD table.
+final class Harness {
+  let table: UnsafeMutableRawPointer
+  let tableBytes: Int
+  var vm: VirtualMemory<FakeBackend>
+
+  init(records: Int = 100) {
+    tableBytes = VadTable.headerSize + records * VadRecord.size
+    table = UnsafeMutableRawPointer.allocate(byteCount: tableBytes, alignment: 4096)
+    table.initializeMemory(as: UInt8.self, repeating: 0xA5, count: tableBytes)
+    vm = VirtualMemory(backend: FakeBackend(), vads: VadTableView.format(table, byteCount: tableBytes))
+  }
+
+  deinit { table.deallocate() }
+
+  var backend: FakeBackend {
+    get { vm.backend }
+    set { vm.backend = newValue }
+  }
+
+  func snapshot() -> Snapshot {
+    let bytes = Array(UnsafeRawBufferPointer(start: table, count: tableBytes))
+    return Snapshot(vadBytes: bytes, ptes: vm.backend.ptes, tables: vm.backend.tables, users: vm.backend.users)
+  }
+
+  /// The VADs as values.
+  var vads: [VadEntry] { (0..<vm.vads.count).map { vm.vads[$0] } }
+
+  func pte(_ address: UInt64) -> UInt64 { vm.backend.readPTE(address) }
+
+  /// Runs `body`, which must fail with `expected` and change nothing.
+  func expectRefused(
+    _ expected: Status, _ body: (Harness) -> Status, sourceLocation: SourceLocation = #_sourceLocation
+  ) {
+    let before = snapshot()
+    let status = body(self)
+    #expect(status == expected, sourceLocation: sourceLocation)
+    #expect(snapshot() == before, "state changed by a refused call", sourceLocation: sourceLocation)
+    #expect(backend.accountingProblems() == [], sourceLocation: sourceLocation)
+  }
+}
+
+/// Shorthands.
+let page: UInt64 = 0x1000
+let readWrite = PageProtection.readWrite
+let readOnly = PageProtection.readOnly
+let noAccess = PageProtection.inaccessible
