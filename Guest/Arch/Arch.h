@@ -79,6 +79,7 @@ extern char ist_stacks[], boot_stack_top[], deprivileged_stack_top[];
 extern unsigned char kernel_idt[], hypercall_request[], console_line[];
 extern char deprivileged_exit[], deprivileged_resume[];
 extern char user_text_start[], user_text_end[], user_exit[], user_system_call[], user_touch_pages[];
+extern char user_allocate_and_touch[];
 
 /// Virtual address of interrupt vector `n`'s entry stub.
 static inline uint64_t arch_isr_stub(unsigned n) { return (uint64_t)isr_stubs + 16 * (uint64_t)(n & 255); }
@@ -103,6 +104,7 @@ static inline uint64_t arch_user_text_end(void) { return (uint64_t)user_text_end
 static inline uint64_t arch_user_exit(void) { return (uint64_t)user_exit; }
 static inline uint64_t arch_user_system_call(void) { return (uint64_t)user_system_call; }
 static inline uint64_t arch_user_touch_pages(void) { return (uint64_t)user_touch_pages; }
+static inline uint64_t arch_user_allocate_and_touch(void) { return (uint64_t)user_allocate_and_touch; }
 /// The 48-byte hypercall request record and the 256-byte console line buffer.
 static inline uint64_t arch_hypercall_request(void) { return (uint64_t)hypercall_request; }
 static inline uint64_t arch_console_line(void) { return (uint64_t)console_line; }

@@ -257,6 +257,36 @@ user_touch_pages:
 3:
   xor %eax, %eax
   ret
+// uint64_t user_allocate_and_touch(uint64_t size, uint64_t protection, uint64_t pages)
+// Reserves and commits `size` bytes anywhere through the system call, writes
+// the first `pages` pages, and returns the base; or the failing status (a
+// status is never 64 KiB-aligned, a base always is).
+.p2align 4
+.globl user_allocate_and_touch
+user_allocate_and_touch:
+  push %rbx
+  mov %rdx, %rbx                        // pages to touch
+  mov %rsi, %rdx                        // protection
+  mov %rdi, %rsi                        // size
+  xor %edi, %edi                        // base: anywhere
+  mov $1, %r10                          // commit too
+  mov $1, %eax                          // SystemCall.allocate
+  call user_system_call
+  test %eax, %eax
+  jnz 2f
+  mov %rdi, %rax                        // the base
+  mov %rdi, %rcx
+1:
+  test %rbx, %rbx
+  jz 2f
+  mov %rcx, (%rcx)
+  add $4096, %rcx
+  dec %rbx
+  jmp 1b
+2:
+  pop %rbx
+  ret
+
 .p2align 12
 .globl user_text_end
 user_text_end:

@@ -58,6 +58,28 @@ struct BootInformation {
     return false
   }
 
+  /// The decimal number after `prefix` in the first word that starts with it ("seed=42" -> 42).
+  func number(after prefix: StaticString) -> UInt64? {
+    let count = prefix.utf8CodeUnitCount
+    var start = 0
+    while start < commandLine.count {
+      var end = start
+      while end < commandLine.count, commandLine[end] != 0x20 { end += 1 }
+      var matches = end - start > count
+      for index in 0..<count where matches && commandLine[start + index] != prefix.utf8Start[index] { matches = false }
+      if matches {
+        var value: UInt64 = 0
+        for digit in commandLine[(start + count)..<end] {
+          guard digit >= 0x30, digit <= 0x39 else { return nil }
+          value = value &* 10 &+ UInt64(digit - 0x30)
+        }
+        return value
+      }
+      start = end + 1
+    }
+    return nil
+  }
+
   /// One past the highest usable RAM address.
   var ramEnd: UInt64 { ram.reduce(0) { $0 > $1.end ? $0 : $1.end } }
 }

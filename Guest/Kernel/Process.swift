@@ -7,7 +7,14 @@ struct Process {
   let rootPhysical: UInt64
   /// A page holding the VAD table (GuestABI `VadTable`).
   let vadTablePhysical: UInt64
-  var space: ProcessAddressSpace
+  /// The NT virtual-memory API over this process's VADs and page tables
+  /// (only with this process's CR3 loaded: the backend edits through the self-map).
+  var memory: VirtualMemory<ProcessAddressSpace>
+
+  var space: ProcessAddressSpace {
+    get { memory.backend }
+    set { memory.backend = newValue }
+  }
 
   /// The VAD table in kernel memory (through the direct map).
   var vadTable: UnsafeMutableRawPointer {
@@ -42,12 +49,12 @@ extension Kernel {
     shareKernelHalf(into: root << 12)
     labelRoot(root, owner: id)
     let table = UnsafeMutableRawPointer(bitPattern: UInt(PhysicalWindow.virtualAddress(vads << 12)))!
-    let capacity = (Process.vadTableBytes - VadTable.headerSize) / VadRecord.size
-    table.storeBytes(of: UInt32(capacity), toByteOffset: VadTable.capacity, as: UInt32.self)
     database.record(vads).storeBytes(of: id, toByteOffset: PageFrameRecord.owner, as: UInt16.self)
     let process = Process(
       id: id, rootPhysical: root << 12, vadTablePhysical: vads << 12,
-      space: ProcessAddressSpace(database: database, owner: id))
+      memory: VirtualMemory(
+        backend: ProcessAddressSpace(database: database, owner: id),
+        vads: VadTableView.format(table, byteCount: Process.vadTableBytes)))
     processes.append(process)
     publish(process)
     return process
@@ -88,8 +95,28 @@ extension Kernel {
   }
 }
 
-/// Loads `process`'s address space (CR3): from here its user half is the one
-/// the self-map edits and user code runs in.
-func switchTo(_ process: Process) {
+/// The process whose address space CR3 holds (an index into `kernel.processes`), nil for the kernel's.
+var currentProcess: Int? = nil
+
+/// Loads process `index`'s address space (CR3): from here its user half is the
+/// one the self-map edits, user code runs in, and user faults resolve against.
+func switchToProcess(_ index: Int) {
+  guard let process = kernel?.processes[index] else { kernelPanic("switchToProcess", "no such process") }
   arch_write_cr3(process.rootPhysical)
+  currentProcess = index
+}
+
+/// A new process made ready to run user code: its code pages mapped and a
+/// committed stack, CR3 switched to it. Returns its index; traps when out of memory (scenarios only).
+func startProcess() -> Int {
+  guard kernel?.createProcess() != nil, let index = kernel.map({ $0.processes.count - 1 }) else {
+    kernelPanic("startProcess", "cannot create a process")
+  }
+  switchToProcess(index)
+  guard mapUserCode(&kernel!.processes[index].space) else { kernelPanic("startProcess", "no pages for user code") }
+  let stackSize = UserLayout.stackPages * UserAddressSpace.pageSize
+  let stack = kernel!.processes[index].memory.reserve(
+    base: UserLayout.stackTop - stackSize, size: stackSize, protection: PageProtection.readWrite, commit: true)
+  if stack.status != .success { kernelPanic("startProcess", "cannot commit the user stack") }
+  return index
 }

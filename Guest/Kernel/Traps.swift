@@ -15,7 +15,9 @@ struct TrapFrame {
 func trapDispatch(_ rawFrame: UnsafeMutableRawPointer) {
   let frame = rawFrame.assumingMemoryBound(to: TrapFrame.self)
   if resumeFromUserExit(frame) { return }
+  if serveSystemCall(frame) { return }
   let cr2 = arch_read_cr2()
+  if frame.pointee.vector == 14, handlePageFault(frame, address: cr2) { return }
   reportUnexpectedTrap(frame.pointee, cr2: cr2)
 }
 

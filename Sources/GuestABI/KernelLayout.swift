@@ -75,6 +75,16 @@ public enum GuestCommandLine {
 /// Scenarios the host can ask for on the command line ("scenario=NAME"). Each
 /// stops at named checkpoints and exits 0 when it ran to its end.
 public enum GuestScenario {
-  /// One process: user code pages, a stack, user-mode writes to it.
+  /// One process: user code pages, a committed stack, user-mode writes to it (demand-zero faults).
   public static let processSmoke: StaticString = "scenario=process-smoke"
+  /// Two processes: reserve, commit, touch, protect, decommit, release; a system call from user mode.
+  public static let virtualMemory: StaticString = "scenario=vm-basics"
+  /// A guard page fires once, then the access goes through.
+  public static let guardPages: StaticString = "scenario=guard-pages"
+  /// Every bad input returns its status and changes nothing.
+  public static let badInputs: StaticString = "scenario=bad-inputs"
+  /// Seeded random operations across three processes ("seed=N" picks the run).
+  public static let stress: StaticString = "scenario=stress"
+  /// The seed word's prefix.
+  public static let seedPrefix: StaticString = "seed="
 }

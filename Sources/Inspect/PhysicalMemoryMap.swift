@@ -113,7 +113,8 @@ public struct PhysicalMemoryMap {
       while runEnd < end, classes[runEnd] == classes[runStart] { runEnd += 1 }
       let x = (runStart - start) * cell
       out += "<rect x=\"\(x)\" y=\"\(row * cell)\" width=\"\((runEnd - runStart) * cell)\" height=\"\(cell)\" "
-      out += "fill=\"\(classes[runStart].color)\"><title>PFN \(runStart)-\(runEnd - 1): \(classes[runStart].name)</title></rect>\n"
+      out +=
+        "fill=\"\(classes[runStart].color)\"><title>PFN \(runStart)-\(runEnd - 1): \(classes[runStart].name)</title></rect>\n"
       runStart = runEnd
     }
     return out

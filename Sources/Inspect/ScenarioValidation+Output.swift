@@ -5,7 +5,9 @@ extension ScenarioValidation {
     for result in checkpoints {
       let report = result.report
       if report.isClean {
-        lines.append("checkpoint \"\(result.checkpoint.name)\": clean (\(report.accountedLeaves) leaves, \(report.tablesFound) tables)")
+        lines.append(
+          "checkpoint \"\(result.checkpoint.name)\": clean (\(report.accountedLeaves) leaves, \(report.tablesFound) tables)"
+        )
       } else {
         lines.append("checkpoint \"\(result.checkpoint.name)\": \(report.violationCount) violations")
         for violation in report.violations { lines.append("  \(violation)") }

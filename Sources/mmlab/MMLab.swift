@@ -11,7 +11,8 @@ struct MMLab: ParsableCommand {
       checkpoints, and inspects its physical memory, registers and page tables.
       """,
     subcommands: [
-      RunCommand.self, DumpPageTablesCommand.self, TranslateCommand.self, DumpCoreCommand.self, ValidateCommand.self, PfnCommand.self, BenchCommand.self,
+      RunCommand.self, DumpPageTablesCommand.self, TranslateCommand.self, DumpCoreCommand.self, ValidateCommand.self,
+      PfnCommand.self, BenchCommand.self,
     ]
   )
 }

@@ -215,7 +215,8 @@ private final class ValidationRun {
       var current = head.first
       var broken = false
       while current != noPage {
-        let from = previous == noPage ? "its head" : pfnName(previous)
+        // Only formatted when a violation is reported.
+        var from: String { previous == noPage ? "its head" : pfnName(previous) }
         guard Int(current) < pfnCount else {
           report(
             .listLinks, pfn: UInt64(current),
@@ -384,7 +385,7 @@ private final class ValidationRun {
     in parent: UInt64, formats: TableFormats
   ) {
     let pfnValue = table >> 12
-    let place = "the \(level) at \(mmHex(table)) (VA \(mmHex(canonical(va))))"
+    var place: String { "the \(level) at \(mmHex(table)) (VA \(mmHex(canonical(va))))" }
     guard pfnValue < UInt64(pfnCount) else {
       report(
         .pageTableStructure, pfn: pfnValue, va: canonical(va), process: process,

@@ -1,0 +1,29 @@
+import GuestArch
+
+/// A #PF on a user address in the current process goes to the memory
+/// manager: resolved (the access is retried), or, from user mode, the user run
+/// ends with the status (an access violation reaches the scenario, never a
+/// kernel crash). False when it is not the memory manager's to resolve: a
+/// kernel-mode fault on a bad address, which the caller reports as a bugcheck.
+func handlePageFault(_ frame: UnsafeMutablePointer<TrapFrame>, address: UInt64) -> Bool {
+  let userMode = frame.pointee.cs & 3 == 3
+  guard let index = currentProcess, address < UserAddressSpace.end else {
+    if userMode {
+      returnToKernel(frame, value: UInt64(Status.accessViolation.rawValue))
+      return true
+    }
+    return false
+  }
+  let resolution = kernel!.processes[index].memory.resolveFault(
+    address, access: faultAccess(errorCode: frame.pointee.errorCode), userMode: userMode)
+  if case .resolved = resolution { return true }
+  guard userMode else { return false }
+  returnToKernel(frame, value: UInt64(resolution.status.rawValue))
+  return true
+}
+
+/// What the faulting access was, from the #PF error code (I/D, then W/R).
+func faultAccess(errorCode: UInt64) -> MemoryAccess {
+  if errorCode & 0x10 != 0 { return .execute }
+  return errorCode & 0x2 != 0 ? .write : .read
+}

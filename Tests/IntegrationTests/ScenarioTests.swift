@@ -1,0 +1,118 @@
+import Foundation
+import GuestABI
+import Inspect
+import Machine
+import Testing
+
+@Suite("Guest Mm scenarios, validated at every checkpoint", .enabled(if: BootingTests.enabled, BootingTests.reason))
+struct ScenarioTests {
+  @Test(
+    "each scenario runs to a clean exit with no violation at any checkpoint",
+    arguments: ["process-smoke", "vm-basics", "guard-pages", "bad-inputs"])
+  func scenarioIsClean(name: String) throws {
+    let result = try ScenarioValidation.run(BootOptions(), scenario: name, seed: nil)
+    #expect(result.exitStatus == 0, "\(result.exception?.summary ?? "")")
+    #expect(result.checkpoints.count >= 2, "booted plus the scenario's own")
+    for checkpoint in result.checkpoints {
+      #expect(checkpoint.report.isClean, "\(checkpoint.checkpoint.name): \(checkpoint.report.violations.prefix(5))")
+    }
+  }
+
+  @Test("the seeded stress is clean and the same seed gives the same run")
+  func stressIsCleanAndDeterministic() throws {
+    let first = try ScenarioValidation.run(BootOptions(timeoutSeconds: 60), scenario: "stress", seed: 11)
+    let second = try ScenarioValidation.run(BootOptions(timeoutSeconds: 60), scenario: "stress", seed: 11)
+    #expect(first.passed, "\(first.text)")
+    #expect(
+      first.checkpoints.map(\.checkpoint.name) == [
+        "booted", "stress-1000", "stress-2000", "stress-3000", "stress-4000",
+      ])
+    #expect(first.checkpoints.map(\.report.accountedLeaves) == second.checkpoints.map(\.report.accountedLeaves))
+    #expect(first.checkpoints.map(\.report.tablesFound) == second.checkpoints.map(\.report.tablesFound))
+  }
+}
+
+/// The validator against the real guest: the host corrupts guest memory at a
+/// checkpoint and the exact violation must be reported.
+@Suite("Planted faults in the live guest are reported", .enabled(if: BootingTests.enabled, BootingTests.reason))
+struct LiveCorruptionTests {
+  /// The guest stopped after process-smoke (user pages mapped, 64 zeroed pages), its state decoded.
+  func stoppedGuest() throws -> (GuestSnapshot, MmState) {
+    let session = try Session(options: BootOptions(commandLine: ["scenario=process-smoke"]))
+    let checkpoint = try session.run(toCheckpoint: "process-smoke")
+    let snapshot = try GuestSnapshot(session: session, checkpoint: checkpoint)
+    let state = try ScenarioValidation.state(of: snapshot)
+    #expect(try ScenarioValidation.validate(snapshot).isClean, "clean before the fault is planted")
+    return (snapshot, state)
+  }
+
+  func record(_ state: MmState, _ pfn: UInt64, _ field: Int) throws -> UInt64 {
+    try #require(state.recordAddress(pfn)) + UInt64(field)
+  }
+
+  /// A page on `list`, its first.
+  func firstPage(_ state: MmState, _ list: PageLocation) throws -> UInt64 {
+    let head = try #require(state.listHead(list))
+    return UInt64(head.first)
+  }
+
+  /// An active page mapped in the process (a user stack page).
+  func mappedUserPage(_ state: MmState) throws -> UInt64 {
+    for pfn in 0..<state.pfnCount {
+      if let frame = state.frame(pfn), frame.owner != 0, frame.location == .activeAndValid,
+        frame.usage == .general, frame.shareCount == 1, frame.pteAddress != 0
+      {
+        return pfn
+      }
+    }
+    throw CorruptionSetupError.noUserPage
+  }
+
+  enum CorruptionSetupError: Error { case noUserPage }
+
+  @Test("a broken list link")
+  func brokenLink() throws {
+    let (snapshot, state) = try stoppedGuest()
+    let pfn = try firstPage(state, .free)
+    let frame = try #require(state.frame(pfn))
+    // The first free page's successor now points back at a page two further on.
+    let next = try #require(frame.nextPFN)
+    #expect(snapshot.memory.store(UInt32(next + 7), at: try record(state, next, PageFrameRecord.previous)))
+    let report = try ScenarioValidation.validate(snapshot)
+    #expect(report.violations(of: .listLinks).contains { $0.pfn == next })
+  }
+
+  @Test("a share count bumped by one")
+  func bumpedShareCount() throws {
+    let (snapshot, state) = try stoppedGuest()
+    let pfn = try mappedUserPage(state)
+    #expect(snapshot.memory.store(UInt32(2), at: try record(state, pfn, PageFrameRecord.shareCount)))
+    let report = try ScenarioValidation.validate(snapshot)
+    #expect(report.violations(of: .shareCount).contains { $0.pfn == pfn })
+  }
+
+  @Test("a PTE pointed at a free page")
+  func freePageMapped() throws {
+    let (snapshot, state) = try stoppedGuest()
+    let victim = try mappedUserPage(state)
+    let frame = try #require(state.frame(victim))
+    let free = try firstPage(state, .free)
+    // Find the PTE's physical address: the record's PTE frame and the PTE address's offset in it.
+    let table = try #require(frame.pteFramePFN)
+    let entry = (table << 12) | (frame.pteAddress & 0xFFF)
+    let old = try #require(snapshot.memory.load(UInt64.self, at: entry))
+    #expect(snapshot.memory.store((old & ~0x000F_FFFF_FFFF_F000) | (free << 12), at: entry))
+    let report = try ScenarioValidation.validate(snapshot)
+    #expect(report.violations(of: .mapsInactiveFrame).contains { $0.pfn == free })
+  }
+
+  @Test("a dirtied zeroed page")
+  func dirtyZeroedPage() throws {
+    let (snapshot, state) = try stoppedGuest()
+    let pfn = try firstPage(state, .zeroed)
+    #expect(pfn != UInt64(PageFrameRecord.noPage), "the scenario zeroed pages")
+    #expect(snapshot.memory.store(UInt8(0xA5), at: (pfn << 12) + 123))
+    let report = try ScenarioValidation.validate(snapshot)
+    #expect(report.violations(of: .zeroedPageNotZero).contains { $0.pfn == pfn })
+  }
+}
