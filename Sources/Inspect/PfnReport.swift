@@ -42,6 +42,7 @@ public struct PfnReport {
       lines.append("\(pad(pageClass.name, 28)) \(counts[pageClass.rawValue]) pages")
     }
     lines.append("available (guest's count): \(state.availablePages) pages")
+    lines += processLines()
     return lines.joined(separator: "\n") + "\n"
   }
 
@@ -56,7 +57,7 @@ public struct PfnReport {
     for head in state.listHeads { lists[String(describing: head.location)] = head.total }
     return [
       "pfnCount": state.pfnCount, "pfnDatabase": hex(state.pfnDatabaseAddress), "lists": lists,
-      "classes": classes, "availablePages": state.availablePages,
+      "classes": classes, "availablePages": state.availablePages, "processes": processJSON(),
     ]
   }
 

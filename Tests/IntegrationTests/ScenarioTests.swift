@@ -18,6 +18,21 @@ struct ScenarioTests {
     }
   }
 
+  @Test("the host decodes each process and its VADs")
+  func processesAndVads() throws {
+    let snapshot = try GuestSnapshot.boot(BootOptions(commandLine: ["scenario=vm-basics"]), checkpoint: "vm-touched")
+    let state = try ScenarioValidation.state(of: snapshot)
+    let process = try #require(state.processes.first)
+    #expect(state.processes.count == 1)
+    let vads = try #require(state.vads(of: process))
+    // The 1 MiB reservation (256 KiB committed) and the 16-page stack.
+    #expect(vads.count == 2)
+    #expect(vads.first?.end == (vads.first?.start ?? 0) + (1 << 20))
+    #expect(vads.first?.committedPages == 64)
+    #expect(vads.last?.end == UserLayout.stackTop)
+    #expect(vads.last?.committedPages == UInt32(UserLayout.stackPages))
+  }
+
   @Test("the seeded stress is clean and the same seed gives the same run")
   func stressIsCleanAndDeterministic() throws {
     let first = try ScenarioValidation.run(BootOptions(timeoutSeconds: 60), scenario: "stress", seed: 11)
