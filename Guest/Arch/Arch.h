@@ -56,6 +56,12 @@ static inline void arch_halt_forever(void) { for (;;) __asm__ volatile("cli; hlt
 static inline void arch_store64(uint64_t address, uint64_t value) {
   *(volatile uint64_t *)(uintptr_t)address = value;
 }
+/// Zeroes the 4 KiB page at `address` with one REP STOSQ: in kvm-pvm's
+/// emulator a string instruction costs about what one store does.
+static inline void arch_zero_page(uint64_t address) {
+  uint64_t count = 512;
+  __asm__ volatile("rep stosq" : "+D"(address), "+c"(count) : "a"(0ULL) : "memory");
+}
 static inline uint64_t arch_load64(uint64_t address) {
   return *(volatile uint64_t *)(uintptr_t)address;
 }
@@ -79,7 +85,7 @@ extern char ist_stacks[], boot_stack_top[], deprivileged_stack_top[];
 extern unsigned char kernel_idt[], hypercall_request[], console_line[];
 extern char deprivileged_exit[], deprivileged_resume[];
 extern char user_text_start[], user_text_end[], user_exit[], user_system_call[], user_touch_pages[];
-extern char user_allocate_and_touch[];
+extern char user_allocate_and_touch[], user_time_touches[];
 
 /// Virtual address of interrupt vector `n`'s entry stub.
 static inline uint64_t arch_isr_stub(unsigned n) { return (uint64_t)isr_stubs + 16 * (uint64_t)(n & 255); }
@@ -105,6 +111,7 @@ static inline uint64_t arch_user_exit(void) { return (uint64_t)user_exit; }
 static inline uint64_t arch_user_system_call(void) { return (uint64_t)user_system_call; }
 static inline uint64_t arch_user_touch_pages(void) { return (uint64_t)user_touch_pages; }
 static inline uint64_t arch_user_allocate_and_touch(void) { return (uint64_t)user_allocate_and_touch; }
+static inline uint64_t arch_user_time_touches(void) { return (uint64_t)user_time_touches; }
 /// The 48-byte hypercall request record and the 256-byte console line buffer.
 static inline uint64_t arch_hypercall_request(void) { return (uint64_t)hypercall_request; }
 static inline uint64_t arch_console_line(void) { return (uint64_t)console_line; }
@@ -116,5 +123,19 @@ void selftest_invalid_opcode(void);
 
 /// Bytes of the kernel heap handed out so far (Guest/Runtime/runtime.c).
 size_t mmlab_heap_used(void);
+
+/// The bench's prepared faults (Guest/Boot/support.S): while `count` is
+/// nonzero, a #PF at `base + i * 4096` (i < count) stores `ptes[i].value` at
+/// `ptes[i].slot` and returns, and nothing else runs.
+extern uint64_t prepared_fault_base, prepared_fault_count;
+extern uint64_t prepared_fault_ptes[512];
+static inline void arch_prepare_faults(uint64_t base, uint64_t count) {
+  prepared_fault_base = base;
+  prepared_fault_count = count;
+}
+static inline void arch_set_prepared_pte(uint64_t index, uint64_t slot, uint64_t value) {
+  prepared_fault_ptes[2 * index] = slot;
+  prepared_fault_ptes[2 * index + 1] = value;
+}
 
 #endif

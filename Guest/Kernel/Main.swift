@@ -36,8 +36,9 @@ func kernelMain(_ startInfoPhysical: UInt64) {
     Hypercall.checkpoint(.largeRegionMapped)
   }
   runScenarios(boot)
-  if boot.hasWord(GuestCommandLine.measure) {
-    measurePlatformCosts(space: space)
+  if boot.hasWord(GuestCommandLine.measure) { measurePlatformCosts(space: space) }
+  if boot.hasWord(GuestCommandLine.measureFaults) { measureFaultCosts() }
+  if boot.hasWord(GuestCommandLine.measure) || boot.hasWord(GuestCommandLine.measureFaults) {
     Hypercall.checkpoint(.measured)
   }
   Hypercall.exit(.success)

@@ -14,8 +14,7 @@ enum PhysicalWindow {
 
   /// Zeroes the 4 KiB frame at `address`.
   static func zeroFrame(_ address: UInt64) {
-    let page = words(address)
-    for index in 0..<512 { page[index] = 0 }
+    arch_zero_page(virtualAddress(address))
   }
 }
 

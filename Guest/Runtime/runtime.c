@@ -5,21 +5,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// String instructions: fast on the CPU (ERMS), and in kvm-pvm's emulator,
+// which runs kernel code, one instruction instead of a loop of them.
 void *memset(void *dst, int value, size_t n) {
-  unsigned char *d = dst;
-  // 8 bytes at a time once aligned: zeroing page-sized buffers is common.
-  while (n && ((uintptr_t)d & 7)) { *d++ = (unsigned char)value; n--; }
-  uint64_t pattern = 0x0101010101010101ull * (unsigned char)value;
-  for (; n >= 8; n -= 8, d += 8) *(uint64_t *)d = pattern;
-  while (n--) *d++ = (unsigned char)value;
+  void *d = dst;
+  __asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(value) : "memory");
   return dst;
 }
 
 void *memcpy(void *restrict dst, const void *restrict src, size_t n) {
-  unsigned char *d = dst;
-  const unsigned char *s = src;
-  for (; n >= 8; n -= 8, d += 8, s += 8) *(uint64_t *)d = *(const uint64_t *)s;
-  while (n--) *d++ = *s++;
+  void *d = dst;
+  const void *s = src;
+  __asm__ volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
   return dst;
 }
 

@@ -81,4 +81,8 @@ public enum MeasurementKind: UInt64, Sendable {
   case livePageTableWrite = 3
   /// One port write that exits to the VMM.
   case portExit = 4
+  /// A user-mode first touch of a committed page: the memory manager's demand-zero fault.
+  case demandZeroFault = 5
+  /// A user-mode #PF whose handler only stores a prepared PTE and returns (the bare round trip).
+  case bareUserFault = 6
 }

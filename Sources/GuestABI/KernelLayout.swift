@@ -58,6 +58,9 @@ public enum GuestCommandLine {
   public static let mapLargeRegion: StaticString = "bench.map"
   /// Measure platform costs and report them before `CheckpointCode.measured`.
   public static let measure: StaticString = "bench.measure"
+  /// Measure demand-zero faults against bare #PF round trips, from user mode
+  /// (reported with the other measurements, before `CheckpointCode.measured`).
+  public static let measureFaults: StaticString = "bench.faults"
   /// Self-tests of the exception path and of the kernel's page permissions:
   /// each makes the guest fault on purpose, and the host checks what it reports.
   /// Write to kernel text (expect #PF, error code P|W).

@@ -1,3 +1,4 @@
+import Foundation
 import GuestABI
 import Machine
 import X86Paging
@@ -53,6 +54,8 @@ public struct FloorCost: Sendable, Equatable {
     case .invlpg: "INVLPG"
     case .livePageTableWrite: "write to a live page-table page"
     case .portExit: "port I/O exit to the host"
+    case .demandZeroFault: "demand-zero fault from user mode (mmlab's Mm)"
+    case .bareUserFault: "bare #PF round trip from user mode (handler stores a prepared PTE)"
     }
   }
 }
@@ -69,10 +72,27 @@ public struct BenchmarkReport: Sendable {
   public var walkRate: Spread
   public var floorCosts: [FloorCost]
   public var tscKHz: UInt64?
+  /// Microseconds per first touch of an anonymous page by a Linux process on the host (context).
+  public var hostPageFault: Spread
+  /// Milliseconds for a full validation of a guest with `validationPages` pages.
+  public var validation: Spread
+  public var validationPages: UInt64
+  /// RAM of the guest validated, in MiB.
+  public static let validationMemoryMiB = 1024
 
-  /// Targets the foundation issue set.
+  /// Targets the issues set.
   public static let bootTargetMilliseconds = 2.0
   public static let walkTargetLeavesPerSecond = 50_000_000.0
+  public static let demandZeroTargetRatio = 1.25
+  public static let validationTargetMilliseconds = 20.0
+
+  /// Demand-zero fault cost over the bare round trip, measured in the same boot.
+  public var demandZeroRatio: Double? {
+    guard let zero = floorCosts.first(where: { $0.kind == .demandZeroFault }),
+      let bare = floorCosts.first(where: { $0.kind == .bareUserFault }), bare.medianTicks > 0
+    else { return nil }
+    return Double(zero.medianTicks) / Double(bare.medianTicks)
+  }
 
   /// Runs every measurement.
   public static func measure(_ options: BenchmarkOptions) throws(SessionError) -> BenchmarkReport {
@@ -90,6 +110,7 @@ public struct BenchmarkReport: Sendable {
     var measuring = options.boot
     measuring.commandLine += [
       String(describing: GuestCommandLine.mapLargeRegion), String(describing: GuestCommandLine.measure),
+      String(describing: GuestCommandLine.measureFaults),
     ]
     let session = try Session(image: image, options: measuring)
     let mapped = try session.run(toCheckpoint: String(describing: CheckpointCode.largeRegionMapped.name))
@@ -103,9 +124,48 @@ public struct BenchmarkReport: Sendable {
       return FloorCost(
         kind: kind, medianTicks: measured.medianTicks, iterations: measured.iterations, nanoseconds: nanoseconds)
     }
+    let (validation, validationPages) = try timeValidation(image: image, options: options.boot)
     return BenchmarkReport(
       platform: platform ?? session.machine.platform, boot: Spread(bootSamples), walkLeaves: leaves,
-      walkTables: tables, walkRate: Spread(rates), floorCosts: costs, tscKHz: tscKHz)
+      walkTables: tables, walkRate: Spread(rates), floorCosts: costs, tscKHz: tscKHz,
+      hostPageFault: Spread(hostPageFaultMicroseconds()), validation: Spread(validation),
+      validationPages: validationPages)
+  }
+
+  /// Times full validations of a `validationMemoryMiB` guest at its first checkpoint.
+  static func timeValidation(image: BootImage, options: BootOptions) throws(SessionError) -> ([Double], UInt64) {
+    var large = options
+    large.memoryMiB = validationMemoryMiB
+    let session = try Session(image: image, options: large)
+    let checkpoint = try session.run(toCheckpoint: nil)
+    let snapshot = try GuestSnapshot(session: session, checkpoint: checkpoint)
+    let state = try ScenarioValidation.state(of: snapshot)
+    var samples: [Double] = []
+    for _ in 0..<11 {
+      let start = ContinuousClock.now
+      let report = MmValidator(state: state, maxPhysicalAddressBits: snapshot.maxPhysicalAddressBits).validate()
+      samples.append(milliseconds(ContinuousClock.now - start))
+      precondition(report.violationCount >= 0)
+    }
+    return (samples, state.pfnCount)
+  }
+
+  /// A Linux process on the host touching fresh anonymous pages: µs per page, per batch of 4,096.
+  static func hostPageFaultMicroseconds() -> [Double] {
+    let pages = 4096
+    var samples: [Double] = []
+    for _ in 0..<5 {
+      // SAFETY: a private anonymous mapping this function owns and unmaps.
+      guard let region = mmap(nil, pages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+        region != MAP_FAILED
+      else { continue }
+      let bytes = region.assumingMemoryBound(to: UInt8.self)
+      let start = ContinuousClock.now
+      for page in 0..<pages { bytes[page * 4096] = 1 }
+      samples.append(milliseconds(ContinuousClock.now - start) * 1000 / Double(pages))
+      munmap(region, pages * 4096)
+    }
+    return samples
   }
 
   /// Times full walks of the snapshot's tables; returns leaves, tables and leaves/s per run.
@@ -130,5 +190,7 @@ func milliseconds(_ duration: Duration) -> Double {
 }
 
 extension MeasurementKind: CaseIterable {
-  public static var allCases: [MeasurementKind] { [.pageFaultRoundTrip, .invlpg, .livePageTableWrite, .portExit] }
+  public static var allCases: [MeasurementKind] {
+    [.pageFaultRoundTrip, .invlpg, .livePageTableWrite, .portExit, .bareUserFault, .demandZeroFault]
+  }
 }

@@ -22,6 +22,18 @@ extension BenchmarkReport {
       lines.append("  \(cost.name): \(time) (\(cost.medianTicks) ticks, \(cost.iterations) iterations)")
     }
     if floorCosts.isEmpty { lines.append("  (the guest reported none)") }
+    if let ratio = demandZeroRatio {
+      lines.append(
+        "demand-zero fault / bare #PF round trip: \(format(ratio, 2))x; target <= \(format(Self.demandZeroTargetRatio, 2))x: "
+          + verdict(ratio <= Self.demandZeroTargetRatio))
+    }
+    lines.append(
+      "a Linux process on the host, first touch of an anonymous page: median \(format(hostPageFault.median, 2)) µs (context)"
+    )
+    lines.append(
+      "full validation of a \(Self.validationMemoryMiB) MiB guest (\(validationPages) PFNs): median \(format(validation.median, 2)) ms "
+        + "over \(validation.count) runs; target <= \(format(Self.validationTargetMilliseconds, 0)) ms: "
+        + verdict(validation.median <= Self.validationTargetMilliseconds))
     return lines.joined(separator: "\n") + "\n"
   }
 
@@ -47,6 +59,14 @@ extension BenchmarkReport {
       "floorCosts": costs,
     ]
     if let tscKHz { object["tscKHz"] = tscKHz }
+    if let ratio = demandZeroRatio {
+      object["demandZeroRatio"] = ["value": ratio, "target": Self.demandZeroTargetRatio]
+    }
+    object["hostPageFault"] = spreadObject(hostPageFault, unit: "µs")
+    var validationObject = spreadObject(validation, unit: "ms")
+    validationObject["pfns"] = validationPages
+    validationObject["targetMilliseconds"] = Self.validationTargetMilliseconds
+    object["validation"] = validationObject
     return object
   }
 }

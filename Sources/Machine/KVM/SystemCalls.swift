@@ -59,6 +59,9 @@ public struct KVMError: Error, Equatable, Sendable, CustomStringConvertible {
       >
     /// munmap(2).
     public var munmap: @Sendable (_ address: UnsafeMutableRawPointer, _ length: Int) -> Result<Void, Errno>
+    /// madvise(2): a hint; the caller may ignore its failure.
+    public var madvise:
+      @Sendable (_ address: UnsafeMutableRawPointer, _ length: Int, _ advice: Int32) -> Result<Void, Errno>
 
     public init(
       open: @escaping @Sendable (_ path: String, _ flags: Int32) -> Result<Int32, Errno>,
@@ -69,13 +72,18 @@ public struct KVMError: Error, Equatable, Sendable, CustomStringConvertible {
         @escaping @Sendable (_ length: Int, _ protection: Int32, _ flags: Int32, _ fd: Int32, _ offset: Int) -> Result<
           UnsafeMutableRawPointer, Errno
         >,
-      munmap: @escaping @Sendable (_ address: UnsafeMutableRawPointer, _ length: Int) -> Result<Void, Errno>
+      munmap: @escaping @Sendable (_ address: UnsafeMutableRawPointer, _ length: Int) -> Result<Void, Errno>,
+      madvise:
+        @escaping @Sendable (_ address: UnsafeMutableRawPointer, _ length: Int, _ advice: Int32) -> Result<
+          Void, Errno
+        > = { _, _, _ in .success(()) }
     ) {
       self.open = open
       self.close = close
       self.ioctl = ioctl
       self.mmap = mmap
       self.munmap = munmap
+      self.madvise = madvise
     }
 
     /// The real system calls.
@@ -105,6 +113,10 @@ public struct KVMError: Error, Equatable, Sendable, CustomStringConvertible {
       munmap: { address, length in
         // SAFETY: unmaps exactly a mapping the caller made and no longer references.
         Glibc.munmap(address, length) == 0 ? .success(()) : .failure(Errno(ckvm_errno()))
+      },
+      madvise: { address, length, advice in
+        // SAFETY: advice on a mapping the caller owns; it changes no memory contents.
+        Glibc.madvise(address, length, advice) == 0 ? .success(()) : .failure(Errno(ckvm_errno()))
       }
     )
   }
