@@ -22,7 +22,7 @@ public enum PageUsage: UInt8, Sendable, CaseIterable {
   case general = 0
   /// Part of the kernel image, mapped once by the kernel's own tables.
   case kernelImage = 1
-  /// A paging structure; its share count is the number of its live entries.
+  /// A paging structure; its share count is the number of its live (nonzero) entries.
   case pageTable = 2
   /// The PFN database itself.
   case pfnDatabase = 3

@@ -24,7 +24,8 @@ struct SelfMapTests {
     #expect(selfMap.selfEntryAddress == 0xFFFF_F6FB_7DBE_DF68)
     for level in 1...4 {
       for va: UInt64 in [0, 0x40_0000, 0x7FFF_FFFF_F000, KernelLayout.directMapBase + 0x123_4000, .max] {
-        #expect(selfMap.entryAddress(mapping: va, level: level) == KernelLayout.selfMapEntryAddress(of: va, level: level))
+        #expect(
+          selfMap.entryAddress(mapping: va, level: level) == KernelLayout.selfMapEntryAddress(of: va, level: level))
       }
     }
   }
@@ -163,7 +164,8 @@ struct MmStateTests {
   func badMagic() throws {
     let error = try #require(decodeError { $0.setDebugBlock32(DebugBlock.magic, 0x4141_4141) })
     #expect(error == .badMagic(address: 0x10_0000, found: 0x4141_4141))
-    #expect(error.description == "debug block at 0x100000 has magic 0x41414141 (\"AAAA\"); expected 0x42444d4d (\"MMDB\")")
+    #expect(
+      error.description == "debug block at 0x100000 has magic 0x41414141 (\"AAAA\"); expected 0x42444d4d (\"MMDB\")")
   }
 
   @Test("a debug block pointer outside RAM, or in the hole, is refused")

@@ -5,7 +5,7 @@ import Testing
 import X86Paging
 
 /// What identifies a violation (its message aside).
-struct Finding: Hashable, CustomStringConvertible {
+struct MmFinding: Hashable, CustomStringConvertible {
   var rule: MmRule
   var pfn: UInt64? = nil
   var va: UInt64? = nil
@@ -22,16 +22,18 @@ struct Finding: Hashable, CustomStringConvertible {
     self.init(violation.rule, pfn: violation.pfn, va: violation.virtualAddress, process: violation.processID)
   }
 
-  var description: String { MmViolation(rule: rule, pfn: pfn, virtualAddress: va, processID: process, message: "").description }
+  var description: String {
+    MmViolation(rule: rule, pfn: pfn, virtualAddress: va, processID: process, message: "").description
+  }
 }
 
 extension MmValidationReport {
-  var findings: [Finding] { violations.map(Finding.init) }
+  var findings: [MmFinding] { violations.map(MmFinding.init) }
 }
 
 /// The report has exactly `expected` (in any order), nothing else.
-func expectExactly(
-  _ report: MmValidationReport, _ expected: [Finding], sourceLocation: SourceLocation = #_sourceLocation
+func expectFindings(
+  _ report: MmValidationReport, _ expected: [MmFinding], sourceLocation: SourceLocation = #_sourceLocation
 ) {
   #expect(
     Set(report.findings) == Set(expected) && report.violationCount == expected.count,
@@ -97,23 +99,25 @@ struct MmValidatorFaultTests {
     let pages = guest.lists[free]
     guest.setRecord32(pages[1], PageFrameRecord.next, UInt32(pages[3]))
     let report = try guest.validate()
-    expectExactly(
-      report, [Finding(.listLinks, pfn: pages[3]), Finding(.listTotal), Finding(.lostPage, pfn: pages[2])])
-    #expect(report.violations(of: .listTotal).first?.message == "the free list links \(pages.count - 1) pages but its total is \(pages.count)")
+    expectFindings(
+      report, [MmFinding(.listLinks, pfn: pages[3]), MmFinding(.listTotal), MmFinding(.lostPage, pfn: pages[2])])
+    #expect(
+      report.violations(of: .listTotal).first?.message
+        == "the free list links \(pages.count - 1) pages but its total is \(pages.count)")
   }
 
   @Test("a wrong total on the modified list breaks only the total")
   func wrongTotal() throws {
     let guest = SyntheticGuest()
     guest.setHead(.modified, total: 3)
-    expectExactly(try guest.validate(), [Finding(.listTotal)])
+    expectFindings(try guest.validate(), [MmFinding(.listTotal)])
   }
 
   @Test("a wrong total on the free list also breaks available = zeroed + free + standby")
   func wrongFreeTotal() throws {
     let guest = SyntheticGuest()
     guest.setHead(.free, total: guest.headTotal(.free) + 1)
-    expectExactly(try guest.validate(), [Finding(.listTotal), Finding(.availablePages)])
+    expectFindings(try guest.validate(), [MmFinding(.listTotal), MmFinding(.availablePages)])
   }
 
   @Test("a list whose last page links back into it is a cycle, found at the page reached twice")
@@ -121,7 +125,7 @@ struct MmValidatorFaultTests {
     let guest = SyntheticGuest()
     let pages = guest.lists[free]
     guest.setRecord32(pages.last!, PageFrameRecord.next, UInt32(pages[1]))
-    expectExactly(try guest.validate(), [Finding(.listCycle, pfn: pages[1])])
+    expectFindings(try guest.validate(), [MmFinding(.listCycle, pfn: pages[1])])
   }
 
   @Test("a cycle through a page's own next link ends the walk too")
@@ -129,7 +133,7 @@ struct MmValidatorFaultTests {
     let guest = SyntheticGuest()
     let pages = guest.lists[zeroed]
     guest.setRecord32(pages[2], PageFrameRecord.next, UInt32(pages[2]))
-    expectExactly(try guest.validate(), [Finding(.listCycle, pfn: pages[2])])
+    expectFindings(try guest.validate(), [MmFinding(.listCycle, pfn: pages[2])])
   }
 
   @Test("a bumped share count")
@@ -138,7 +142,7 @@ struct MmValidatorFaultTests {
     let mapping = guest.userMappings[0]
     guest.setRecord32(mapping.pfn, PageFrameRecord.shareCount, 2)
     let report = try guest.validate()
-    expectExactly(report, [Finding(.shareCount, pfn: mapping.pfn)])
+    expectFindings(report, [MmFinding(.shareCount, pfn: mapping.pfn)])
     #expect(report.violations.first?.message.hasSuffix("has share count 2 but 1 valid accounted PTEs map it") == true)
   }
 
@@ -147,7 +151,7 @@ struct MmValidatorFaultTests {
     let guest = SyntheticGuest()
     let mapping = guest.kernelMappings[2]
     guest.setRecord32(mapping.pfn, PageFrameRecord.shareCount, 0)
-    expectExactly(try guest.validate(), [Finding(.shareCount, pfn: mapping.pfn)])
+    expectFindings(try guest.validate(), [MmFinding(.shareCount, pfn: mapping.pfn)])
   }
 
   @Test("mapping a page that is on the free list (the page table accounted right)")
@@ -159,7 +163,7 @@ struct MmValidatorFaultTests {
     let table = entry >> 12
     guest.setRecord32(table, PageFrameRecord.shareCount, guest.record32(table, PageFrameRecord.shareCount) + 1)
     let report = try guest.validate()
-    expectExactly(report, [Finding(.mapsInactiveFrame, pfn: page, va: va, process: guest.processes[1].id)])
+    expectFindings(report, [MmFinding(.mapsInactiveFrame, pfn: page, va: va, process: guest.processes[1].id)])
     #expect(report.violations.first?.message.hasSuffix("whose location is free") == true)
   }
 
@@ -169,11 +173,11 @@ struct MmValidatorFaultTests {
     let page = guest.lists[free][5]
     let (va, entry) = guest.spareUserSlot(process: 0)
     guest.setEntry(entry, page << 12 | userPage)
-    expectExactly(
+    expectFindings(
       try guest.validate(),
       [
-        Finding(.mapsInactiveFrame, pfn: page, va: va, process: guest.processes[0].id),
-        Finding(.pageTableShareCount, pfn: entry >> 12),
+        MmFinding(.mapsInactiveFrame, pfn: page, va: va, process: guest.processes[0].id),
+        MmFinding(.pageTableShareCount, pfn: entry >> 12),
       ])
   }
 
@@ -183,7 +187,7 @@ struct MmValidatorFaultTests {
     let page = guest.lists[zeroed][3]
     guest.poke(pfn: page, offset: 0x123, 0x5A)
     let report = try guest.validate()
-    expectExactly(report, [Finding(.zeroedPageNotZero, pfn: page)])
+    expectFindings(report, [MmFinding(.zeroedPageNotZero, pfn: page)])
     #expect(report.violations.first?.message.hasSuffix("its byte 0x123 is 0x5a") == true)
   }
 
@@ -193,8 +197,9 @@ struct MmValidatorFaultTests {
     let pages = guest.lists[zeroed]
     guest.poke(pfn: pages[0], offset: 4095, 1)
     guest.poke(pfn: pages[7], offset: 0, 0x80)
-    expectExactly(
-      try guest.validate(), [Finding(.zeroedPageNotZero, pfn: pages[0]), Finding(.zeroedPageNotZero, pfn: pages[7])])
+    expectFindings(
+      try guest.validate(),
+      [MmFinding(.zeroedPageNotZero, pfn: pages[0]), MmFinding(.zeroedPageNotZero, pfn: pages[7])])
   }
 
   @Test("a standby page linked onto the free list too: wrong location there, on two lists")
@@ -202,7 +207,7 @@ struct MmValidatorFaultTests {
     let guest = SyntheticGuest()
     let page = guest.lists[standby][1]
     guest.append(page, to: .free)
-    expectExactly(try guest.validate(), [Finding(.listLocation, pfn: page), Finding(.pageOnTwoLists, pfn: page)])
+    expectFindings(try guest.validate(), [MmFinding(.listLocation, pfn: page), MmFinding(.pageOnTwoLists, pfn: page)])
   }
 
   @Test("a page unlinked from the free list but still marked free is lost")
@@ -210,7 +215,7 @@ struct MmValidatorFaultTests {
     let guest = SyntheticGuest()
     let page = guest.lists[free][10]
     guest.unlink(page, from: .free)
-    expectExactly(try guest.validate(), [Finding(.lostPage, pfn: page)])
+    expectFindings(try guest.validate(), [MmFinding(.lostPage, pfn: page)])
   }
 
   @Test("a free page moved to the modified list with its location unchanged")
@@ -219,7 +224,7 @@ struct MmValidatorFaultTests {
     let page = guest.lists[free][4]
     guest.unlink(page, from: .free)
     guest.append(page, to: .modified)
-    expectExactly(try guest.validate(), [Finding(.listLocation, pfn: page)])
+    expectFindings(try guest.validate(), [MmFinding(.listLocation, pfn: page)])
   }
 
   @Test("a wrong PTE address, in a process and in the kernel")
@@ -230,11 +235,11 @@ struct MmValidatorFaultTests {
     guest.setRecord64(user.pfn, PageFrameRecord.pteAddress, guest.record64(user.pfn, PageFrameRecord.pteAddress) + 8)
     guest.setRecord64(kernel.pfn, PageFrameRecord.pteAddress, 0)
     let report = try guest.validate()
-    expectExactly(
+    expectFindings(
       report,
       [
-        Finding(.pteAddressMismatch, pfn: user.pfn, va: user.va, process: user.process),
-        Finding(.pteAddressMismatch, pfn: kernel.pfn, va: kernel.va, process: nil),
+        MmFinding(.pteAddressMismatch, pfn: user.pfn, va: user.va, process: user.process),
+        MmFinding(.pteAddressMismatch, pfn: kernel.pfn, va: kernel.va, process: nil),
       ])
     let selfMap = try #require(SelfMap(slot: KernelLayout.selfMapSlot))
     let expected = selfMap.pteAddress(mapping: user.va)
@@ -249,8 +254,8 @@ struct MmValidatorFaultTests {
     let guest = SyntheticGuest()
     let mapping = guest.userMappings[3]
     guest.setRecord32(mapping.pfn, PageFrameRecord.pteFrame, UInt32(guest.kernelMappings[0].tablePFN))
-    expectExactly(
-      try guest.validate(), [Finding(.pteFrameMismatch, pfn: mapping.pfn, va: mapping.va, process: mapping.process)])
+    expectFindings(
+      try guest.validate(), [MmFinding(.pteFrameMismatch, pfn: mapping.pfn, va: mapping.va, process: mapping.process)])
   }
 
   @Test("a page-table share count off by one, below and above")
@@ -261,7 +266,7 @@ struct MmValidatorFaultTests {
     guest.setRecord32(table, PageFrameRecord.shareCount, guest.record32(table, PageFrameRecord.shareCount) - 1)
     guest.setRecord32(root, PageFrameRecord.shareCount, guest.record32(root, PageFrameRecord.shareCount) + 1)
     let report = try guest.validate()
-    expectExactly(report, [Finding(.pageTableShareCount, pfn: root), Finding(.pageTableShareCount, pfn: table)])
+    expectFindings(report, [MmFinding(.pageTableShareCount, pfn: root), MmFinding(.pageTableShareCount, pfn: table)])
     // Sorted by PFN within a rule.
     #expect(report.violations.map(\.pfn) == [root, table].sorted().map { Optional($0) })
   }
@@ -272,7 +277,7 @@ struct MmValidatorFaultTests {
     let available = guest.debugBlock64(DebugBlock.availablePages)
     guest.setDebugBlock64(DebugBlock.availablePages, available + 1)
     let report = try guest.validate()
-    expectExactly(report, [Finding(.availablePages)])
+    expectFindings(report, [MmFinding(.availablePages)])
     #expect(report.violations.first?.message.hasSuffix("but the guest counts \(available + 1) available pages") == true)
   }
 
@@ -281,14 +286,14 @@ struct MmValidatorFaultTests {
     let guest = SyntheticGuest()
     let page = guest.lists[free][2]
     guest.setRecord8(page, PageFrameRecord.location, 0x42)
-    expectExactly(try guest.validate(), [Finding(.invalidFrame, pfn: page)])
+    expectFindings(try guest.validate(), [MmFinding(.invalidFrame, pfn: page)])
   }
 
   @Test("a hole linked on the free list")
   func holeOnList() throws {
     let guest = SyntheticGuest()
     guest.append(0xA0, to: .free)
-    expectExactly(try guest.validate(), [Finding(.holeInUse, pfn: 0xA0)])
+    expectFindings(try guest.validate(), [MmFinding(.holeInUse, pfn: 0xA0)])
   }
 
   @Test("a page table whose usage is general")
@@ -296,7 +301,7 @@ struct MmValidatorFaultTests {
     let guest = SyntheticGuest()
     let table = guest.userMappings[0].tablePFN
     guest.setRecord8(table, PageFrameRecord.usage, PageUsage.general.rawValue)
-    expectExactly(try guest.validate(), [Finding(.pageTableUsage, pfn: table)])
+    expectFindings(try guest.validate(), [MmFinding(.pageTableUsage, pfn: table)])
   }
 
   @Test("an active page-table page that no PML4 reaches")
@@ -307,7 +312,7 @@ struct MmValidatorFaultTests {
     guest.setRecord8(page, PageFrameRecord.location, PageLocation.activeAndValid.rawValue)
     guest.setRecord8(page, PageFrameRecord.usage, PageUsage.pageTable.rawValue)
     guest.setEntry(page << 12, 0)  // the page's content is not a table's: clear the first word
-    expectExactly(try guest.validate(), [Finding(.unreachablePageTable, pfn: page)])
+    expectFindings(try guest.validate(), [MmFinding(.unreachablePageTable, pfn: page)])
   }
 
   @Test("a prototype page's PTE address names its prototype PTE: not checked against the hardware PTE")
@@ -316,7 +321,7 @@ struct MmValidatorFaultTests {
     let mapping = guest.userMappings[1]
     guest.setRecord8(mapping.pfn, PageFrameRecord.flags, PageFrameFlags.prototype.rawValue)
     guest.setRecord64(mapping.pfn, PageFrameRecord.pteAddress, 0xFFFF_8000_1234_5678)
-    expectExactly(try guest.validate(), [])
+    expectFindings(try guest.validate(), [])
   }
 
   @Test("a page mapped twice privately: the second PTE is not the one its record names")
@@ -325,13 +330,96 @@ struct MmValidatorFaultTests {
     let mapping = guest.userMappings[0]
     let (va, entry) = guest.spareUserSlot(process: 0)
     guest.setEntry(entry, mapping.pfn << 12 | userPage)
-    guest.setRecord32(entry >> 12, PageFrameRecord.shareCount, guest.record32(entry >> 12, PageFrameRecord.shareCount) + 1)
-    expectExactly(
+    guest.setRecord32(
+      entry >> 12, PageFrameRecord.shareCount, guest.record32(entry >> 12, PageFrameRecord.shareCount) + 1)
+    expectFindings(
       try guest.validate(),
       [
-        Finding(.pteAddressMismatch, pfn: mapping.pfn, va: va, process: mapping.process),
-        Finding(.shareCount, pfn: mapping.pfn),
+        MmFinding(.pteAddressMismatch, pfn: mapping.pfn, va: va, process: mapping.process),
+        MmFinding(.shareCount, pfn: mapping.pfn),
       ])
+  }
+
+  @Test("a software PTE is a live entry of its table: clearing one without counting it breaks the count")
+  func softwarePTEsAreLive() throws {
+    let guest = SyntheticGuest()
+    let process = guest.processes[0]
+    // The demand-zero PTE at softwarePTEBase: find its PT through the process's tables.
+    let pdpt = guest.entry(process.root) & 0x000F_FFFF_FFFF_F000
+    let pd = guest.entry(pdpt + ((SyntheticGuest.softwarePTEBase >> 30) & 511) * 8) & 0x000F_FFFF_FFFF_F000
+    let pt = guest.entry(pd + ((SyntheticGuest.softwarePTEBase >> 21) & 511) * 8) & 0x000F_FFFF_FFFF_F000
+    let slot = pt + ((SyntheticGuest.softwarePTEBase >> 12) & 511) * 8
+    #expect(SoftwarePTE(raw: guest.entry(slot)) == .demandZero(protection: PageProtection.readWrite))
+    guest.setEntry(slot, 0)
+    expectFindings(try guest.validate(), [MmFinding(.pageTableShareCount, pfn: pt >> 12)])
+  }
+
+  @Test("a page table whose record names the wrong referencing entry, and a PML4 that names another frame")
+  func pageTableLinkage() throws {
+    let guest = SyntheticGuest()
+    let mapping = guest.userMappings[0]
+    let table = mapping.tablePFN
+    let root = guest.processes[1].root >> 12
+    guest.setRecord64(table, PageFrameRecord.pteAddress, guest.record64(table, PageFrameRecord.pteAddress) + 8)
+    guest.setRecord32(root, PageFrameRecord.pteFrame, UInt32(guest.kernelRoot >> 12))
+    let report = try guest.validate()
+    expectFindings(
+      report,
+      [
+        MmFinding(.pageTableLinkage, pfn: root, va: 0, process: guest.processes[1].id),
+        MmFinding(.pageTableLinkage, pfn: table, va: mapping.va & ~0x1F_FFFF, process: mapping.process),
+      ])
+  }
+
+  @Test("zeroed pages are read back all, only where the dirty bitmap says, or not at all")
+  func zeroCheckModes() throws {
+    let guest = SyntheticGuest()
+    let page = guest.lists[zeroed][4]
+    guest.poke(pfn: page, offset: 77, 1)
+    let expected = [MmFinding(.zeroedPageNotZero, pfn: page)]
+    func validate(_ mode: MmValidator.ZeroCheck) throws -> MmValidationReport {
+      try guest.withState { MmValidator(state: $0, zeroCheck: mode).validate() }
+    }
+    expectFindings(try validate(.everyPage), expected)
+    expectFindings(try validate(.none), [])
+    var bitmap = [UInt64](repeating: 0, count: Int(guest.pfnCount / 64))
+    expectFindings(try validate(.dirtyPages(bitmap: bitmap)), [])
+    bitmap[Int(page / 64)] |= 1 << (page % 64)
+    expectFindings(try validate(.dirtyPages(bitmap: bitmap)), expected)
+    expectFindings(try validate(.dirtyPages(bitmap: [])), expected)  // past the bitmap: read
+  }
+
+  @Test("a sound guest takes the fast list walk; one bad link anywhere gives the careful walk's exact findings")
+  func listWalksAgree() throws {
+    var options = SyntheticGuest.Options()
+    options.ramBytes = 8 << 20
+    options.zeroedPages = 100
+    options.standbyPages = 60
+    options.modifiedPages = 30
+    options.shuffleSeed = 11
+    let guest = SyntheticGuest(options)
+    let clean = try guest.validate()
+    #expect(clean.isClean, "\(clean.text)")
+    #expect(clean.pagesWalked == guest.lists.map { UInt64($0.count) })
+    // A break near each end and in the middle of the longest list.
+    let pages = guest.lists[free]
+    for index in [1, pages.count / 2, pages.count - 3] {
+      let broken = SyntheticGuest(options)
+      broken.setRecord32(pages[index], PageFrameRecord.next, UInt32(pages[index + 2]))
+      expectFindings(
+        try broken.validate(),
+        [
+          MmFinding(.listLinks, pfn: pages[index + 2]), MmFinding(.listTotal),
+          MmFinding(.lostPage, pfn: pages[index + 1]),
+        ])
+    }
+  }
+
+  @Test("the report says where the time went")
+  func timings() throws {
+    let report = try SyntheticGuest().validate()
+    #expect(report.timings.total > .zero)
+    #expect(report.timings.lists + report.timings.pageTables + report.timings.frames <= report.timings.total)
   }
 
   @Test("violations come in a deterministic order, and past the limit are counted, not kept")
@@ -359,7 +447,7 @@ struct MmValidatorHostileTests {
     let guest = SyntheticGuest()
     guest.setHead(.free, first: 0xFFFF_0000)
     // The rest of the list is still found from its tail: nothing is reported lost.
-    expectExactly(try guest.validate(), [Finding(.listLinks, pfn: 0xFFFF_0000)])
+    expectFindings(try guest.validate(), [MmFinding(.listLinks, pfn: 0xFFFF_0000)])
   }
 
   @Test("a head whose last is not where the walk ends, and an empty head that names a last page")
@@ -369,11 +457,11 @@ struct MmValidatorHostileTests {
     let bad = guest.lists[Int(PageLocation.bad.rawValue)]
     guest.setHead(.zeroed, last: UInt32(zeroed[2]))
     guest.setHead(.bad, first: PageFrameRecord.noPage)
-    expectExactly(
+    expectFindings(
       try guest.validate(),
       [
-        Finding(.listLinks, pfn: zeroed[2]), Finding(.listLinks, pfn: bad[0]), Finding(.listTotal),
-        Finding(.lostPage, pfn: bad[0]),
+        MmFinding(.listLinks, pfn: zeroed[2]), MmFinding(.listLinks, pfn: bad[0]), MmFinding(.listTotal),
+        MmFinding(.lostPage, pfn: bad[0]),
       ])
   }
 
@@ -386,11 +474,11 @@ struct MmValidatorHostileTests {
     let table = entry >> 12
     guest.setRecord32(table, PageFrameRecord.shareCount, guest.record32(table, PageFrameRecord.shareCount) + 2)
     let process = guest.processes[0].id
-    expectExactly(
+    expectFindings(
       try guest.validate(),
       [
-        Finding(.mapsInvalidFrame, pfn: 0x4_0000, va: va, process: process),
-        Finding(.mapsInvalidFrame, pfn: 0xA0, va: va + 4096, process: process),
+        MmFinding(.mapsInvalidFrame, pfn: 0x4_0000, va: va, process: process),
+        MmFinding(.mapsInvalidFrame, pfn: 0xA0, va: va + 4096, process: process),
       ])
   }
 
@@ -407,9 +495,9 @@ struct MmValidatorHostileTests {
     #expect(guest.entry(pd + index * 8) & 0x000F_FFFF_FFFF_F000 == table << 12)
     guest.setEntry(pd + (index + 1) * 8, 0x20_0000 | 0x80 | userPage)
     guest.setRecord32(pd >> 12, PageFrameRecord.shareCount, guest.record32(pd >> 12, PageFrameRecord.shareCount) + 1)
-    expectExactly(
+    expectFindings(
       try guest.validate(),
-      [Finding(.largePageOutsideWindow, pfn: 0x200, va: SyntheticGuest.userBase + (2 << 20), process: process.id)])
+      [MmFinding(.largePageOutsideWindow, pfn: 0x200, va: SyntheticGuest.userBase + (2 << 20), process: process.id)])
   }
 
   @Test("a process whose self-map slot points at the kernel's PML4")
@@ -417,9 +505,9 @@ struct MmValidatorHostileTests {
     let guest = SyntheticGuest()
     let process = guest.processes[1]
     guest.setEntry(process.root + KernelLayout.selfMapSlot * 8, guest.kernelRoot | 0x3 | noExecute)
-    expectExactly(
+    expectFindings(
       try guest.validate(),
-      [Finding(.selfMapEntry, pfn: process.root >> 12, va: KernelLayout.selfMapBase, process: process.id)])
+      [MmFinding(.selfMapEntry, pfn: process.root >> 12, va: KernelLayout.selfMapBase, process: process.id)])
   }
 
   @Test("a PD entry pointing back at the PML4: reported, and the walk ends")
@@ -440,8 +528,8 @@ struct MmValidatorHostileTests {
     let guest = SyntheticGuest()
     guest.setDebugBlock64(DebugBlock.kernelRoot, 1 << 40)
     let report = try guest.validate()
-    #expect(report.findings.contains(Finding(.pageTableStructure, pfn: 1 << 28)))
-    #expect(report.findings.contains(Finding(.unreachablePageTable, pfn: guest.kernelRoot >> 12)))
+    #expect(report.findings.contains(MmFinding(.pageTableStructure, pfn: 1 << 28)))
+    #expect(report.findings.contains(MmFinding(.unreachablePageTable, pfn: guest.kernelRoot >> 12)))
     #expect(report.violations(of: .shareCount).isEmpty, "the kernel half is still reached through the processes")
     #expect(report.rootsWalked == 2)
   }
@@ -452,7 +540,7 @@ struct MmValidatorHostileTests {
     let slot1 = guest.debugBlock + SyntheticGuest.processTableOffset + UInt64(2 * ProcessRecord.size)
     guest.setEntry(slot1 + UInt64(ProcessRecord.root), guest.processes[0].root)
     let report = try guest.validate()
-    #expect(report.findings.contains(Finding(.pageTableStructure, pfn: guest.processes[0].root >> 12, process: 2)))
+    #expect(report.findings.contains(MmFinding(.pageTableStructure, pfn: guest.processes[0].root >> 12, process: 2)))
   }
 
   @Test("a window of unknown kind is reported and not honoured")
@@ -461,7 +549,7 @@ struct MmValidatorHostileTests {
     let window = guest.debugBlock + SyntheticGuest.windowsOffset
     guest.setEntry(window + UInt64(DebugWindow.kind), 9)
     let report = try guest.validate()
-    #expect(report.findings.contains(Finding(.debugWindow, va: KernelLayout.directMapBase)))
+    #expect(report.findings.contains(MmFinding(.debugWindow, va: KernelLayout.directMapBase)))
     #expect(report.violations(of: .largePageOutsideWindow).count == 2)
   }
 
@@ -471,14 +559,14 @@ struct MmValidatorHostileTests {
     let mapping = guest.userMappings[0]
     guest.setEntry(mapping.entryAddress, guest.entry(mapping.entryAddress) | 1 << 45)
     let report = try guest.withState { MmValidator(state: $0, maxPhysicalAddressBits: 40).validate() }
-    #expect(report.findings.contains(Finding(.pageTableStructure, va: mapping.va, process: mapping.process)))
+    #expect(report.findings.contains(MmFinding(.pageTableStructure, va: mapping.va, process: mapping.process)))
   }
 
   @Test("a database, list heads and page tables of random bytes: the validation ends with violations")
   func randomGarbage() throws {
     for seed in UInt64(1)...4 {
       let guest = SyntheticGuest()
-      var random = SplitMix64(seed: seed)
+      var random = SyntheticGuest.Random(seed: seed)
       let database = guest.databaseAddress
       for offset in stride(from: UInt64(0), to: guest.pfnCount * UInt64(PageFrameRecord.size), by: 8) {
         var value = random.next()
@@ -487,7 +575,8 @@ struct MmValidatorHostileTests {
         guest.setEntry(database + offset, value)
       }
       for list in PageLocation.allCases.prefix(6) {
-        guest.setHead(list, first: UInt32(random.next() % 1100), last: UInt32(random.next() % 1100), total: random.next())
+        guest.setHead(
+          list, first: UInt32(random.next() % 1100), last: UInt32(random.next() % 1100), total: random.next())
       }
       for table in guest.tablePFNs {
         for index in UInt64(0)..<512 where random.next() % 4 == 0 {

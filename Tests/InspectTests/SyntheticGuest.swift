@@ -39,6 +39,19 @@ final class SyntheticGuest {
     var shuffleSeed: UInt64? = nil
   }
 
+  /// A small seeded generator (SplitMix64): same seed, same sequence.
+  struct Random {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+      state &+= 0x9E37_79B9_7F4A_7C15
+      var z = state
+      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+      return z ^ (z >> 31)
+    }
+  }
+
   struct Mapping {
     var process: UInt32?
     var va: UInt64
@@ -80,7 +93,7 @@ final class SyntheticGuest {
   private var frames: [FrameModel]
   private var nextPFN: UInt64 = 0
   private var pool: [UInt64] = []
-  private var random: SplitMix64
+  private var random: Random
 
   private struct FrameModel {
     var location = PageLocation.activeAndValid
@@ -106,7 +119,7 @@ final class SyntheticGuest {
     ])
     pfnCount = options.ramBytes >> 12
     frames = Array(repeating: FrameModel(), count: Int(pfnCount))
-    random = SplitMix64(seed: options.shuffleSeed ?? 0)
+    random = Random(seed: options.shuffleSeed ?? 0)
     build()
   }
 
@@ -133,8 +146,12 @@ final class SyntheticGuest {
   func setRecord16(_ pfn: UInt64, _ field: Int, _ value: UInt16) { store(value, recordAddress(pfn) + UInt64(field)) }
   func setRecord32(_ pfn: UInt64, _ field: Int, _ value: UInt32) { store(value, recordAddress(pfn) + UInt64(field)) }
   func setRecord64(_ pfn: UInt64, _ field: Int, _ value: UInt64) { store(value, recordAddress(pfn) + UInt64(field)) }
-  func record32(_ pfn: UInt64, _ field: Int) -> UInt32 { memory.load(UInt32.self, at: recordAddress(pfn) + UInt64(field))! }
-  func record64(_ pfn: UInt64, _ field: Int) -> UInt64 { memory.load(UInt64.self, at: recordAddress(pfn) + UInt64(field))! }
+  func record32(_ pfn: UInt64, _ field: Int) -> UInt32 {
+    memory.load(UInt32.self, at: recordAddress(pfn) + UInt64(field))!
+  }
+  func record64(_ pfn: UInt64, _ field: Int) -> UInt64 {
+    memory.load(UInt64.self, at: recordAddress(pfn) + UInt64(field))!
+  }
 
   func headAddress(_ list: PageLocation) -> UInt64 {
     debugBlock + Self.headsOffset + UInt64(list.rawValue) * UInt64(PageListHead.size)
@@ -195,7 +212,11 @@ final class SyntheticGuest {
   func append(_ pfn: UInt64, to list: PageLocation) {
     let pages = lists[Int(list.rawValue)]
     let last = pages.last.map { UInt32($0) } ?? PageFrameRecord.noPage
-    if let tail = pages.last { setRecord32(tail, PageFrameRecord.next, UInt32(pfn)) } else { setHead(list, first: UInt32(pfn)) }
+    if let tail = pages.last {
+      setRecord32(tail, PageFrameRecord.next, UInt32(pfn))
+    } else {
+      setHead(list, first: UInt32(pfn))
+    }
     setRecord32(pfn, PageFrameRecord.previous, last)
     setRecord32(pfn, PageFrameRecord.next, PageFrameRecord.noPage)
     setHead(list, last: UInt32(pfn), total: headTotal(list) + 1)
@@ -494,18 +515,5 @@ final class SyntheticGuest {
     for index in stride(from: array.count - 1, to: 0, by: -1) {
       array.swapAt(index, Int(random.next() % UInt64(index + 1)))
     }
-  }
-}
-
-/// A small seeded generator (SplitMix64): same seed, same sequence.
-struct SplitMix64 {
-  private var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }

@@ -38,7 +38,8 @@ public enum MmDecodeError: Error, Sendable, Hashable, CustomStringConvertible {
         "debug block at \(mmHex(address)) has magic \(mmHex(UInt64(found)))\(fourCC(found)); expected "
         + "\(mmHex(UInt64(DebugBlock.magicValue))) (\"MMDB\")"
     case .unsupportedVersion(let address, let found):
-      return "debug block at \(mmHex(address)) has version \(found); this host reads version \(DebugBlock.currentVersion)"
+      return
+        "debug block at \(mmHex(address)) has version \(found); this host reads version \(DebugBlock.currentVersion)"
     case .blockTooSmall(let address, let size, let needed):
       return "debug block at \(mmHex(address)) says it is \(size) bytes; version 1 has \(needed)"
     case .recordSize(let found, let expected):
@@ -118,8 +119,12 @@ public struct MmState: @unchecked Sendable {
     guard let block = memory.bytes(at: address, count: DebugBlock.currentSize) else {
       throw .debugBlockOutsideMemory(address: address)
     }
-    func u32(_ offset: Int) -> UInt32 { UInt32(littleEndian: block.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) }
-    func u64(_ offset: Int) -> UInt64 { UInt64(littleEndian: block.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
+    func u32(_ offset: Int) -> UInt32 {
+      UInt32(littleEndian: block.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
+    func u64(_ offset: Int) -> UInt64 {
+      UInt64(littleEndian: block.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
 
     let magic = u32(DebugBlock.magic)
     guard magic == DebugBlock.magicValue else { throw .badMagic(address: address, found: magic) }

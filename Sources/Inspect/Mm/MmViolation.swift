@@ -59,13 +59,15 @@ public enum MmRule: String, Sendable, Hashable, CaseIterable, CustomStringConver
     case .pageTableUsage: "every page used as a paging structure is ActiveAndValid with usage pageTable"
     case .pageTableLinkage:
       "a page table's PTE address and PTE frame name the entry referencing it (a PML4: its self-map entry, itself)"
-    case .unreachablePageTable: "every ActiveAndValid page-table page is reachable from the kernel's or a process's PML4"
+    case .unreachablePageTable:
+      "every ActiveAndValid page-table page is reachable from the kernel's or a process's PML4"
     case .largePageOutsideWindow: "large pages are mapped only inside debug windows"
     case .mapsInvalidFrame: "every valid accounted PTE maps a PFN in the database that is not a hole"
     case .mapsInactiveFrame: "every valid accounted PTE maps an ActiveAndValid page"
     case .pteAddressMismatch:
       "a page mapped by a valid accounted PTE names that PTE (its self-map address) as its PTE address"
-    case .pteFrameMismatch: "a page mapped by a valid accounted PTE names the page table holding that PTE as its PTE frame"
+    case .pteFrameMismatch:
+      "a page mapped by a valid accounted PTE names the page table holding that PTE as its PTE frame"
     case .shareCount: "a page's share count equals the valid accounted PTEs that map it"
     case .pageTableShareCount: "a page table's share count equals its live (nonzero) entries"
     case .availablePages: "zeroed + free + standby list totals equal the guest's available-pages figure"
@@ -88,8 +90,9 @@ public struct MmViolation: Sendable, Hashable, CustomStringConvertible {
   /// What was found, for a person.
   public var message: String
 
-  public init(rule: MmRule, pfn: UInt64? = nil, virtualAddress: UInt64? = nil, processID: UInt32? = nil, message: String)
-  {
+  public init(
+    rule: MmRule, pfn: UInt64? = nil, virtualAddress: UInt64? = nil, processID: UInt32? = nil, message: String
+  ) {
     self.rule = rule
     self.pfn = pfn
     self.virtualAddress = virtualAddress
@@ -134,6 +137,8 @@ public struct MmValidationReport: Sendable {
   public var tablesFound: Int
   /// Distinct valid 4 KiB leaf PTEs outside the windows (the accounted ones).
   public var accountedLeaves: Int
+  /// How long each part of the validation took.
+  public var timings = MmValidationTimings()
 
   public init(
     violations: [MmViolation], violationCount: Int, countsByRule: [MmRule: Int], pagesWalked: [UInt64],
@@ -165,5 +170,24 @@ public struct MmValidationReport: Sendable {
       "\(violationCount) violations; lists walked: \(walked); \(rootsWalked) address spaces, \(tablesFound) tables, "
         + "\(accountedLeaves) accounted PTEs")
     return lines.joined(separator: "\n") + "\n"
+  }
+}
+
+/// Where a validation's time went.
+public struct MmValidationTimings: Sendable, Hashable {
+  /// Walking the six page lists.
+  public var lists: Duration
+  /// Scanning the paging structures and enumerating every address space's leaves.
+  public var pageTables: Duration
+  /// The pass over the PFN database (records, share counts, zeroed-page content) and the totals.
+  public var frames: Duration
+  public var total: Duration
+
+  public init(lists: Duration = .zero, pageTables: Duration = .zero, frames: Duration = .zero, total: Duration = .zero)
+  {
+    self.lists = lists
+    self.pageTables = pageTables
+    self.frames = frames
+    self.total = total
   }
 }

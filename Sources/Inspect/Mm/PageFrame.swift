@@ -39,9 +39,15 @@ public struct PageFrame: Sendable, Hashable, CustomStringConvertible {
   public init?(pfn: UInt64, record: UnsafeRawBufferPointer) {
     guard record.count >= PageFrameRecord.size else { return nil }
     func u8(_ offset: Int) -> UInt8 { record[offset] }
-    func u16(_ offset: Int) -> UInt16 { UInt16(littleEndian: record.loadUnaligned(fromByteOffset: offset, as: UInt16.self)) }
-    func u32(_ offset: Int) -> UInt32 { UInt32(littleEndian: record.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) }
-    func u64(_ offset: Int) -> UInt64 { UInt64(littleEndian: record.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
+    func u16(_ offset: Int) -> UInt16 {
+      UInt16(littleEndian: record.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    }
+    func u32(_ offset: Int) -> UInt32 {
+      UInt32(littleEndian: record.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
+    func u64(_ offset: Int) -> UInt64 {
+      UInt64(littleEndian: record.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
     self.pfn = pfn
     next = u32(PageFrameRecord.next)
     previous = u32(PageFrameRecord.previous)
