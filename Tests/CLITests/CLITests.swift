@@ -200,4 +200,37 @@ struct CLIBootingTests {
     #expect(coreRanges.map { $0["end"] as? String } == liveRanges.map { $0["end"] as? String })
     #expect(fromCore["cr3"] as? String == live["cr3"] as? String)
   }
+
+  @Test("validate passes a clean scenario and lists its checkpoints")
+  func validateScenario() throws {
+    let clean = try MMLabProcess.run(["validate", "--scenario", "guard-pages", "--format", "json"])
+    #expect(clean.status == 0, "\(clean.standardError)")
+    let json = try clean.json()
+    #expect(json["passed"] as? Bool == true)
+    let names = (json["checkpoints"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+    #expect(names == ["booted", "guard-pages"])
+  }
+
+  @Test("pfn: totals as JSON, one page in detail, and an SVG map with a legend")
+  func pfnReports() throws {
+    let totals = try MMLabProcess.run(["pfn", "--format", "json"]).json()
+    let count = try #require(totals["pfnCount"] as? Int)
+    #expect(count == (64 << 20) >> 12)
+    let lists = try #require(totals["lists"] as? [String: Any])
+    #expect((lists["free"] as? Int ?? 0) > 10_000)
+    let detail = try MMLabProcess.run(["pfn", "--pfn", "300"])
+    #expect(detail.status == 0)
+    #expect(detail.standardOutput.contains("PFN 300"))
+    let outside = try MMLabProcess.run(["pfn", "--pfn", "99999999"])
+    #expect(outside.status != 0)
+    #expect(outside.standardError.contains("outside the database"))
+    let path = temporaryPath("map.svg")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let svg = try MMLabProcess.run(["pfn", "--format", "svg", "--output", path])
+    #expect(svg.status == 0)
+    let text = try String(contentsOfFile: path, encoding: .utf8)
+    #expect(text.hasPrefix("<svg"))
+    #expect(text.contains("free: "))
+    #expect(text.contains("kernel image: "))
+  }
 }
