@@ -31,14 +31,16 @@ func processSmokeScenario() {
   Hypercall.checkpoint(.named, "process-smoke")
 }
 
-/// Two processes through the whole API; the second allocates with a system
+/// Two processes through the whole API (128 pages committed, 64 touched,
+/// 16 made read-only, 32 decommitted); the second allocates with a system
 /// call from user mode. Checkpoints "vm-touched", "vm-decommitted", "vm-released".
 func virtualMemoryScenario() {
   let first = startProcess()
   let region = kernel!.processes[first].memory.reserve(base: 0, size: 1 << 20, protection: PageProtection.readWrite)
   expect(region.status == .success, "vm-basics", "reserve")
+  // 128 pages committed, 64 touched: the other 64 stay demand-zero PTEs.
   let committed = kernel!.processes[first].memory.commit(
-    base: region.base, size: 256 << 10, protection: PageProtection.readWrite)
+    base: region.base, size: 512 << 10, protection: PageProtection.readWrite)
   expect(committed.status == .success, "vm-basics", "commit")
   expect(userTouch(region.base, pages: 64, write: true) == .success, "vm-basics", "touch")
   Hypercall.checkpoint(.named, "vm-touched")

@@ -233,4 +233,27 @@ struct CLIBootingTests {
     #expect(text.contains("free: "))
     #expect(text.contains("kernel image: "))
   }
+
+  @Test("pfn and the decoded dump read a core file as they read the live guest")
+  func coreFileInspection() throws {
+    let core = temporaryPath("mm.core")
+    defer { try? FileManager.default.removeItem(atPath: core) }
+    let written = try MMLabProcess.run([
+      "dump-core", "--out", core, "--append", "scenario=vm-basics", "--checkpoint", "vm-touched",
+    ])
+    #expect(written.status == 0, "\(written.standardError)")
+    let live = try MMLabProcess.run([
+      "pfn", "--format", "json", "--append", "scenario=vm-basics", "--checkpoint", "vm-touched",
+    ]).json()
+    let fromCore = try MMLabProcess.run(["pfn", "--core", core, "--format", "json"]).json()
+    #expect(fromCore["lists"] as? [String: Int] == live["lists"] as? [String: Int])
+    #expect((fromCore["processes"] as? [[String: Any]])?.count == 1)
+    let dump = try MMLabProcess.run(["dump-pagetables", "--core", core, "--software", "--format", "json"]).json()
+    let entries = try #require(dump["softwareEntries"] as? [[String: Any]])
+    // vm-basics commits 128 pages and touches 64: 64 demand-zero PTEs, read-write.
+    let demandZero = entries.filter { ($0["kind"] as? String) == "demandZero" }
+    #expect(demandZero.count == 64, "\(entries.prefix(3))")
+    #expect(demandZero.allSatisfy { ($0["protection"] as? String) == "readWrite" })
+    #expect(dump["zeroEntries"] != nil)
+  }
 }

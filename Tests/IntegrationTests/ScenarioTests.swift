@@ -25,10 +25,10 @@ struct ScenarioTests {
     let process = try #require(state.processes.first)
     #expect(state.processes.count == 1)
     let vads = try #require(state.vads(of: process))
-    // The 1 MiB reservation (256 KiB committed) and the 16-page stack.
+    // The 1 MiB reservation (512 KiB committed) and the 16-page stack.
     #expect(vads.count == 2)
     #expect(vads.first?.end == (vads.first?.start ?? 0) + (1 << 20))
-    #expect(vads.first?.committedPages == 64)
+    #expect(vads.first?.committedPages == 128)
     #expect(vads.last?.end == UserLayout.stackTop)
     #expect(vads.last?.committedPages == UInt32(UserLayout.stackPages))
   }
