@@ -87,7 +87,8 @@ public struct PhysicalMemoryMap {
     let rows = (classes.count + columns - 1) / columns
     let mapWidth = columns * cell
     let legendTop = rows * cell + 16
-    let height = legendTop + PageClass.allCases.count * 16 + 8
+    let present = Set(classes).count
+    let height = legendTop + present * 16 + 8
     var out = """
       <svg xmlns="http://www.w3.org/2000/svg" width="\(max(mapWidth, 320) + 16)" height="\(height + 24)" \
       font-family="sans-serif" font-size="11">
