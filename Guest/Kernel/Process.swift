@@ -69,18 +69,11 @@ extension Kernel {
       root | PageTableEntry.present | PageTableEntry.writable | PageTableEntry.noExecute
   }
 
-  /// Accounts a process's PML4: a page table whose live entries are its nonzero slots.
+  /// Accounts a process's PML4: a page table whose live entries are its
+  /// nonzero slots, named by its own self-map entry.
   private func labelRoot(_ pfn: UInt64, owner: UInt16) {
-    let entries = PhysicalWindow.words(pfn << 12)
-    var live: UInt32 = 0
-    for slot in 0..<512 where entries[slot] != 0 { live += 1 }
-    let page = database.record(pfn)
-    page.storeBytes(of: PageUsage.pageTable.rawValue, toByteOffset: PageFrameRecord.usage, as: UInt8.self)
-    page.storeBytes(of: live, toByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
-    page.storeBytes(of: owner, toByteOffset: PageFrameRecord.owner, as: UInt16.self)
     let selfEntry = KernelLayout.selfMapEntryAddress(of: KernelLayout.selfMapBase, level: 4)
-    page.storeBytes(of: selfEntry, toByteOffset: PageFrameRecord.pteAddress, as: UInt64.self)
-    page.storeBytes(of: UInt32(pfn), toByteOffset: PageFrameRecord.pteFrame, as: UInt32.self)
+    database.labelPageTable(pfn, pteAddress: selfEntry, parent: pfn, owner: owner)
   }
 
   /// Writes the process's slot in the process table the host reads.

@@ -64,6 +64,31 @@ struct PageFrameDatabase {
   }
 }
 
+// MARK: Page tables
+
+extension PageFrameDatabase {
+  /// Labels `pfn` an ActiveAndValid page table of `owner`, referenced by the
+  /// entry at self-map address `pteAddress` in table `parent`, with `live`
+  /// live entries, or, when nil, its nonzero entries counted (a software PTE
+  /// keeps its table alive as much as a valid one does).
+  func labelPageTable(_ pfn: UInt64, pteAddress: UInt64, parent: UInt64, owner: UInt16, live: UInt32? = nil) {
+    guard pfn < count else { kernelPanic("PageFrameDatabase.labelPageTable", "PFN beyond the database") }
+    var entries = live ?? 0
+    if live == nil {
+      let words = PhysicalWindow.words(pfn << 12)
+      for index in 0..<512 where words[index] != 0 { entries += 1 }
+    }
+    let page = record(pfn)
+    page.storeBytes(of: PageUsage.pageTable.rawValue, toByteOffset: PageFrameRecord.usage, as: UInt8.self)
+    page.storeBytes(of: PageLocation.activeAndValid.rawValue, toByteOffset: PageFrameRecord.location, as: UInt8.self)
+    page.storeBytes(of: entries, toByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
+    page.storeBytes(of: UInt16(1), toByteOffset: PageFrameRecord.referenceCount, as: UInt16.self)
+    page.storeBytes(of: owner, toByteOffset: PageFrameRecord.owner, as: UInt16.self)
+    page.storeBytes(of: pteAddress, toByteOffset: PageFrameRecord.pteAddress, as: UInt64.self)
+    page.storeBytes(of: UInt32(truncatingIfNeeded: parent), toByteOffset: PageFrameRecord.pteFrame, as: UInt32.self)
+  }
+}
+
 // MARK: Page lists
 
 extension PageFrameDatabase {

@@ -142,21 +142,10 @@ private func accountTable(
   }
 }
 
-/// Labels `pfn` a page table referenced by the entry at `pteAddress` (in
-/// `tablePFN`) and sets its share count to its live (nonzero) entries: a
-/// software PTE keeps its table alive as much as a valid one does.
+/// Labels `pfn` a kernel page table (its live entries counted), referenced by the entry at `pteAddress` in `tablePFN`.
 private func markTable(_ database: PageFrameDatabase, _ pfn: UInt64, pteAddress: UInt64, tablePFN: UInt64) {
   guard pfn < database.count else { return }
-  let entries = PhysicalWindow.words(pfn << 12)
-  var live: UInt32 = 0
-  for index in 0..<512 where entries[index] != 0 { live += 1 }
-  let page = database.record(pfn)
-  page.storeBytes(of: PageUsage.pageTable.rawValue, toByteOffset: PageFrameRecord.usage, as: UInt8.self)
-  page.storeBytes(of: PageLocation.activeAndValid.rawValue, toByteOffset: PageFrameRecord.location, as: UInt8.self)
-  page.storeBytes(of: live, toByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
-  page.storeBytes(of: UInt16(1), toByteOffset: PageFrameRecord.referenceCount, as: UInt16.self)
-  page.storeBytes(of: pteAddress, toByteOffset: PageFrameRecord.pteAddress, as: UInt64.self)
-  page.storeBytes(of: UInt32(tablePFN), toByteOffset: PageFrameRecord.pteFrame, as: UInt32.self)
+  database.labelPageTable(pfn, pteAddress: pteAddress, parent: tablePFN, owner: 0)
 }
 
 /// Where things sit in the metadata page the database's list heads live in.

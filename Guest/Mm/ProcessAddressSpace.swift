@@ -95,11 +95,7 @@ extension ProcessAddressSpace {
 
   /// Labels a new page-table page: no live entries yet, referenced from `pteAddress` in `parent`.
   fileprivate func markTable(_ pfn: UInt64, pteAddress: UInt64, parent: UInt64) {
-    let page = database.record(pfn)
-    page.storeBytes(of: PageUsage.pageTable.rawValue, toByteOffset: PageFrameRecord.usage, as: UInt8.self)
-    page.storeBytes(of: owner, toByteOffset: PageFrameRecord.owner, as: UInt16.self)
-    page.storeBytes(of: pteAddress, toByteOffset: PageFrameRecord.pteAddress, as: UInt64.self)
-    page.storeBytes(of: UInt32(parent), toByteOffset: PageFrameRecord.pteFrame, as: UInt32.self)
+    database.labelPageTable(pfn, pteAddress: pteAddress, parent: parent, owner: owner, live: 0)
   }
 
   /// Adds `delta` to a table's live entries (its share count).

@@ -15,10 +15,18 @@ public enum KernelLayout {
   /// (1 = PTE, 2 = PDE, 3 = PDPTE, 4 = PML4E) that maps `virtualAddress` in
   /// 4-level paging. Each step up is the PTE formula applied once more:
   /// base + ((address >> 9) & 0x7F_FFFF_FFF8), sign-extended.
+  @inlinable
   public static func selfMapEntryAddress(of virtualAddress: UInt64, level: Int) -> UInt64 {
+    selfMapEntryAddress(of: virtualAddress, level: level, base: selfMapBase)
+  }
+
+  /// The same for a self-map whose window starts at `base` (any slot's), the
+  /// one place the formula is written.
+  @inlinable
+  public static func selfMapEntryAddress(of virtualAddress: UInt64, level: Int, base: UInt64) -> UInt64 {
     var address = virtualAddress
-    for _ in 0..<level {
-      address = selfMapBase | ((address >> 9) & 0x7F_FFFF_FFF8)
+    for _ in 0..<max(level, 0) {
+      address = base | ((address >> 9) & 0x7F_FFFF_FFF8)
     }
     return address
   }

@@ -1,3 +1,5 @@
+import GuestABI
+
 /// The self-map of 4-level paging: PML4 slot `slot` points at the PML4 itself, so
 /// the 512 GiB window of that slot shows every paging structure of the address
 /// space at a fixed virtual address. The PTE of any page lives at
@@ -27,21 +29,17 @@ public struct SelfMap: Sendable, Hashable {
   }
 
   /// The virtual address, through the self-map, of the PTE that maps the 4 KiB
-  /// page holding `virtualAddress`: base + ((va >> 9) & 0x7F_FFFF_FFF8), i.e. the
-  /// page number times 8 bytes per PTE. Applied to the address of a PTE it gives
-  /// the PDE, and so on up the levels. The only place this is computed.
+  /// page holding `virtualAddress` (GuestABI's formula, for this slot). Applied
+  /// to the address of a PTE it gives the PDE, and so on up the levels.
   @inlinable
   public func pteAddress(mapping virtualAddress: UInt64) -> UInt64 {
-    base &+ ((virtualAddress >> 9) & 0x7F_FFFF_FFF8)
+    KernelLayout.selfMapEntryAddress(of: virtualAddress, level: 1, base: base)
   }
 
   /// The virtual address, through the self-map, of the entry at `level` (1 = PTE,
-  /// 2 = PDE, 3 = PDPTE, 4 = PML4E) on the path to `virtualAddress`: `pteAddress`
-  /// applied `level` times.
+  /// 2 = PDE, 3 = PDPTE, 4 = PML4E) on the path to `virtualAddress`.
   public func entryAddress(mapping virtualAddress: UInt64, level: Int) -> UInt64 {
-    var address = virtualAddress
-    for _ in 0..<max(level, 0) { address = pteAddress(mapping: address) }
-    return address
+    KernelLayout.selfMapEntryAddress(of: virtualAddress, level: level, base: base)
   }
 
   /// The self-map address of the self-map entry itself: what a PML4's record names
