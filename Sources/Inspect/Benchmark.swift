@@ -176,7 +176,7 @@ public struct BenchmarkReport: Sendable {
     for _ in 0..<runs {
       var checksum: UInt64 = 0
       let start = ContinuousClock.now
-      summary = forEachLeaf(context: context, memory: snapshot.memory) { checksum &+= $0.physicalAddress }
+      summary = snapshot.memory.forEachLeaf(context: context) { checksum &+= $0.physicalAddress }
       let seconds = milliseconds(ContinuousClock.now - start) / 1000
       precondition(checksum != 1, "keeps the walk from being optimized away")
       rates.append(Double(summary.leafCount) / max(seconds, 1e-9))

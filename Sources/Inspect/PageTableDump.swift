@@ -1,3 +1,4 @@
+import Machine
 import X86Paging
 
 /// A walk of every mapping reachable from CR3, as merged ranges (QEMU's
@@ -18,9 +19,32 @@ public struct PageTableDump {
     context: PagingContext, memory: some PhysicalMemory, includeLeaves: Bool, leafLimit: Int = 1 << 24,
     includeSoftwareEntries: Bool = false, softwareEntryLimit: Int = 1 << 22
   ) {
+    self.init(context: context, includeLeaves: includeLeaves) { body in
+      forEachLeaf(context: context, memory: memory, limit: leafLimit, body: body)
+    }
+    softwareEntries =
+      includeSoftwareEntries ? SoftwareEntryDump(context: context, memory: memory, limit: softwareEntryLimit) : nil
+  }
+
+  /// The same over guest memory, through its enumerator specialized in Machine (several times faster).
+  public init(
+    context: PagingContext, memory: GuestPhysicalMemory, includeLeaves: Bool, leafLimit: Int = 1 << 24,
+    includeSoftwareEntries: Bool = false, softwareEntryLimit: Int = 1 << 22
+  ) {
+    self.init(context: context, includeLeaves: includeLeaves) { body in
+      memory.forEachLeaf(context: context, limit: leafLimit, body: body)
+    }
+    softwareEntries =
+      includeSoftwareEntries ? SoftwareEntryDump(context: context, memory: memory, limit: softwareEntryLimit) : nil
+  }
+
+  /// Merges the leaves `walk` delivers into ranges, keeping them too when asked.
+  private init(
+    context: PagingContext, includeLeaves: Bool, walk: ((Leaf) -> Void) -> EnumerationSummary
+  ) {
     var merger = MappingRangeMerger()
     var leaves: [Leaf] = []
-    summary = forEachLeaf(context: context, memory: memory, limit: leafLimit) { leaf in
+    summary = walk { leaf in
       merger.add(leaf)
       if includeLeaves { leaves.append(leaf) }
     }
@@ -28,8 +52,7 @@ public struct PageTableDump {
     mode = context.mode
     ranges = merger.finish()
     self.leaves = includeLeaves ? leaves : nil
-    softwareEntries =
-      includeSoftwareEntries ? SoftwareEntryDump(context: context, memory: memory, limit: softwareEntryLimit) : nil
+    softwareEntries = nil
   }
 }
 

@@ -40,6 +40,7 @@ public struct GuestPhysicalMemory: @unchecked Sendable {
   }
 
   /// `count` bytes at `address`, in place; nil if any byte is outside RAM.
+  @inlinable
   public func bytes(at address: UInt64, count: Int) -> UnsafeRawBufferPointer? {
     guard count >= 0, let (region, offset) = locate(address, count: count) else { return nil }
     return UnsafeRawBufferPointer(rebasing: regions[region].bytes[offset..<(offset + count)])
