@@ -98,4 +98,6 @@ public enum GuestScenario {
   public static let stress: StaticString = "scenario=stress"
   /// The seed word's prefix.
   public static let seedPrefix: StaticString = "seed="
+  /// Every scenario word, for hosts that check a name before booting.
+  public static let all: [StaticString] = [processSmoke, virtualMemory, guardPages, badInputs, stress]
 }

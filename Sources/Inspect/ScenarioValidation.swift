@@ -20,6 +20,12 @@ public struct ScenarioValidation: Sendable {
     exitStatus == GuestExitStatus.success.rawValue && checkpoints.allSatisfy { $0.report.isClean }
   }
 
+  /// The scenario names the guest knows.
+  public static var knownScenarios: [String] {
+    let prefix = String(describing: GuestCommandLine.scenarioPrefix)
+    return GuestScenario.all.map { String(String(describing: $0).dropFirst(prefix.count)) }
+  }
+
   /// The guest's command-line words for `scenario` and `seed`.
   public static func commandLine(scenario: String?, seed: UInt64?) -> [String] {
     var words: [String] = []

@@ -19,7 +19,9 @@ struct ValidateCommand: ParsableCommand {
 
   @OptionGroup var boot: BootArguments
 
-  @Option(name: .long, help: "The scenario to run (e.g. process-smoke).")
+  @Option(
+    name: .long,
+    help: "The scenario to run: \(ScenarioValidation.knownScenarios.joined(separator: ", ")).")
   var scenario: String?
 
   @Option(name: .long, help: "Seed for scenarios that draw random operations.")
@@ -27,6 +29,13 @@ struct ValidateCommand: ParsableCommand {
 
   @Option(name: .long, help: "Output format: text or json.")
   var format: ReportFormat = .text
+
+  func validate() throws {
+    if let scenario, !ScenarioValidation.knownScenarios.contains(scenario) {
+      throw ValidationError(
+        "no scenario \"\(scenario)\"; the guest knows: \(ScenarioValidation.knownScenarios.joined(separator: ", "))")
+    }
+  }
 
   func run() throws {
     let result = try ScenarioValidation.run(boot.options(), scenario: scenario, seed: seed)

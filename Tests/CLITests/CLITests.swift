@@ -88,6 +88,9 @@ struct CLIInputTests {
     #expect(address.status == 64)
     let access = try MMLabProcess.run(["translate", "0x1000", "--access", "execute"])
     #expect(access.status == 64)
+    let scenario = try MMLabProcess.run(["validate", "--scenario", "no-such-scenario"])
+    #expect(scenario.status == 64)
+    #expect(scenario.standardError.contains("process-smoke"), "the message lists the known scenarios")
   }
 
   @Test("a truncated or foreign core file is refused, not walked")
