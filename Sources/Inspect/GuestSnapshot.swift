@@ -28,10 +28,22 @@ public struct GuestSnapshot {
     owner = session
   }
 
-  /// A core file read with `CoreFile.read`.
+  /// What the snapshot had to assume, for the user to read (e.g. a register the core does not record).
+  public private(set) var assumptions: [String] = []
+
+  /// A core file read with `CoreFile.read`. QEMU's notes carry no EFER: with
+  /// paging and PAE on, a core from an x86-64 guest is taken as long mode with
+  /// NX enabled (EFER.LME|LMA|NXE), and `assumptions` says so.
   public init(core: LoadedCore, maxPhysicalAddressBits: Int = 48) {
     memory = core.memory
-    registers = core.registers
+    var registers = core.registers
+    if !core.eferKnown, registers.cr0 & (1 << 31) != 0, registers.cr4 & (1 << 5) != 0 {
+      registers.efer = (1 << 8) | (1 << 10) | (1 << 11)
+      assumptions.append(
+        "the core records no EFER (QEMU's notes carry none): assumed LME|LMA|NXE (0xd00); translate takes --efer to say otherwise"
+      )
+    }
+    self.registers = registers
     debugBlockAddress = core.debugBlockAddress
     platform = nil
     self.maxPhysicalAddressBits = maxPhysicalAddressBits

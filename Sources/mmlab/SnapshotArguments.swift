@@ -26,7 +26,11 @@ struct SnapshotArguments: ParsableArguments {
 
   /// The snapshot, with a note on standard error saying where it came from.
   func snapshot(maxPhysicalAddressBits: Int? = nil) throws -> GuestSnapshot {
-    if let core { return try GuestSnapshot.core(path: core, maxPhysicalAddressBits: maxPhysicalAddressBits ?? 48) }
+    if let core {
+      let snapshot = try GuestSnapshot.core(path: core, maxPhysicalAddressBits: maxPhysicalAddressBits ?? 48)
+      snapshot.assumptions.forEach(Terminal.note)
+      return snapshot
+    }
     return try GuestSnapshot.boot(boot.options(commandLine: commandLine), checkpoint: checkpoint)
   }
 }

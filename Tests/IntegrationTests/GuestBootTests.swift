@@ -184,4 +184,24 @@ struct GuestBootTests {
     #expect(free > 6000 && free < count)
     #expect(available == free)
   }
+
+  @Test("a core without mmlab's note (as QEMU writes them) is read as long mode, and the assumption is stated")
+  func coreWithoutEFER() throws {
+    let live = try GuestSnapshot.boot(BootOptions(), checkpoint: "booted")
+    let path = FileManager.default.temporaryDirectory.appending(path: "mmlab-qemu-core-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    try CoreFile.write(memory: live.memory, registers: live.registers, to: path)
+    // Rename the MMLAB note's owner: the reader falls back to QEMU's note, which has no EFER.
+    var bytes = try Data(contentsOf: URL(filePath: path))
+    let owner = try #require(bytes.range(of: Data("MMLAB\0".utf8)))
+    bytes.replaceSubrange(owner, with: Data("XMLAB\0".utf8))
+    try bytes.write(to: URL(filePath: path))
+    let core = try GuestSnapshot.core(path: path, maxPhysicalAddressBits: live.maxPhysicalAddressBits)
+    #expect(core.registers.efer == 0xD00)
+    #expect(core.assumptions.count == 1)
+    #expect(core.pagingContext.mode == .fourLevel)
+    let liveDump = PageTableDump(context: live.pagingContext, memory: live.memory, includeLeaves: false)
+    let coreDump = PageTableDump(context: core.pagingContext, memory: core.memory, includeLeaves: false)
+    #expect(liveDump.ranges == coreDump.ranges)
+  }
 }
