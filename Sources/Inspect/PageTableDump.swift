@@ -56,6 +56,21 @@ public struct PageTableDump {
   }
 }
 
+extension PageTableDump {
+  /// The walk's totals, with recursive references (the self-map) told apart from problems.
+  var summaryLine: String {
+    let recursive = summary.problems.filter {
+      if case .ancestorReference = $0 { return true } else { return false }
+    }.count
+    var text = "\(mode): \(summary.leafCount) leaves in \(summary.tableCount) tables"
+    if summary.leavesWithReservedBits > 0 { text += ", \(summary.leavesWithReservedBits) with reserved bits" }
+    if summary.problemCount > recursive { text += ", \(summary.problemCount - recursive) problems" }
+    if recursive > 0 { text += ", \(recursive) recursive references (a self-map)" }
+    if summary.isTruncated { text += " (truncated)" }
+    return text
+  }
+}
+
 /// QEMU's `info tlb` flag letters for a leaf: XD, G, PAT, D, A, PCD, PWT, U, W;
 /// a dash where the flag is clear.
 public func leafFlags(_ leaf: Leaf) -> String {
@@ -103,7 +118,7 @@ extension PageTableDump {
     if summary.problemCount > summary.problems.count {
       lines.append("! ... and \(summary.problemCount - summary.problems.count) more problems")
     }
-    lines.append("# \(summary)")
+    lines.append("# " + summaryLine)
     if let softwareEntries { appendSoftwareEntries(softwareEntries, to: &lines) }
     return lines.joined(separator: "\n") + "\n"
   }
