@@ -1,7 +1,9 @@
 extension ScenarioValidation {
   /// Per checkpoint: clean, or each violation on a line of its own.
   public var text: String {
-    var lines = ["# scenario \(scenario ?? "(boot only)")" + (seed.map { ", seed \($0)" } ?? "")]
+    var lines = [
+      "# scenario \(scenario ?? "(boot only)")" + (seed.map { ", seed \($0)" } ?? "") + ", on \(platform)"
+    ]
     for result in checkpoints {
       let report = result.report
       if report.isClean {
@@ -22,7 +24,7 @@ extension ScenarioValidation {
 
   public var json: [String: Any] {
     var object: [String: Any] = [
-      "passed": passed, "exitStatus": Int(exitStatus),
+      "passed": passed, "exitStatus": Int(exitStatus), "platform": platform.jsonObject,
       "checkpoints": checkpoints.map { result -> [String: Any] in
         [
           "name": result.checkpoint.name, "clean": result.report.isClean,

@@ -14,6 +14,8 @@ public struct ScenarioValidation: Sendable {
   public var checkpoints: [CheckpointValidation]
   public var exitStatus: UInt8
   public var exception: GuestException?
+  /// What answered (every report names it).
+  public var platform: Platform
 
   /// True when the guest ran to a clean exit and no checkpoint had a violation.
   public var passed: Bool {
@@ -51,7 +53,8 @@ public struct ScenarioValidation: Sendable {
       }
     } catch .guestExited(let status, let exception, _, _) {
       return ScenarioValidation(
-        scenario: scenario, seed: seed, checkpoints: results, exitStatus: status, exception: exception)
+        scenario: scenario, seed: seed, checkpoints: results, exitStatus: status, exception: exception,
+        platform: session.machine.platform)
     }
   }
 

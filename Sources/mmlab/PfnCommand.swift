@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Inspect
+import Machine
 
 /// `mmlab pfn`: the PFN database, as totals, one page, or a picture.
 struct PfnCommand: ParsableCommand {
@@ -34,20 +35,25 @@ struct PfnCommand: ParsableCommand {
   func run() throws {
     let snapshot = try target.snapshot()
     let report = PfnReport(state: try ScenarioValidation.state(of: snapshot))
-    try emit(render(report, source: snapshot.source))
+    try emit(render(report, source: snapshot.source, platform: snapshot.platform))
   }
 
-  func render(_ report: PfnReport, source: String) throws -> String {
+  func render(_ report: PfnReport, source: String, platform: Platform?) throws -> String {
+    let origin = source + (platform.map { ", on \($0)" } ?? "")
     if let pfn {
       guard let detail = report.detail(pfn: pfn) else {
         throw ValidationError("PFN \(pfn) is outside the database (\(report.state.pfnCount) pages)")
       }
-      return format == .json ? renderJSON(detail.json) : detail.text
+      return format == .json ? renderJSON(detail.json) : "# \(origin)\n" + detail.text
     }
     switch format {
-    case .text: return report.summaryText()
-    case .json: return renderJSON(report.summaryJSON())
-    case .svg: return PhysicalMemoryMap(classes: report.pageClasses).svg(caption: "mmlab physical memory, \(source)")
+    case .text: return "# \(origin)\n" + report.summaryText()
+    case .json:
+      var object = report.summaryJSON()
+      object["source"] = source
+      if let platform { object["platform"] = platform.jsonObject }
+      return renderJSON(object)
+    case .svg: return PhysicalMemoryMap(classes: report.pageClasses).svg(caption: "mmlab physical memory, \(origin)")
     }
   }
 
