@@ -1,4 +1,5 @@
 import GuestABI
+import X86Paging
 
 /// What `mmlab pfn` shows: the lists' totals and pages per class, or one
 /// page's record with what maps it.

@@ -1,5 +1,6 @@
 import GuestABI
 import Machine
+import X86Paging
 
 /// One VAD as the host decodes it from a process's VAD table.
 public struct DecodedVad: Sendable, Equatable {

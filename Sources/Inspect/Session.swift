@@ -2,6 +2,7 @@ import Foundation
 import GuestABI
 import GuestImage
 import Machine
+import X86Paging
 
 /// How to boot the guest.
 public struct BootOptions: Sendable {
@@ -166,9 +167,6 @@ extension RegisterState {
     "RIP \(hex(rip)) RSP \(hex(rsp)) RFLAGS \(hex(rflags)) CR0 \(hex(cr0)) CR2 \(hex(cr2)) CR3 \(hex(cr3)) CR4 \(hex(cr4)) EFER \(hex(efer))"
   }
 }
-
-/// "0x" and lowercase hexadecimal digits.
-public func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
 
 /// Mnemonic of an exception vector (Intel SDM vol. 3A, table 6-1).
 public func exceptionName(_ vector: UInt64) -> String {

@@ -71,10 +71,10 @@ public struct TranslationReport {
       lines.append("-> no answer: the \(level.entryName) at \(hex(address)) is outside guest memory")
     }
     if !translation.accessedSet.isEmpty {
-      lines.append("   sets A in: " + translation.accessedSet.map(hex).joined(separator: " "))
+      lines.append("   sets A in: " + translation.accessedSet.map { hex($0) }.joined(separator: " "))
     }
     if !translation.dirtySet.isEmpty {
-      lines.append("   sets D in: " + translation.dirtySet.map(hex).joined(separator: " "))
+      lines.append("   sets D in: " + translation.dirtySet.map { hex($0) }.joined(separator: " "))
     }
     return lines.joined(separator: "\n") + "\n"
   }
@@ -95,8 +95,8 @@ public struct TranslationReport {
           "entry": hex(step.entry.rawValue),
         ]
       },
-      "accessedSet": translation.accessedSet.map(hex),
-      "dirtySet": translation.dirtySet.map(hex),
+      "accessedSet": translation.accessedSet.map { hex($0) },
+      "dirtySet": translation.dirtySet.map { hex($0) },
     ]
     if let vector { object["vector"] = vector }
     if let errorCode { object["errorCode"] = hex(errorCode) }

@@ -228,9 +228,9 @@ public struct ProtectionKeyRights: RawRepresentable, Sendable, Hashable, CustomS
 
 // MARK: - formatting helpers (no Foundation)
 
-/// `0x`-prefixed lowercase hexadecimal, zero-padded to `digits`.
-@usableFromInline
-func hex(_ value: UInt64, digits: Int = 0) -> String {
+/// `0x`-prefixed lowercase hexadecimal, zero-padded to `digits`: how every
+/// mmlab report writes an address or a register.
+public func hex(_ value: UInt64, digits: Int = 0) -> String {
   let text = String(value, radix: 16)
   let padding = digits > text.count ? String(repeating: "0", count: digits - text.count) : ""
   return "0x" + padding + text

@@ -1,5 +1,6 @@
 import GuestABI
 import Machine
+import X86Paging
 
 /// Why the guest's Mm state could not be decoded at all. Every case names what
 /// was found and what was expected, for a person to read.
@@ -32,16 +33,16 @@ public enum MmDecodeError: Error, Sendable, Hashable, CustomStringConvertible {
   public var description: String {
     switch self {
     case .debugBlockOutsideMemory(let address):
-      return "debug block at \(mmHex(address)) is not in guest RAM (\(DebugBlock.currentSize) bytes needed)"
+      return "debug block at \(hex(address)) is not in guest RAM (\(DebugBlock.currentSize) bytes needed)"
     case .badMagic(let address, let found):
       return
-        "debug block at \(mmHex(address)) has magic \(mmHex(UInt64(found)))\(fourCC(found)); expected "
-        + "\(mmHex(UInt64(DebugBlock.magicValue))) (\"MMDB\")"
+        "debug block at \(hex(address)) has magic \(hex(UInt64(found)))\(fourCC(found)); expected "
+        + "\(hex(UInt64(DebugBlock.magicValue))) (\"MMDB\")"
     case .unsupportedVersion(let address, let found):
       return
-        "debug block at \(mmHex(address)) has version \(found); this host reads version \(DebugBlock.currentVersion)"
+        "debug block at \(hex(address)) has version \(found); this host reads version \(DebugBlock.currentVersion)"
     case .blockTooSmall(let address, let size, let needed):
-      return "debug block at \(mmHex(address)) says it is \(size) bytes; version 1 has \(needed)"
+      return "debug block at \(hex(address)) says it is \(size) bytes; version 1 has \(needed)"
     case .recordSize(let found, let expected):
       return "PFN records are \(found) bytes; this host decodes \(expected)-byte records"
     case .emptyDatabase:
@@ -49,21 +50,21 @@ public enum MmDecodeError: Error, Sendable, Hashable, CustomStringConvertible {
     case .pfnCountTooLarge(let count, let limit):
       return "PFN count \(count) is more than guest RAM has pages (at most \(limit))"
     case .databaseOutsideMemory(let address, let bytes):
-      return "PFN database at \(mmHex(address)) (\(bytes) bytes) does not lie in one range of guest RAM"
+      return "PFN database at \(hex(address)) (\(bytes) bytes) does not lie in one range of guest RAM"
     case .listHeadsOutsideMemory(let address):
-      return "page-list heads at \(mmHex(address)) are not in guest RAM"
+      return "page-list heads at \(hex(address)) are not in guest RAM"
     case .badSelfMapSlot(let slot):
       return "self-map slot \(slot) is not a PML4 slot (0-511)"
     case .tooManyWindows(let count, let limit):
       return "debug block lists \(count) windows; this host reads at most \(limit)"
     case .windowsOutsideMemory(let address, let count):
-      return "\(count) debug windows at \(mmHex(address)) are not in guest RAM"
+      return "\(count) debug windows at \(hex(address)) are not in guest RAM"
     case .tooManyProcesses(let count, let limit):
       return "process table has \(count) slots; this host reads at most \(limit)"
     case .processRecordSize(let found, let expected):
       return "process records are \(found) bytes; expected at least \(expected) (and at most 4096)"
     case .processTableOutsideMemory(let address, let count):
-      return "process table at \(mmHex(address)) (\(count) slots) is not in guest RAM"
+      return "process table at \(hex(address)) (\(count) slots) is not in guest RAM"
     }
   }
 }

@@ -257,7 +257,7 @@ private struct ValidationRun {
   func locationName(_ raw: UInt8) -> String { PageLocation(rawValue: raw)?.reportName ?? "unknown location \(raw)" }
   func usageName(_ raw: UInt8) -> String { PageUsage(rawValue: raw).map { "\($0)" } ?? "unknown usage \(raw)" }
   func listName(_ index: Int) -> String { PageLocation(rawValue: UInt8(index))?.reportName ?? "?" }
-  func pfnName(_ value: UInt32) -> String { value == noPage ? "none" : "PFN \(mmHex(UInt64(value)))" }
+  func pfnName(_ value: UInt32) -> String { value == noPage ? "none" : "PFN \(hex(UInt64(value)))" }
 
   // MARK: Lists
 
@@ -390,7 +390,7 @@ private struct ValidationRun {
         guard Int(current) < pfnCount else {
           report(
             .listLinks, pfn: UInt64(current),
-            "\(from) on the \(name) list links to PFN \(mmHex(UInt64(current))), beyond the PFN database "
+            "\(from) on the \(name) list links to PFN \(hex(UInt64(current))), beyond the PFN database "
               + "(\(pfnCount) records)")
           broken = true
           break
@@ -400,14 +400,14 @@ private struct ValidationRun {
         if mark == marker {
           report(
             .listCycle, pfn: UInt64(pfn),
-            "the \(name) list comes back to PFN \(mmHex(UInt64(pfn))) from \(from) after \(walked) pages")
+            "the \(name) list comes back to PFN \(hex(UInt64(pfn))) from \(from) after \(walked) pages")
           broken = true
           break
         }
         if mark != 0 {
           report(
             .pageOnTwoLists, pfn: UInt64(pfn),
-            "PFN \(mmHex(UInt64(pfn))), linked on the \(listName(Int(mark) - 1)) list, is linked on the \(name) "
+            "PFN \(hex(UInt64(pfn))), linked on the \(listName(Int(mark) - 1)) list, is linked on the \(name) "
               + "list too (from \(from))")
           broken = true
           break
@@ -418,7 +418,7 @@ private struct ValidationRun {
         if back != previous {
           report(
             .listLinks, pfn: UInt64(pfn),
-            "PFN \(mmHex(UInt64(pfn))) on the \(name) list has previous \(pfnName(back)), but the walk came from "
+            "PFN \(hex(UInt64(pfn))) on the \(name) list has previous \(pfnName(back)), but the walk came from "
               + "\(from)")
         }
         checkLocation(pfn, list: list)
@@ -461,7 +461,7 @@ private struct ValidationRun {
     }
     report(
       .listLocation, pfn: UInt64(pfn),
-      "PFN \(mmHex(UInt64(pfn))) is linked on the \(listName(list)) list but its location is "
+      "PFN \(hex(UInt64(pfn))) is linked on the \(listName(list)) list but its location is "
         + locationName(location))
   }
 
@@ -523,18 +523,18 @@ private struct ValidationRun {
       if let other = seen[root] {
         let first = other.map { "process \($0)'s" } ?? "the kernel's"
         report(
-          .pageTableStructure, pfn: root >> 12, process: process, "\(owner) PML4 \(mmHex(root)) is also \(first)")
+          .pageTableStructure, pfn: root >> 12, process: process, "\(owner) PML4 \(hex(root)) is also \(first)")
         continue
       }
       seen[root] = process
       guard root & 0xFFF == 0 else {
         report(
-          .pageTableStructure, pfn: root >> 12, process: process, "\(owner) PML4 \(mmHex(root)) is not page-aligned")
+          .pageTableStructure, pfn: root >> 12, process: process, "\(owner) PML4 \(hex(root)) is not page-aligned")
         continue
       }
       guard memory.tablePage(root) != nil else {
         report(
-          .pageTableStructure, pfn: root >> 12, process: process, "\(owner) PML4 \(mmHex(root)) is not in guest RAM")
+          .pageTableStructure, pfn: root >> 12, process: process, "\(owner) PML4 \(hex(root)) is not in guest RAM")
         continue
       }
       rootsWalked += 1
@@ -571,7 +571,7 @@ private struct ValidationRun {
     in parent: UInt64, formats: TableFormats
   ) {
     let pfnValue = table >> 12
-    var place: String { "the \(level) at \(mmHex(table)) (VA \(mmHex(va)))" }
+    var place: String { "the \(level) at \(hex(table)) (VA \(hex(va)))" }
     guard pfnValue < UInt64(pfnCount) else {
       report(
         .pageTableStructure, pfn: pfnValue, va: va, process: process,
@@ -600,8 +600,8 @@ private struct ValidationRun {
       if named != entryAddress || UInt64(frame) != parent {
         report(
           .pageTableLinkage, pfn: pfnValue, va: va, process: process,
-          "\(place) is referenced by the entry at self-map address \(mmHex(entryAddress)) in PFN \(mmHex(parent)) "
-            + "but its PTE address is \(mmHex(named)) and its PTE frame \(pfnName(frame))")
+          "\(place) is referenced by the entry at self-map address \(hex(entryAddress)) in PFN \(hex(parent)) "
+            + "but its PTE address is \(hex(named)) and its PTE frame \(pfnName(frame))")
       }
     }
     guard let lower = level.lower else { return }
@@ -614,8 +614,8 @@ private struct ValidationRun {
         if format.tableAddress(raw) != table {
           report(
             .selfMapEntry, pfn: pfnValue, va: selfMap.base, process: process,
-            "the PML4 at \(mmHex(table)) has self-map slot \(mmHex(selfMap.slot)) pointing at "
-              + "\(mmHex(format.tableAddress(raw))), not at itself")
+            "the PML4 at \(hex(table)) has self-map slot \(hex(selfMap.slot)) pointing at "
+              + "\(hex(format.tableAddress(raw))), not at itself")
         }
         continue
       }
@@ -658,13 +658,13 @@ private struct ValidationRun {
       else { continue }
       report(
         .pageTableStructure, va: va, process: process,
-        "the \(level.entryName) at \(mmHex(entryAddress)) has reserved bits \(mmHex(bits)) set")
+        "the \(level.entryName) at \(hex(entryAddress)) has reserved bits \(hex(bits)) set")
     }
     if let truncation = summary.truncation {
       let what = truncation == .leafLimit ? "leaves" : "tables"
       report(
         .pageTableStructure, pfn: root >> 12, process: process,
-        "the walk of the PML4 at \(mmHex(root)) stopped at the validator's budget of \(what); "
+        "the walk of the PML4 at \(hex(root)) stopped at the validator's budget of \(what); "
           + "later mappings were not checked")
     }
   }
@@ -678,15 +678,15 @@ private struct ValidationRun {
       if own != 0, reportedEntries.insert(entryAddress).inserted {
         report(
           .pageTableStructure, va: va, process: process,
-          "the \(leaf.level.entryName) at \(mmHex(entryAddress)) mapping VA \(mmHex(va)) has reserved bits "
-            + "\(mmHex(own)) set")
+          "the \(leaf.level.entryName) at \(hex(entryAddress)) mapping VA \(hex(va)) has reserved bits "
+            + "\(hex(own)) set")
       }
     }
     if leaf.pageSize != .size4KiB {
       if reportedEntries.insert(entryAddress).inserted {
         report(
           .largePageOutsideWindow, pfn: leaf.physicalAddress >> 12, va: va, process: process,
-          "the \(leaf.level.entryName) at \(mmHex(entryAddress)) maps a \(leaf.pageSize) page at VA \(mmHex(va)) "
+          "the \(leaf.level.entryName) at \(hex(entryAddress)) maps a \(leaf.pageSize) page at VA \(hex(va)) "
             + "outside every debug window")
       }
       return
@@ -699,7 +699,7 @@ private struct ValidationRun {
     guard pfnValue < UInt64(pfnCount) else {
       report(
         .mapsInvalidFrame, pfn: pfnValue, va: va, process: process,
-        "the PTE at \(mmHex(entryAddress)) maps VA \(mmHex(va)) to PFN \(mmHex(pfnValue)), beyond the PFN database "
+        "the PTE at \(hex(entryAddress)) maps VA \(hex(va)) to PFN \(hex(pfnValue)), beyond the PFN database "
           + "(\(pfnCount) pages)")
       return
     }
@@ -762,14 +762,14 @@ private struct ValidationRun {
       guard location <= knownLocation, usage <= hole else {
         report(
           .invalidFrame, pfn: UInt64(pfn),
-          "PFN \(mmHex(UInt64(pfn))) has \(locationName(location)) and \(usageName(usage))")
+          "PFN \(hex(UInt64(pfn))) has \(locationName(location)) and \(usageName(usage))")
         continue
       }
       if usage == hole {
         if onList[pfn] != 0 {
           report(
             .holeInUse, pfn: UInt64(pfn),
-            "PFN \(mmHex(UInt64(pfn))) is a hole (not RAM) but is linked on the "
+            "PFN \(hex(UInt64(pfn))) is a hole (not RAM) but is linked on the "
               + "\(listName(Int(onList[pfn] & ~backwardMark) - 1)) list")
         }
         if mapped[pfn] != 0 { markForDetail(pfn) }
@@ -779,7 +779,7 @@ private struct ValidationRun {
       guard rangeIndex < ram.count, ram[rangeIndex].start <= pfn else {
         report(
           .invalidFrame, pfn: UInt64(pfn),
-          "PFN \(mmHex(UInt64(pfn))) has \(usageName(usage)) but is not in guest RAM (a hole must have usage hole)")
+          "PFN \(hex(UInt64(pfn))) has \(usageName(usage)) but is not in guest RAM (a hole must have usage hole)")
         continue
       }
       let page = ram[rangeIndex].host + (pfn - ram[rangeIndex].start) << 12
@@ -787,7 +787,7 @@ private struct ValidationRun {
       if location < active && list == 0 {
         report(
           .lostPage, pfn: UInt64(pfn),
-          "PFN \(mmHex(UInt64(pfn))) has location \(locationName(location)) but is on no list")
+          "PFN \(hex(UInt64(pfn))) has location \(locationName(location)) but is on no list")
       }
       if list == zeroedMarker && wantsZeroCheck(pfn) {
         zeroBatch.append(pfn: pfn, page: page)
@@ -814,7 +814,7 @@ private struct ValidationRun {
         let levelName = PagingLevel(rawValue: Int(level)).map { "\($0)" } ?? "?"
         report(
           .pageTableUsage, pfn: UInt64(pfn),
-          "PFN \(mmHex(UInt64(pfn))) is used as a \(levelName) but has location \(locationName(location)) and "
+          "PFN \(hex(UInt64(pfn))) is used as a \(levelName) but has location \(locationName(location)) and "
             + usageName(usage))
         continue
       }
@@ -824,17 +824,17 @@ private struct ValidationRun {
         if share != live {
           report(
             .pageTableShareCount, pfn: UInt64(pfn),
-            "page table PFN \(mmHex(UInt64(pfn))) has \(live) live (nonzero) entries but share count \(share)")
+            "page table PFN \(hex(UInt64(pfn))) has \(live) live (nonzero) entries but share count \(share)")
         }
         if level == 0 && location == active {
           report(
             .unreachablePageTable, pfn: UInt64(pfn),
-            "PFN \(mmHex(UInt64(pfn))) is an active page table (\(live) live entries) that no PML4 reaches")
+            "PFN \(hex(UInt64(pfn))) is an active page table (\(live) live entries) that no PML4 reaches")
         }
       } else if !shareChecked && share != count {
         report(
           .shareCount, pfn: UInt64(pfn),
-          "PFN \(mmHex(UInt64(pfn))) (\(usageName(usage)), \(locationName(location))) has share count \(share) but "
+          "PFN \(hex(UInt64(pfn))) (\(usageName(usage)), \(locationName(location))) has share count \(share) but "
             + "\(count) valid accounted PTEs map it")
       }
     }
@@ -852,8 +852,8 @@ private struct ValidationRun {
         if let offset = firstNonzeroByte(page) {
           report(
             .zeroedPageNotZero, pfn: UInt64(pfn),
-            "PFN \(mmHex(UInt64(pfn))) is on the zeroed list but its byte \(mmHex(UInt64(offset))) is "
-              + mmHex(UInt64(page.load(fromByteOffset: offset, as: UInt8.self))))
+            "PFN \(hex(UInt64(pfn))) is on the zeroed list but its byte \(hex(UInt64(offset))) is "
+              + hex(UInt64(page.load(fromByteOffset: offset, as: UInt8.self))))
         }
       }
     }
@@ -897,7 +897,7 @@ private struct ValidationRun {
     if u8(pfn, PageFrameRecord.usage) == PageUsage.hole.rawValue {
       report(
         .mapsInvalidFrame, pfn: UInt64(pfn), va: va, process: process,
-        "the PTE at \(mmHex(entryAddress)) maps VA \(mmHex(va)) to PFN \(mmHex(UInt64(pfn))), a hole (not RAM)")
+        "the PTE at \(hex(entryAddress)) maps VA \(hex(va)) to PFN \(hex(UInt64(pfn))), a hole (not RAM)")
       return
     }
     let location = u8(pfn, PageFrameRecord.location)
@@ -907,7 +907,7 @@ private struct ValidationRun {
         flags[pfn] |= FrameFlag.inactiveReported
         report(
           .mapsInactiveFrame, pfn: UInt64(pfn), va: va, process: process,
-          "the PTE at \(mmHex(entryAddress)) maps VA \(mmHex(va)) to PFN \(mmHex(UInt64(pfn))), whose location is "
+          "the PTE at \(hex(entryAddress)) maps VA \(hex(va)) to PFN \(hex(UInt64(pfn))), whose location is "
             + locationName(location))
       }
       return
@@ -917,15 +917,15 @@ private struct ValidationRun {
     if named != expected {
       report(
         .pteAddressMismatch, pfn: UInt64(pfn), va: va, process: process,
-        "PFN \(mmHex(UInt64(pfn))) is mapped at VA \(mmHex(va)) by the PTE at \(mmHex(entryAddress)) "
-          + "(self-map address \(mmHex(expected))) but its PTE address is \(mmHex(named))")
+        "PFN \(hex(UInt64(pfn))) is mapped at VA \(hex(va)) by the PTE at \(hex(entryAddress)) "
+          + "(self-map address \(hex(expected))) but its PTE address is \(hex(named))")
     }
     let frame = u32(pfn, PageFrameRecord.pteFrame)
     let table = entryAddress >> 12
     if UInt64(frame) != table {
       report(
         .pteFrameMismatch, pfn: UInt64(pfn), va: va, process: process,
-        "PFN \(mmHex(UInt64(pfn))) is mapped at VA \(mmHex(va)) by a PTE in the page table at PFN \(mmHex(table)) "
+        "PFN \(hex(UInt64(pfn))) is mapped at VA \(hex(va)) by a PTE in the page table at PFN \(hex(table)) "
           + "but its PTE frame is \(pfnName(frame))")
     }
   }

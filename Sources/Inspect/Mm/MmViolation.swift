@@ -1,4 +1,5 @@
 import GuestABI
+import X86Paging
 
 /// An invariant of the guest's memory manager that `MmValidator` checks. The raw
 /// value is the rule's stable name (used in reports and JSON; never renamed).
@@ -103,8 +104,8 @@ public struct MmViolation: Sendable, Hashable, CustomStringConvertible {
   /// "[share-count] PFN 0x1a3 VA 0x400000 process 2: message".
   public var description: String {
     var text = "[\(rule.rawValue)]"
-    if let pfn { text += " PFN \(mmHex(pfn))" }
-    if let virtualAddress { text += " VA \(mmHex(virtualAddress))" }
+    if let pfn { text += " PFN \(hex(pfn))" }
+    if let virtualAddress { text += " VA \(hex(virtualAddress))" }
     if let processID { text += " process \(processID)" }
     return text + ": " + message
   }
@@ -112,8 +113,8 @@ public struct MmViolation: Sendable, Hashable, CustomStringConvertible {
   /// The violation for a program: rule, message, and the pfn/va/process that apply.
   public var json: [String: Any] {
     var object: [String: Any] = ["rule": rule.rawValue, "message": message]
-    if let pfn { object["pfn"] = mmHex(pfn) }
-    if let virtualAddress { object["va"] = mmHex(virtualAddress) }
+    if let pfn { object["pfn"] = hex(pfn) }
+    if let virtualAddress { object["va"] = hex(virtualAddress) }
     if let processID { object["process"] = Int(processID) }
     return object
   }

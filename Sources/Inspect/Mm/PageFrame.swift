@@ -1,4 +1,5 @@
 import GuestABI
+import X86Paging
 
 /// One decoded PFN database record (`GuestABI.PageFrameRecord`). The guest is
 /// hostile input, so the location and usage are kept as the raw bytes; the typed
@@ -87,10 +88,10 @@ public struct PageFrame: Sendable, Hashable, CustomStringConvertible {
   public var description: String {
     let location = self.location.map { "\($0)" } ?? "location \(rawLocation)?"
     let usage = self.usage.map { "\($0)" } ?? "usage \(rawUsage)?"
-    func pfnText(_ value: UInt32) -> String { value == PageFrameRecord.noPage ? "-" : mmHex(UInt64(value)) }
-    return "PFN \(mmHex(pfn)): \(location), \(usage), share \(shareCount), ref \(referenceCount), "
-      + "flags \(mmHex(UInt64(rawFlags))), PTE \(mmHex(pteAddress)), frame \(pfnText(pteFrame)), "
-      + "links \(pfnText(previous))<->\(pfnText(next)), owner \(owner), original PTE \(mmHex(originalPTE))"
+    func pfnText(_ value: UInt32) -> String { value == PageFrameRecord.noPage ? "-" : hex(UInt64(value)) }
+    return "PFN \(hex(pfn)): \(location), \(usage), share \(shareCount), ref \(referenceCount), "
+      + "flags \(hex(UInt64(rawFlags))), PTE \(hex(pteAddress)), frame \(pfnText(pteFrame)), "
+      + "links \(pfnText(previous))<->\(pfnText(next)), owner \(owner), original PTE \(hex(originalPTE))"
   }
 }
 
@@ -135,7 +136,7 @@ public struct MmDebugWindow: Sendable, Hashable, CustomStringConvertible {
 
   public var description: String {
     let kind = self.kind.map { "\($0)" } ?? "kind \(rawKind)?"
-    return "\(kind) \(mmHex(start))-\(mmHex(end))"
+    return "\(kind) \(hex(start))-\(hex(end))"
   }
 }
 
@@ -179,6 +180,3 @@ extension PageLocation {
     }
   }
 }
-
-/// "0x" and lowercase hex digits (the Mm reports' one number format).
-func mmHex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }

@@ -1,3 +1,5 @@
+import X86Paging
+
 // The parts of the ELF64 format (System V gABI) that mmlab reads and writes:
 // the file header, program headers, section headers and notes, little-endian
 // only. Everything here treats its input as hostile: every offset and size is
@@ -59,7 +61,7 @@ enum ELF {
 }
 
 /// Formats an address or size as `0x…` hex.
-func elfHex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+func elfHex(_ value: UInt64) -> String { hex(value) }
 
 /// Formats `[start, end)` in hex.
 func elfHex(_ range: Range<UInt64>) -> String { "[\(elfHex(range.lowerBound)), \(elfHex(range.upperBound)))" }
