@@ -17,6 +17,8 @@ public enum HypercallKind: UInt32, Sendable {
   /// A measured figure: arg0 = `MeasurementKind`, arg1 = median TSC ticks,
   /// arg2 = iterations, arg3 = TSC ticks per microsecond as the guest sees them (0 if unknown).
   case measurement = 6
+  /// A buffer the host reads or writes in bulk: arg0 `GuestRegionKind`, arg1 physical address, arg2 bytes.
+  case region = 7
 }
 
 /// Layout of the hypercall request record (little-endian, 8-byte aligned,
@@ -48,6 +50,8 @@ public enum CheckpointCode: UInt64, Sendable {
   case largeRegionMapped = 2
   /// Platform cost measurements are done (reported with `measurement` hypercalls).
   case measured = 3
+  /// The conformance runner waits for a request (`ConformanceABI`).
+  case conformanceReady = 4
   /// Any other checkpoint a scenario names.
   case named = 0x100
 
@@ -57,6 +61,7 @@ public enum CheckpointCode: UInt64, Sendable {
     case .booted: return "booted"
     case .largeRegionMapped: return "large-region-mapped"
     case .measured: return "measured"
+    case .conformanceReady: return "conformance-ready"
     case .named: return "named"
     }
   }
@@ -85,4 +90,28 @@ public enum MeasurementKind: UInt64, Sendable {
   case demandZeroFault = 5
   /// A user-mode #PF whose handler only stores a prepared PTE and returns (the bare round trip).
   case bareUserFault = 6
+  /// The conformance runner's event floor (`GuestCommandLine.conformance`),
+  /// each measured with the runner's own code paths:
+  /// a first user-mode read through a fresh, valid mapping,
+  case conformanceUserAccess = 7
+  /// a user-mode access that faults, through the runner's #PF fast path and back,
+  case conformanceUserFault = 8
+  /// a supervisor read through a fresh, valid mapping,
+  case conformanceSupervisorAccess = 9
+  /// a supervisor access that faults, through the fast path and back,
+  case conformanceSupervisorFault = 10
+  /// a page-table entry written by the runner while its table is not live,
+  case conformanceEntryWrite = 11
+  /// a CR3 load (the block's one invalidation).
+  case conformanceRootLoad = 12
+}
+
+/// What a `HypercallKind.region` announces.
+public enum GuestRegionKind: UInt64, Sendable {
+  /// The conformance request buffer (`ConformanceABI.requestBufferSize` bytes).
+  case conformanceRequest = 1
+  /// The conformance results buffer (`ConformanceABI.resultsBufferSize` bytes).
+  case conformanceResults = 2
+  /// The page every conformance case's leaf maps (a `RET` at offset 0).
+  case conformanceTarget = 3
 }

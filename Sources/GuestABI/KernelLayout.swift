@@ -79,6 +79,9 @@ public enum GuestCommandLine {
   public static let hang: StaticString = "selftest.hang"
   /// Execute UD2 (expect #UD).
   public static let faultInvalidOpcode: StaticString = "selftest.ud2"
+  /// Run the hardware conformance runner (`ConformanceABI`) until the host
+  /// sends an empty request.
+  public static let conformance: StaticString = "conformance"
   /// Run a scenario: the word is "scenario=" and one of `GuestScenario`'s names.
   public static let scenarioPrefix: StaticString = "scenario="
 }

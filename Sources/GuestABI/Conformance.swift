@@ -1,0 +1,149 @@
+/// The hardware conformance runner's contract: the host writes cases into the
+/// guest's request buffer, the guest performs them and fills the results
+/// buffer, both read and written in bulk at `CheckpointCode.conformanceReady`.
+///
+/// Flow: at boot with `GuestCommandLine.conformance` the guest announces the
+/// two buffers (`HypercallKind.region`, kinds `GuestRegionKind.conformance*`),
+/// then stops at `conformanceReady`. The host writes a request (a header and
+/// `caseCount` case records) and resumes; the guest runs every case, writes
+/// one result record per case and stops at `conformanceReady` again. A request
+/// of zero cases ends the run (the guest exits 0).
+///
+/// How the guest runs a case: consecutive cases with equal controls form a
+/// block of at most `ConformanceABI.blockCapacity`; block case `n` owns PML4
+/// slot `blockSlot(n)` and the same index in one PDPT, one PD and one PT
+/// shared by the block, so every case has an entry of its own at every level
+/// and no walk can touch another case's entries. The entries are written while
+/// no table of the block is live, CR3 is loaded once, the controls are set,
+/// and the accesses run (at CPL 3 in user mode, at CPL 0 otherwise).
+public enum ConformanceABI {
+  /// Bytes of the request header: UInt64 case count, then reserved words.
+  public static let requestHeaderSize = 64
+  /// Offset of the case count in the request header.
+  public static let requestCaseCount = 0
+  /// Bytes of one case record (`ConformanceCaseRecord`).
+  public static let caseSize = 48
+  /// Bytes of one result record (`ConformanceResultRecord`).
+  public static let resultSize = 80
+  /// Cases one request may hold.
+  public static let capacity = 8192
+  /// The request buffer's size: header and `capacity` cases.
+  public static let requestBufferSize = requestHeaderSize + capacity * caseSize
+  /// The results buffer's size.
+  public static let resultsBufferSize = capacity * resultSize
+  /// `vector` of an attempt that did not fault.
+  public static let noFault: UInt32 = 0xFFFF_FFFF
+  /// Cases one block holds: one per PML4 slot but the kernel's (511, the top
+  /// 2 GiB) and the runner's (255, `UserLayout.codeBase`).
+  public static let blockCapacity = 510
+  /// The PML4 slot (and the index at every lower level) of block case `n`.
+  @inlinable public static func blockSlot(_ n: Int) -> Int { n < 255 ? n : n + 1 }
+  /// Byte offset in the target page of the `RET` a fetch executes; reads and
+  /// writes use `dataOffset` so a write never overwrites it.
+  public static let fetchOffset: UInt64 = 0
+  public static let dataOffset: UInt64 = 8
+
+  /// The linear address case `slot` of a block accesses: index `slot` at every
+  /// level down to the leaf, then the target's offset within the leaf's page.
+  /// `targetPhysical` is the target page (4 KiB-aligned, below 1 GiB); a 2 MiB
+  /// leaf maps the 2 MiB around it, a 1 GiB leaf the first GiB of RAM.
+  @inlinable public static func linearAddress(slot: Int, leafLevel: Int, targetPhysical: UInt64, kind: ConformanceAccessKind)
+    -> UInt64
+  {
+    var address: UInt64 = 0
+    var level = 4
+    while level >= leafLevel {
+      address |= UInt64(slot) << UInt64(12 + 9 * (level - 1))
+      level -= 1
+    }
+    let pageBytes: UInt64 = 1 << UInt64(12 + 9 * (leafLevel - 1))
+    address |= targetPhysical & (pageBytes - 1)
+    address |= kind == .fetch ? fetchOffset : dataOffset
+    if address & (1 << 47) != 0 { address |= 0xFFFF_0000_0000_0000 }
+    return address
+  }
+
+  /// The physical address a leaf entry at `leafLevel` holds for the target.
+  @inlinable public static func leafFrame(leafLevel: Int, targetPhysical: UInt64) -> UInt64 {
+    targetPhysical & ~((1 << UInt64(12 + 9 * (leafLevel - 1))) - 1)
+  }
+}
+
+/// One case as the guest reads it (48 bytes).
+public enum ConformanceCaseRecord {
+  /// 4 × UInt64: the flags of the PML4E, PDPTE, PDE and PTE (in that order;
+  /// levels below the leaf are 0). The guest ORs in the address of the next
+  /// table or of the target. For `ConformanceAccessWord.explicitAddress`
+  /// cases the first word is the linear address itself and no table is built.
+  public static let entries = 0
+  /// UInt64 `ConformanceControls`.
+  public static let controls = 32
+  /// UInt64 `ConformanceAccessWord`.
+  public static let access = 40
+}
+
+/// One case's result as the guest writes it (80 bytes).
+public enum ConformanceResultRecord {
+  /// UInt64: the linear address accessed.
+  public static let linearAddress = 0
+  /// Two attempts (the second only for `twice` cases) of 16 bytes each:
+  /// UInt32 vector (`ConformanceABI.noFault` when none), UInt32 error code,
+  /// UInt64 CR2 (meaningful for #PF only).
+  public static let attempts = 8
+  public static let attemptSize = 16
+  public static let attemptVector = 0
+  public static let attemptErrorCode = 4
+  public static let attemptFaultAddress = 8
+  /// 4 × UInt64: the PML4E, PDPTE, PDE and PTE as they were after the
+  /// accesses (levels below the leaf are 0), from which A and D are read.
+  public static let finalEntries = 40
+}
+
+/// CPU state a case runs under (the case record's `controls` word). Bits not
+/// set are clear during the case: the runner sets every one of these.
+public struct ConformanceControls: OptionSet, Sendable, Hashable {
+  public var rawValue: UInt64
+  public init(rawValue: UInt64) { self.rawValue = rawValue }
+  /// CR0.WP (bit 16).
+  public static let writeProtect = Self(rawValue: 1 << 0)
+  /// IA32_EFER.NXE (bit 11).
+  public static let noExecuteEnable = Self(rawValue: 1 << 1)
+  /// CR4.SMEP (bit 20).
+  public static let smep = Self(rawValue: 1 << 2)
+  /// CR4.SMAP (bit 21).
+  public static let smap = Self(rawValue: 1 << 3)
+  /// RFLAGS.AC (bit 18) during supervisor accesses.
+  public static let alignmentCheck = Self(rawValue: 1 << 4)
+  /// CR4.PKE (bit 22), with PKRU from bits 32-63.
+  public static let protectionKeys = Self(rawValue: 1 << 5)
+  /// The access runs at CPL 3 (otherwise CPL 0).
+  public static let userMode = Self(rawValue: 1 << 6)
+  /// Bits that select CPU state (everything but PKRU's value).
+  public static let mask: UInt64 = 0x7F
+  /// PKRU (bits 32-63 of the word).
+  public var pkru: UInt32 { UInt32(truncatingIfNeeded: rawValue >> 32) }
+}
+
+/// What a case accesses.
+public enum ConformanceAccessKind: UInt64, Sendable, CaseIterable {
+  case read = 0
+  case write = 1
+  case fetch = 2
+}
+
+/// The case record's `access` word.
+public struct ConformanceAccessWord: Sendable, Hashable {
+  public var rawValue: UInt64
+  public init(rawValue: UInt64) { self.rawValue = rawValue }
+  public init(kind: ConformanceAccessKind, twice: Bool, leafLevel: Int, explicitAddress: Bool = false) {
+    rawValue = kind.rawValue | (twice ? 1 << 2 : 0) | UInt64(leafLevel & 0xFF) << 8 | (explicitAddress ? 1 << 16 : 0)
+  }
+  /// Bits 0-1.
+  public var kind: ConformanceAccessKind { ConformanceAccessKind(rawValue: rawValue & 3) ?? .read }
+  /// Bit 2: the access runs twice (the second may use what the first cached).
+  public var twice: Bool { rawValue & (1 << 2) != 0 }
+  /// Bits 8-15: 1 (4 KiB page), 2 (2 MiB) or 3 (1 GiB).
+  public var leafLevel: Int { Int((rawValue >> 8) & 0xFF) }
+  /// Bit 16: the case's first entry word is the linear address; no tables.
+  public var explicitAddress: Bool { rawValue & (1 << 16) != 0 }
+}
