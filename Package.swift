@@ -43,10 +43,17 @@ let package = Package(
       name: "Inspect",
       dependencies: ["Machine", "X86Paging", "GuestABI", "GuestImage"]
     ),
+    // Conformance suites: cases as data, the X86Paging oracle, errata, the
+    // runner that drives the guest, and the reporters.
+    .target(
+      name: "Conformance",
+      dependencies: ["Machine", "Inspect", "X86Paging", "GuestABI", "GuestImage"],
+      resources: [.copy("Errata")]
+    ),
     .executableTarget(
       name: "mmlab",
       dependencies: [
-        "Inspect", "Machine", "X86Paging", "GuestImage",
+        "Conformance", "Inspect", "Machine", "X86Paging", "GuestImage",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]
@@ -56,9 +63,10 @@ let package = Package(
     .testTarget(name: "CLITests", dependencies: ["GuestABI"]),
     .testTarget(name: "GuestMmTests", dependencies: ["GuestMm", "GuestABI"]),
     .testTarget(name: "InspectTests", dependencies: ["Inspect", "Machine", "X86Paging", "GuestABI"]),
+    .testTarget(name: "ConformanceTests", dependencies: ["Conformance", "X86Paging", "GuestABI"]),
     .testTarget(
       name: "IntegrationTests",
-      dependencies: ["Machine", "Inspect", "GuestImage", "X86Paging", "GuestABI"]
+      dependencies: ["Machine", "Inspect", "GuestImage", "X86Paging", "GuestABI", "Conformance"]
     ),
   ]
 )

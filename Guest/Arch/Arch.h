@@ -138,4 +138,22 @@ static inline void arch_set_prepared_pte(uint64_t index, uint64_t slot, uint64_t
   prepared_fault_ptes[2 * index + 1] = value;
 }
 
+/// The conformance runner's access phase (Guest/Boot/conformance.S). Field
+/// order is the assembly's RUN_* offsets.
+struct ConformanceRun {
+  uint64_t root, cr0, cr4, efer, rflags;
+  uint64_t accesses, userAccesses, count, results, userMode;
+  uint64_t userStack, userLoop, userFixup, userDone;
+};
+void conformance_run(const struct ConformanceRun *run);
+/// Nonzero while a block's accesses run.
+extern uint64_t conformance_active;
+extern char conformance_user_loop[], conformance_user_fixup[], conformance_user_done[];
+static inline uint64_t arch_conformance_user_loop(void) { return (uint64_t)conformance_user_loop; }
+static inline uint64_t arch_conformance_user_fixup(void) { return (uint64_t)conformance_user_fixup; }
+static inline uint64_t arch_conformance_user_done(void) { return (uint64_t)conformance_user_done; }
+/// Physical address of the static boot PML4 (all user-accessible, no NX).
+extern char boot_pml4[];
+static inline uint64_t arch_boot_pml4(void) { return (uint64_t)boot_pml4; }
+
 #endif

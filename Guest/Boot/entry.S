@@ -72,6 +72,7 @@ boot_gdt_descriptor:
 // kernel's own tables are live, its bulk work runs at CPL 3 (see
 // Guest/Kernel/Deprivileged.swift), which kvm-pvm executes natively.
 .p2align 12
+.globl boot_pml4
 boot_pml4:
   .quad boot_pdpt + 0x7
   .fill 510, 8, 0

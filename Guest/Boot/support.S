@@ -31,6 +31,20 @@ isr_common:
   // Stack now: vector, error code, RIP, CS, RFLAGS, RSP, SS.
   push %rax                           // the first two pushes of the trap frame
   push %rbx
+  // The conformance runner's accesses (Guest/Boot/conformance.S) come first.
+  cmpq $0, conformance_active(%rip)
+  jne conformance_trap
+  // The end of a deprivileged pass (its UD2 at deprivileged_exit) goes
+  // straight back to the kernel with the user's RAX.
+  cmpq $6, 16(%rsp)
+  jne 7f
+  lea deprivileged_exit(%rip), %rax
+  cmp %rax, 32(%rsp)
+  jne 7f
+  pop %rbx
+  pop %rax
+  jmp deprivileged_resume
+7:
   // Bench fast path: a prepared fault gets its PTE stored and nothing else
   // (the platform's bare #PF round trip, `mmlab bench`).
   cmpq $14, 16(%rsp)
@@ -74,6 +88,8 @@ isr_common:
   add $16, %rsp
   iretq
 3:                                    // not in the table: the full frame and trap_dispatch
+.globl isr_general
+isr_general:
   push %rcx
   push %rdx
   push %rsi
@@ -246,8 +262,6 @@ deprivileged_return_rsp: .skip 8
 // process at GuestABI's UserLayout.codeBase. Position-independent.
 .section .user.text, "ax", @progbits
 .p2align 12
-.globl user_text_start
-user_text_start:
 // Return address of every user run: UD2 here ends the run (the kernel knows the address).
 .globl user_exit
 user_exit:
@@ -335,9 +349,6 @@ user_time_touches:
   sub %r8, %rax
   ret
 
-.p2align 12
-.globl user_text_end
-user_text_end:
 
 .bss
 .p2align 3

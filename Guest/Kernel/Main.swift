@@ -10,6 +10,8 @@ struct BootPlan {
   var debugBlock: UInt64 = 0
   /// The bench region's tables, built but not yet linked.
   var benchRegion: BenchRegion? = nil
+  /// The conformance runner's frames, when the command line asks for it.
+  var conformance: ConformanceFrames? = nil
   var failure: StaticString? = nil
 }
 
@@ -36,6 +38,7 @@ func kernelMain(_ startInfoPhysical: UInt64) {
     Hypercall.checkpoint(.largeRegionMapped)
   }
   runScenarios(boot)
+  if let frames = plan.conformance { serveConformance(frames) }
   if boot.hasWord(GuestCommandLine.measure) { measurePlatformCosts(space: space) }
   if boot.hasWord(GuestCommandLine.measureFaults) { measureFaultCosts() }
   if boot.hasWord(GuestCommandLine.measure) || boot.hasWord(GuestCommandLine.measureFaults) {
@@ -66,6 +69,13 @@ func prepareBoot(_ plan: UnsafeMutablePointer<BootPlan>) {
       return
     }
     plan.pointee.benchRegion = bench
+  }
+  if boot.hasWord(GuestCommandLine.conformance) {
+    guard let runner = allocateConformanceFrames(frames: &frames) else {
+      plan.pointee.failure = "out of frames for the conformance runner"
+      return
+    }
+    plan.pointee.conformance = runner
   }
   guard
     let (database, debugBlock) = buildPageFrameDatabase(

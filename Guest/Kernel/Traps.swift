@@ -14,6 +14,9 @@ struct TrapFrame {
 @_cdecl("trap_dispatch")
 func trapDispatch(_ rawFrame: UnsafeMutableRawPointer) {
   let frame = rawFrame.assumingMemoryBound(to: TrapFrame.self)
+  // A trap the conformance runner's fast path did not take as one of its
+  // accesses' is a runner bug, never something to resolve.
+  if conformance_active != 0 { reportUnexpectedTrap(frame.pointee, cr2: arch_read_cr2()) }
   if resumeFromUserExit(frame) { return }
   if serveSystemCall(frame) { return }
   let cr2 = arch_read_cr2()

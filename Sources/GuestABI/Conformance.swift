@@ -19,8 +19,19 @@
 public enum ConformanceABI {
   /// Bytes of the request header: UInt64 case count, then reserved words.
   public static let requestHeaderSize = 64
-  /// Offset of the case count in the request header.
+  /// Request header words. Host to guest: the case count (0 ends the run).
   public static let requestCaseCount = 0
+  /// Guest to host, written before the first `conformanceReady`: the CPU's
+  /// `ConformanceFeatures`, the target page's physical address and MAXPHYADDR.
+  public static let requestFeatures = 8
+  public static let requestTarget = 16
+  public static let requestMaxPhysicalBits = 24
+  /// Guest to host after each request: TSC ticks spent in the blocks' access
+  /// phases (CR3 load, controls, accesses, faults), in building them (entry
+  /// writes and read-back, at CPL 3), and the number of blocks.
+  public static let requestAccessTicks = 32
+  public static let requestBuildTicks = 40
+  public static let requestBlocks = 48
   /// Bytes of one case record (`ConformanceCaseRecord`).
   public static let caseSize = 48
   /// Bytes of one result record (`ConformanceResultRecord`).
@@ -146,4 +157,29 @@ public struct ConformanceAccessWord: Sendable, Hashable {
   public var leafLevel: Int { Int((rawValue >> 8) & 0xFF) }
   /// Bit 16: the case's first entry word is the linear address; no tables.
   public var explicitAddress: Bool { rawValue & (1 << 16) != 0 }
+}
+
+/// What the guest's CPU offers the runner (CPUID), as the guest reports it in
+/// the request header: cases that need a missing feature are skipped.
+public struct ConformanceFeatures: OptionSet, Sendable, Hashable {
+  public var rawValue: UInt64
+  public init(rawValue: UInt64) { self.rawValue = rawValue }
+  /// CPUID.80000001H:EDX.NX[20].
+  public static let noExecute = Self(rawValue: 1 << 0)
+  /// CPUID.(EAX=07H,ECX=0):EBX.SMEP[7].
+  public static let smep = Self(rawValue: 1 << 1)
+  /// CPUID.(EAX=07H,ECX=0):EBX.SMAP[20].
+  public static let smap = Self(rawValue: 1 << 2)
+  /// CPUID.(EAX=07H,ECX=0):ECX.PKU[3].
+  public static let protectionKeys = Self(rawValue: 1 << 3)
+  /// CPUID.(EAX=07H,ECX=0):ECX.LA57[16].
+  public static let fiveLevelPaging = Self(rawValue: 1 << 4)
+  /// CPUID.80000001H:EDX.Page1GB[26].
+  public static let pages1GiB = Self(rawValue: 1 << 5)
+  /// CPUID.01H:ECX.PCID[17].
+  public static let pcid = Self(rawValue: 1 << 6)
+  /// CPUID.(EAX=07H,ECX=0):EBX.INVPCID[10].
+  public static let invpcid = Self(rawValue: 1 << 7)
+  /// CPUID.01H:EDX.PGE[13].
+  public static let globalPages = Self(rawValue: 1 << 8)
 }

@@ -56,6 +56,12 @@ public struct FloorCost: Sendable, Equatable {
     case .portExit: "port I/O exit to the host"
     case .demandZeroFault: "demand-zero fault from user mode (mmlab's Mm)"
     case .bareUserFault: "bare #PF round trip from user mode (handler stores a prepared PTE)"
+    case .conformanceUserAccess: "conformance: user access through a fresh mapping"
+    case .conformanceUserFault: "conformance: user access that faults, recorded and resumed"
+    case .conformanceSupervisorAccess: "conformance: supervisor access through a fresh mapping"
+    case .conformanceSupervisorFault: "conformance: supervisor access that faults, recorded and resumed"
+    case .conformanceEntryWrite: "conformance: entry write to a table not yet live"
+    case .conformanceRootLoad: "conformance: CR3 load"
     }
   }
 }

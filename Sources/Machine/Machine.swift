@@ -21,6 +21,8 @@ public protocol Machine: AnyObject {
   var measurements: [UInt64: GuestMeasurement] { get }
   /// Physical address of the guest's debug block (GuestABI `DebugBlock`), once the guest reported it.
   var debugBlockAddress: UInt64? { get }
+  /// Buffers the guest announced (`HypercallKind.region`), by `GuestRegionKind` raw value.
+  var regions: [UInt64: GuestRegion] { get }
   /// The guest's TSC frequency in kHz, if the backend knows it (turns measured ticks into time).
   var timeStampCounterKHz: UInt64? { get }
 }
@@ -39,6 +41,16 @@ public struct GuestMeasurement: Equatable, Sendable {
 }
 
 /// Why `Machine.run` returned.
+/// A guest buffer the host reads or writes in bulk (`HypercallKind.region`).
+public struct GuestRegion: Equatable, Sendable {
+  public var physicalAddress: UInt64
+  public var size: UInt64
+  public init(physicalAddress: UInt64, size: UInt64) {
+    self.physicalAddress = physicalAddress
+    self.size = size
+  }
+}
+
 public enum MachineStop: Equatable, Sendable {
   /// The guest reached a checkpoint and waits for `run` to be called again.
   case checkpoint(Checkpoint)

@@ -28,6 +28,8 @@
     public private(set) var debugBlockAddress: UInt64?
     /// Figures the guest measured, keyed by `MeasurementKind` raw value.
     public private(set) var measurements: [UInt64: GuestMeasurement] = [:]
+    /// Buffers the guest announced, bounds-checked against guest RAM when announced.
+    public private(set) var regions: [UInt64: GuestRegion] = [:]
     /// The last exception the guest reported (`HypercallKind.exception`).
     public private(set) var lastException: GuestException?
     /// Everything the guest printed so far (at most `transcriptLimit` bytes kept, the latest).
@@ -630,6 +632,13 @@
         return nil
       case .measurement:
         measurements[arg0] = GuestMeasurement(medianTicks: arg1, iterations: arg2, ticksPerMicrosecond: arg3)
+        return nil
+      case .region:
+        guard arg2 <= UInt64(Int.max), memory.bytes(at: arg1, count: Int(arg2)) != nil else {
+          throw .protocolViolation(
+            "region \(arg0) at 0x\(String(arg1, radix: 16)) (\(arg2) bytes) is not inside guest RAM")
+        }
+        regions[arg0] = GuestRegion(physicalAddress: arg1, size: arg2)
         return nil
       }
     }

@@ -1,0 +1,201 @@
+import GuestArch
+
+// The hardware conformance runner (GuestABI ConformanceABI). The host sends
+// cases; a block of up to 510 of them gets one PML4 slot each and the same
+// index in one shared PDPT, PD and PT, written at CPL 3 while none of them is
+// live (so every entry write runs natively on kvm-pvm), then one CR3 load and
+// the accesses (Guest/Boot/conformance.S). The guest reports what happened;
+// the host's X86Paging model judges it.
+
+/// Frames the runner owns, taken at boot below the boot tables' identity map.
+struct ConformanceFrames {
+  var request: UInt64
+  var results: UInt64
+  /// The block's tables: its root and the PDPT, PD and PT every case shares.
+  var root: UInt64
+  var pointerTable: UInt64
+  var directory: UInt64
+  var pageTable: UInt64
+  /// The user stack (4 pages), the access list (2 pages) and the target page.
+  var userStack: UInt64
+  var accessList: UInt64
+  var target: UInt64
+}
+
+/// Pages of the user stack and of the access list (16 bytes per case).
+private let userStackPages = 4
+private let accessListPages = 2
+/// The access list's user address: just above the stack, below the code.
+private let accessListBase = UserLayout.stackTop
+
+/// The kernel address (top 2 GiB, mapped in the boot tables and in every
+/// block's root) of physical `address`, as 64-bit words.
+func conformanceWords(_ address: UInt64) -> UnsafeMutablePointer<UInt64> {
+  UnsafeMutablePointer<UInt64>(bitPattern: UInt(address &+ KernelLayout.virtualOffset))!
+}
+
+/// Takes the runner's frames and builds the parts of the block root that never
+/// change: the kernel (top 2 GiB, supervisor, no NX) and the runner's user
+/// pages. Deprivileged boot pass; nil when frames run out.
+func allocateConformanceFrames(frames: inout BootFrameAllocator) -> ConformanceFrames? {
+  let requestPages = (ConformanceABI.requestBufferSize + 4095) / 4096
+  let resultPages = (ConformanceABI.resultsBufferSize + 4095) / 4096
+  guard let request = frames.allocateContiguous(requestPages), let results = frames.allocateContiguous(resultPages),
+    let root = frames.allocateZeroed(), let pointerTable = frames.allocateZeroed(),
+    let directory = frames.allocateZeroed(), let pageTable = frames.allocateZeroed(),
+    let userStack = frames.allocateContiguous(userStackPages),
+    let accessList = frames.allocateContiguous(accessListPages), let target = frames.allocateZeroed()
+  else { return nil }
+  let runner = ConformanceFrames(
+    request: request, results: results, root: root, pointerTable: pointerTable, directory: directory,
+    pageTable: pageTable, userStack: userStack, accessList: accessList, target: target)
+  guard mapConformanceKernel(root: root, frames: &frames), mapConformanceRunner(runner, frames: &frames) else {
+    return nil
+  }
+  UnsafeMutablePointer<UInt8>(bitPattern: UInt(target &+ KernelLayout.virtualOffset))!.pointee = 0xC3  // RET
+  return runner
+}
+
+/// Root slot 511: the first GiB of RAM at -2 GiB in 2 MiB pages, supervisor,
+/// writable, executable, not global, so the kernel's code, stacks, IDT, GDT and
+/// TSS work under every control a case sets (NX is reserved when EFER.NXE is
+/// clear; SMEP and SMAP forbid user pages).
+private func mapConformanceKernel(root: UInt64, frames: inout BootFrameAllocator) -> Bool {
+  guard let pointerTable = frames.allocateZeroed(), let directory = frames.allocateZeroed() else { return false }
+  let large = PageTableEntry.present | PageTableEntry.writable | PageTableEntry.accessed | PageTableEntry.dirty
+  for index in 0..<512 {
+    conformanceWords(directory)[index] = UInt64(index) << 21 | large | PageTableEntry.pageSize
+  }
+  let table = PageTableEntry.present | PageTableEntry.writable | PageTableEntry.accessed
+  conformanceWords(pointerTable)[tableIndex(KernelLayout.virtualOffset, level: 3)] = directory | table
+  conformanceWords(root)[511] = pointerTable | table
+  return true
+}
+
+/// Root slot 255: the user code pages at `UserLayout.codeBase`, the user stack
+/// below `UserLayout.stackTop` and the access list above it, user-accessible.
+private func mapConformanceRunner(_ runner: ConformanceFrames, frames: inout BootFrameAllocator) -> Bool {
+  guard let pointerTable = frames.allocateZeroed(), let directory = frames.allocateZeroed(),
+    let table = frames.allocateZeroed()
+  else { return false }
+  let user = PageTableEntry.present | PageTableEntry.user | PageTableEntry.accessed
+  let entries = conformanceWords(table)
+  var page = arch_user_text_start()
+  while page < arch_user_text_end() {
+    entries[tableIndex(userAddress(ofUserCode: page), level: 1)] = kernelPhysical(page) | user
+    page += 4096
+  }
+  for n in 0..<userStackPages {
+    let address = UserLayout.stackTop - UInt64(userStackPages - n) * 4096
+    entries[tableIndex(address, level: 1)] =
+      runner.userStack + UInt64(n) * 4096 | user | PageTableEntry.writable | PageTableEntry.dirty
+  }
+  for n in 0..<accessListPages {
+    entries[tableIndex(accessListBase + UInt64(n) * 4096, level: 1)] = runner.accessList + UInt64(n) * 4096 | user
+  }
+  let link = user | PageTableEntry.writable
+  conformanceWords(directory)[tableIndex(UserLayout.codeBase, level: 2)] = table | link
+  conformanceWords(pointerTable)[tableIndex(UserLayout.codeBase, level: 3)] = directory | link
+  conformanceWords(runner.root)[tableIndex(UserLayout.codeBase, level: 4)] = pointerTable | link
+  return true
+}
+
+/// What one deprivileged build pass works on: the request, the block it
+/// builds (from `first`; it sets `count` and `controls`) and the block before,
+/// whose entries it reads back into the results and clears.
+struct ConformanceBlock {
+  var frames: ConformanceFrames
+  var caseCount: Int
+  var first = 0
+  var count = 0
+  var controls: UInt64 = 0
+  var previousFirst = 0
+  var previousCount = 0
+}
+
+/// The deprivileged build pass (CPL 3, boot tables): finishes the previous
+/// block, then lays out the next one (nothing when `first` reached the end).
+func buildConformanceBlock(_ block: UnsafeMutablePointer<ConformanceBlock>) {
+  readBackConformanceBlock(block.pointee)
+  var count = 0
+  let first = block.pointee.first
+  let controls = conformanceCase(block.pointee.frames, first).controls
+  while first + count < block.pointee.caseCount, count < ConformanceABI.blockCapacity {
+    let record = conformanceCase(block.pointee.frames, first + count)
+    if record.controls != controls { break }
+    let address = layOutConformanceCase(
+      block.pointee.frames, record, index: first + count, slot: ConformanceABI.blockSlot(count))
+    conformanceWords(block.pointee.frames.accessList)[2 * count] = address
+    conformanceWords(block.pointee.frames.accessList)[2 * count + 1] = record.access.rawValue
+    count += 1
+  }
+  block.pointee.count = count
+  block.pointee.controls = controls
+}
+
+/// One case record as the build pass reads it.
+struct ConformanceCaseView {
+  var entries: (UInt64, UInt64, UInt64, UInt64)
+  var controls: UInt64
+  var access: ConformanceAccessWord
+}
+
+/// Case `index` of the request in `frames`.
+private func conformanceCase(_ frames: ConformanceFrames, _ index: Int) -> ConformanceCaseView {
+  let words = conformanceWords(
+    frames.request + UInt64(ConformanceABI.requestHeaderSize + index * ConformanceABI.caseSize))
+  return ConformanceCaseView(
+    entries: (words[0], words[1], words[2], words[3]), controls: words[4],
+    access: ConformanceAccessWord(rawValue: words[5]))
+}
+
+/// Writes case `index`'s entries at `slot` of the block's tables (none for an
+/// explicit-address case) and its result record's starting state; returns the
+/// linear address the case accesses.
+private func layOutConformanceCase(
+  _ frames: ConformanceFrames, _ record: ConformanceCaseView, index: Int, slot: Int
+) -> UInt64 {
+  let result = conformanceWords(frames.results + UInt64(index * ConformanceABI.resultSize))
+  let address = conformanceAddress(frames, record, slot: slot)
+  result[0] = address
+  result[1] = UInt64(ConformanceABI.noFault)
+  result[2] = 0
+  result[3] = UInt64(ConformanceABI.noFault)
+  result[4] = 0
+  for n in 5..<10 { result[n] = 0 }
+  guard !record.access.explicitAddress else { return address }
+  let leaf = min(max(record.access.leafLevel, 1), 3)
+  let tables = [frames.root, frames.pointerTable, frames.directory, frames.pageTable]
+  let flags = [record.entries.0, record.entries.1, record.entries.2, record.entries.3]
+  for n in 0...(4 - leaf) {
+    let next = n == 4 - leaf ? ConformanceABI.leafFrame(leafLevel: leaf, targetPhysical: frames.target) : tables[n + 1]
+    conformanceWords(tables[n])[slot] = flags[n] | next
+  }
+  return address
+}
+
+/// The linear address case `record` accesses from block slot `slot`.
+private func conformanceAddress(_ frames: ConformanceFrames, _ record: ConformanceCaseView, slot: Int) -> UInt64 {
+  if record.access.explicitAddress { return record.entries.0 }
+  return ConformanceABI.linearAddress(
+    slot: slot, leafLevel: min(max(record.access.leafLevel, 1), 3), targetPhysical: frames.target,
+    kind: record.access.kind)
+}
+
+/// Copies the previous block's entries (with the A and D bits the accesses
+/// left) into its results, and clears them for the next block.
+private func readBackConformanceBlock(_ block: ConformanceBlock) {
+  let frames = block.frames
+  let tables = [frames.root, frames.pointerTable, frames.directory, frames.pageTable]
+  for n in 0..<block.previousCount {
+    let index = block.previousFirst + n
+    let record = conformanceCase(frames, index)
+    guard !record.access.explicitAddress else { continue }
+    let slot = ConformanceABI.blockSlot(n)
+    let result = conformanceWords(frames.results + UInt64(index * ConformanceABI.resultSize))
+    for level in 0..<4 {
+      result[5 + level] = conformanceWords(tables[level])[slot]
+      conformanceWords(tables[level])[slot] = 0
+    }
+  }
+}
