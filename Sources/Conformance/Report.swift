@@ -1,0 +1,136 @@
+/// How a case, a family of cases or a run ended.
+public enum Verdict: String, Codable, Sendable, Hashable {
+  /// The platform did what the model predicts.
+  case passed
+  /// It did not, and no erratum explains it.
+  case failed
+  /// It did not, and an erratum for this platform explains it.
+  case expectedFailure = "expected-failure"
+  /// Not run: the CPU lacks a feature the case needs (the reason says which).
+  case skipped
+}
+
+/// One case whose observation differs from the model's prediction.
+public struct Mismatch: Codable, Sendable, Hashable {
+  /// The whole case: every level's entry, the controls, the access.
+  public var caseDescription: String
+  public var expected: String
+  public var observed: String
+  /// The erratum that explains it (its identifier), if any.
+  public var erratum: String?
+
+  public init(caseDescription: String, expected: String, observed: String, erratum: String? = nil) {
+    self.caseDescription = caseDescription
+    self.expected = expected
+    self.observed = observed
+    self.erratum = erratum
+  }
+}
+
+/// A family of cases reported as one test (a JUnit test case, a TAP test
+/// point): e.g. every 4 KiB case at CPL 3 under one set of controls.
+public struct FamilyResult: Codable, Sendable, Hashable {
+  public var suite: ConformanceSuite
+  /// Stable, e.g. "paging/4k/cpl3/wp,nxe/read".
+  public var name: String
+  public var passed: Int
+  public var failed: Int
+  public var expectedFailures: Int
+  public var skipped: Int
+  /// Why the family (or part of it) was skipped.
+  public var skipReason: String?
+  /// The mismatches, failed ones first; at most `mismatchLimit` kept, the
+  /// counts above are complete.
+  public var mismatches: [Mismatch]
+  public var seconds: Double
+
+  public static let mismatchLimit = 50
+
+  public init(
+    suite: ConformanceSuite, name: String, passed: Int = 0, failed: Int = 0, expectedFailures: Int = 0,
+    skipped: Int = 0, skipReason: String? = nil, mismatches: [Mismatch] = [], seconds: Double = 0
+  ) {
+    self.suite = suite
+    self.name = name
+    self.passed = passed
+    self.failed = failed
+    self.expectedFailures = expectedFailures
+    self.skipped = skipped
+    self.skipReason = skipReason
+    self.mismatches = mismatches
+    self.seconds = seconds
+  }
+
+  public var total: Int { passed + failed + expectedFailures + skipped }
+
+  /// The family's verdict: failed if any case failed, else expected-failure
+  /// if any was, else skipped if nothing ran, else passed.
+  public var verdict: Verdict {
+    if failed > 0 { return .failed }
+    if expectedFailures > 0 { return .expectedFailure }
+    if passed == 0 && skipped > 0 { return .skipped }
+    return .passed
+  }
+
+  /// Adds one case's verdict (and its mismatch, kept while under the limit).
+  public mutating func record(_ verdict: Verdict, mismatch: Mismatch? = nil) {
+    switch verdict {
+    case .passed: passed += 1
+    case .failed: failed += 1
+    case .expectedFailure: expectedFailures += 1
+    case .skipped: skipped += 1
+    }
+    if let mismatch, mismatches.count < Self.mismatchLimit { mismatches.append(mismatch) }
+  }
+
+  /// Folds another shard's result for the same family into this one.
+  public mutating func merge(_ other: FamilyResult) {
+    passed += other.passed
+    failed += other.failed
+    expectedFailures += other.expectedFailures
+    skipped += other.skipped
+    skipReason = skipReason ?? other.skipReason
+    mismatches = Array((mismatches + other.mismatches).prefix(Self.mismatchLimit))
+    seconds += other.seconds
+  }
+}
+
+/// A whole run: what `mmlab conformance` prints in every format.
+public struct ConformanceReport: Codable, Sendable {
+  /// The platform that answered (KVM flavour, shadow or two-dimensional paging).
+  public var platform: String
+  public var suites: [ConformanceSuite]
+  /// "I/N" when this run is one shard, nil for a whole run.
+  public var shard: String?
+  public var families: [FamilyResult]
+  public var seconds: Double
+
+  public init(
+    platform: String, suites: [ConformanceSuite], shard: String? = nil, families: [FamilyResult] = [],
+    seconds: Double = 0
+  ) {
+    self.platform = platform
+    self.suites = suites
+    self.shard = shard
+    self.families = families
+    self.seconds = seconds
+  }
+
+  public var passed: Int { families.reduce(0) { $0 + $1.passed } }
+  public var failed: Int { families.reduce(0) { $0 + $1.failed } }
+  public var expectedFailures: Int { families.reduce(0) { $0 + $1.expectedFailures } }
+  public var skipped: Int { families.reduce(0) { $0 + $1.skipped } }
+  public var total: Int { passed + failed + expectedFailures + skipped }
+  /// Cases run (not skipped) per second of wall time.
+  public var casesPerSecond: Double { seconds > 0 ? Double(total - skipped) / seconds : 0 }
+  /// True when nothing failed unexpectedly: the exit status is 0 exactly then.
+  public var succeeded: Bool { failed == 0 }
+  /// Skip reasons with the number of cases each skipped, for the summary.
+  public var skipReasons: [(reason: String, cases: Int)] {
+    var counts: [String: Int] = [:]
+    for family in families where family.skipped > 0 {
+      counts[family.skipReason ?? "no reason given", default: 0] += family.skipped
+    }
+    return counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+  }
+}
