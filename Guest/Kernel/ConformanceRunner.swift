@@ -117,20 +117,40 @@ struct ConformanceBlock {
 /// block, then lays out the next one (nothing when `first` reached the end).
 func buildConformanceBlock(_ block: UnsafeMutablePointer<ConformanceBlock>) {
   readBackConformanceBlock(block.pointee)
-  var count = 0
+  let frames = block.pointee.frames
   let first = block.pointee.first
-  let controls = conformanceCase(block.pointee.frames, first).controls
-  while first + count < block.pointee.caseCount, count < ConformanceABI.blockCapacity {
-    let record = conformanceCase(block.pointee.frames, first + count)
-    if record.controls != controls { break }
-    let address = layOutConformanceCase(
-      block.pointee.frames, record, index: first + count, slot: ConformanceABI.blockSlot(count))
-    conformanceWords(block.pointee.frames.accessList)[2 * count] = address
-    conformanceWords(block.pointee.frames.accessList)[2 * count + 1] = record.access.rawValue
+  let controls = conformanceCase(frames, first).controls
+  var slots = ConformanceSlots()
+  var count = 0
+  while first + count < block.pointee.caseCount {
+    let record = conformanceCase(frames, first + count)
+    guard record.controls == controls, let slot = slots.take(upper: record.access.upperHalf) else { break }
+    let address = layOutConformanceCase(frames, record, index: first + count, slot: slot)
+    conformanceWords(frames.accessList)[2 * count] = address
+    conformanceWords(frames.accessList)[2 * count + 1] = record.access.rawValue
     count += 1
   }
   block.pointee.count = count
   block.pointee.controls = controls
+}
+
+/// Hands out a block's PML4 slots in order, per half; the read-back replays
+/// the same sequence instead of storing it.
+struct ConformanceSlots {
+  var lower = 0
+  var upper = 0
+
+  /// The next free slot of the half asked for, nil when that half is full.
+  mutating func take(upper wantsUpper: Bool) -> Int? {
+    if wantsUpper {
+      guard upper < ConformanceABI.slotsPerHalf else { return nil }
+      upper += 1
+      return ConformanceABI.blockSlot(upper - 1, upper: true)
+    }
+    guard lower < ConformanceABI.slotsPerHalf else { return nil }
+    lower += 1
+    return ConformanceABI.blockSlot(lower - 1, upper: false)
+  }
 }
 
 /// One case record as the build pass reads it.
@@ -187,11 +207,11 @@ private func conformanceAddress(_ frames: ConformanceFrames, _ record: Conforman
 private func readBackConformanceBlock(_ block: ConformanceBlock) {
   let frames = block.frames
   let tables = [frames.root, frames.pointerTable, frames.directory, frames.pageTable]
+  var slots = ConformanceSlots()
   for n in 0..<block.previousCount {
     let index = block.previousFirst + n
     let record = conformanceCase(frames, index)
-    guard !record.access.explicitAddress else { continue }
-    let slot = ConformanceABI.blockSlot(n)
+    guard let slot = slots.take(upper: record.access.upperHalf), !record.access.explicitAddress else { continue }
     let result = conformanceWords(frames.results + UInt64(index * ConformanceABI.resultSize))
     for level in 0..<4 {
       result[5 + level] = conformanceWords(tables[level])[slot]

@@ -32,10 +32,13 @@ public struct PagingCase: Hashable, Sendable {
   /// The case accesses `pml4e` as a linear address through the runner's own
   /// tables (no entries of its own): the `canonical` suite.
   public var explicitAddress: Bool
+  /// The case's tables sit in a PML4 slot of the upper half (256-510) rather
+  /// than the lower (0-254): its linear address is a kernel-half one.
+  public var upperHalf: Bool
 
   public init(
     pml4e: UInt64, pdpte: UInt64, pde: UInt64, pte: UInt64, leafLevel: Int, controls: ConformanceControls,
-    kind: ConformanceAccessKind, twice: Bool, explicitAddress: Bool = false
+    kind: ConformanceAccessKind, twice: Bool, explicitAddress: Bool = false, upperHalf: Bool = false
   ) {
     self.pml4e = pml4e
     self.pdpte = pdpte
@@ -46,6 +49,7 @@ public struct PagingCase: Hashable, Sendable {
     self.kind = kind
     self.twice = twice
     self.explicitAddress = explicitAddress
+    self.upperHalf = upperHalf
   }
 
   /// The entry flags by level (4 = PML4E ... 1 = PTE).
@@ -60,7 +64,8 @@ public struct PagingCase: Hashable, Sendable {
 
   /// The access word of the case record.
   public var accessWord: ConformanceAccessWord {
-    ConformanceAccessWord(kind: kind, twice: twice, leafLevel: leafLevel, explicitAddress: explicitAddress)
+    ConformanceAccessWord(
+      kind: kind, twice: twice, leafLevel: leafLevel, explicitAddress: explicitAddress, upperHalf: upperHalf)
   }
 
   /// Writes the case record (`ConformanceCaseRecord`) at `record`.

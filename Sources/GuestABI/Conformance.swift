@@ -10,8 +10,8 @@
 /// of zero cases ends the run (the guest exits 0).
 ///
 /// How the guest runs a case: consecutive cases with equal controls form a
-/// block of at most `ConformanceABI.blockCapacity`; block case `n` owns PML4
-/// slot `blockSlot(n)` and the same index in one PDPT, one PD and one PT
+/// block of at most `ConformanceABI.blockCapacity`; each case owns a PML4
+/// slot (`blockSlot`) and the same index in one PDPT, one PD and one PT
 /// shared by the block, so every case has an entry of its own at every level
 /// and no walk can touch another case's entries. The entries are written while
 /// no table of the block is live, CR3 is loaded once, the controls are set,
@@ -45,10 +45,15 @@ public enum ConformanceABI {
   /// `vector` of an attempt that did not fault.
   public static let noFault: UInt32 = 0xFFFF_FFFF
   /// Cases one block holds: one per PML4 slot but the kernel's (511, the top
-  /// 2 GiB) and the runner's (255, `UserLayout.codeBase`).
+  /// 2 GiB) and the runner's (255, `UserLayout.codeBase`): 255 in the lower
+  /// half (slots 0-254) and 255 in the upper half (256-510). A case asks for
+  /// the upper half with `ConformanceAccessWord.upperHalf`; the block closes
+  /// when the half its next case needs is full.
   public static let blockCapacity = 510
-  /// The PML4 slot (and the index at every lower level) of block case `n`.
-  @inlinable public static func blockSlot(_ n: Int) -> Int { n < 255 ? n : n + 1 }
+  public static let slotsPerHalf = 255
+  /// The PML4 slot (and the index at every lower level) of the `n`th case of
+  /// a block in the lower (`upper` false) or upper half.
+  @inlinable public static func blockSlot(_ n: Int, upper: Bool) -> Int { upper ? 256 + n : n }
   /// Byte offset in the target page of the `RET` a fetch executes; reads and
   /// writes use `dataOffset` so a write never overwrites it.
   public static let fetchOffset: UInt64 = 0
@@ -146,8 +151,12 @@ public enum ConformanceAccessKind: UInt64, Sendable, CaseIterable {
 public struct ConformanceAccessWord: Sendable, Hashable {
   public var rawValue: UInt64
   public init(rawValue: UInt64) { self.rawValue = rawValue }
-  public init(kind: ConformanceAccessKind, twice: Bool, leafLevel: Int, explicitAddress: Bool = false) {
-    rawValue = kind.rawValue | (twice ? 1 << 2 : 0) | UInt64(leafLevel & 0xFF) << 8 | (explicitAddress ? 1 << 16 : 0)
+  public init(
+    kind: ConformanceAccessKind, twice: Bool, leafLevel: Int, explicitAddress: Bool = false, upperHalf: Bool = false
+  ) {
+    rawValue =
+      kind.rawValue | (twice ? 1 << 2 : 0) | UInt64(leafLevel & 0xFF) << 8 | (explicitAddress ? 1 << 16 : 0)
+      | (upperHalf ? 1 << 17 : 0)
   }
   /// Bits 0-1.
   public var kind: ConformanceAccessKind { ConformanceAccessKind(rawValue: rawValue & 3) ?? .read }
@@ -157,6 +166,8 @@ public struct ConformanceAccessWord: Sendable, Hashable {
   public var leafLevel: Int { Int((rawValue >> 8) & 0xFF) }
   /// Bit 16: the case's first entry word is the linear address; no tables.
   public var explicitAddress: Bool { rawValue & (1 << 16) != 0 }
+  /// Bit 17: the case's slot is in the upper half of the linear-address space.
+  public var upperHalf: Bool { rawValue & (1 << 17) != 0 }
 }
 
 /// What the guest's CPU offers the runner (CPUID), as the guest reports it in
