@@ -143,12 +143,13 @@ static inline void arch_set_prepared_pte(uint64_t index, uint64_t slot, uint64_t
 struct ConformanceRun {
   uint64_t root, cr0, cr4, efer, rflags;
   uint64_t accesses, userAccesses, count, results, userMode;
-  uint64_t userStack, userLoop, userFixup, userDone;
+  uint64_t userStack, userLoop, userFixup, userDone, userMutate;
 };
 void conformance_run(const struct ConformanceRun *run);
 /// Nonzero while a block's accesses run.
 extern uint64_t conformance_active;
-extern char conformance_user_loop[], conformance_user_fixup[], conformance_user_done[];
+extern char conformance_user_loop[], conformance_user_fixup[], conformance_user_done[], conformance_user_mutate[];
+static inline uint64_t arch_conformance_user_mutate(void) { return (uint64_t)conformance_user_mutate; }
 static inline uint64_t arch_conformance_user_loop(void) { return (uint64_t)conformance_user_loop; }
 static inline uint64_t arch_conformance_user_fixup(void) { return (uint64_t)conformance_user_fixup; }
 static inline uint64_t arch_conformance_user_done(void) { return (uint64_t)conformance_user_done; }

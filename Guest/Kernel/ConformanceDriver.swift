@@ -65,6 +65,7 @@ private func conformanceRunTemplate(_ frames: ConformanceFrames) -> ConformanceR
   run.userLoop = userAddress(ofUserCode: arch_conformance_user_loop())
   run.userFixup = userAddress(ofUserCode: arch_conformance_user_fixup())
   run.userDone = userAddress(ofUserCode: arch_conformance_user_done())
+  run.userMutate = userAddress(ofUserCode: arch_conformance_user_mutate())
   return run
 }
 
@@ -74,10 +75,12 @@ private func prepareConformanceRun(_ run: inout ConformanceRun, _ frames: Confor
 {
   let controls = ConformanceControls(rawValue: block.controls)
   let cr0Base = run.cr0 & ~(1 << 16)
-  let cr4Base = run.cr4 & ~((1 << 20) | (1 << 21) | (1 << 22))
+  let cr4Base = run.cr4 & ~((1 << 7) | (1 << 17) | (1 << 20) | (1 << 21) | (1 << 22))
   let eferBase = run.efer & ~(1 << 11)
   run.cr0 = cr0Base | (controls.contains(.writeProtect) ? 1 << 16 : 0)
-  run.cr4 = cr4Base | (controls.contains(.smep) ? 1 << 20 : 0) | (controls.contains(.smap) ? 1 << 21 : 0)
+  run.cr4 =
+    cr4Base | (controls.contains(.smep) ? 1 << 20 : 0) | (controls.contains(.smap) ? 1 << 21 : 0)
+    | (controls.contains(.pcid) ? 1 << 17 : 0) | (controls.contains(.globalPages) ? 1 << 7 : 0)
   run.efer = eferBase | (controls.contains(.noExecuteEnable) ? 1 << 11 : 0)
   run.rflags = 0x2 | (controls.contains(.alignmentCheck) ? 1 << 18 : 0)
   run.accesses = frames.accessList &+ KernelLayout.virtualOffset

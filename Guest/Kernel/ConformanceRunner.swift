@@ -16,15 +16,18 @@ struct ConformanceFrames {
   var pointerTable: UInt64
   var directory: UInt64
   var pageTable: UInt64
-  /// The user stack (4 pages), the access list (2 pages) and the target page.
+  /// The user stack, the access list and the two target pages.
   var userStack: UInt64
   var accessList: UInt64
   var target: UInt64
+  var secondTarget: UInt64
 }
 
-/// Pages of the user stack and of the access list (16 bytes per case).
+/// Pages of the user stack and of the access list (32 bytes per case).
 private let userStackPages = 4
-private let accessListPages = 2
+private let accessListPages = 4
+/// Words per access-list entry: address, access word, two arguments.
+private let accessEntryWords = 4
 /// The access list's user address: just above the stack, below the code.
 private let accessListBase = UserLayout.stackTop
 
@@ -44,11 +47,13 @@ func allocateConformanceFrames(frames: inout BootFrameAllocator) -> ConformanceF
     let root = frames.allocateZeroed(), let pointerTable = frames.allocateZeroed(),
     let directory = frames.allocateZeroed(), let pageTable = frames.allocateZeroed(),
     let userStack = frames.allocateContiguous(userStackPages),
-    let accessList = frames.allocateContiguous(accessListPages), let target = frames.allocateZeroed()
+    let accessList = frames.allocateContiguous(accessListPages), let target = frames.allocateZeroed(),
+    let secondTarget = frames.allocateZeroed()
   else { return nil }
   let runner = ConformanceFrames(
     request: request, results: results, root: root, pointerTable: pointerTable, directory: directory,
-    pageTable: pageTable, userStack: userStack, accessList: accessList, target: target)
+    pageTable: pageTable, userStack: userStack, accessList: accessList, target: target,
+    secondTarget: secondTarget)
   guard mapConformanceKernel(root: root, frames: &frames), mapConformanceRunner(runner, frames: &frames) else {
     return nil
   }
@@ -91,7 +96,8 @@ private func mapConformanceRunner(_ runner: ConformanceFrames, frames: inout Boo
       runner.userStack + UInt64(n) * 4096 | user | PageTableEntry.writable | PageTableEntry.dirty
   }
   for n in 0..<accessListPages {
-    entries[tableIndex(accessListBase + UInt64(n) * 4096, level: 1)] = runner.accessList + UInt64(n) * 4096 | user
+    entries[tableIndex(accessListBase + UInt64(n) * 4096, level: 1)] =
+      runner.accessList + UInt64(n) * 4096 | user | PageTableEntry.writable | PageTableEntry.dirty
   }
   let link = user | PageTableEntry.writable
   conformanceWords(directory)[tableIndex(UserLayout.codeBase, level: 2)] = table | link
@@ -118,6 +124,9 @@ struct ConformanceBlock {
 func buildConformanceBlock(_ block: UnsafeMutablePointer<ConformanceBlock>) {
   readBackConformanceBlock(block.pointee)
   let frames = block.pointee.frames
+  // Write cases may have overwritten the markers tlb cases read.
+  conformanceWords(frames.target)[Int(ConformanceABI.dataOffset / 8)] = ConformanceABI.targetMarker
+  conformanceWords(frames.secondTarget)[Int(ConformanceABI.dataOffset / 8)] = ConformanceABI.secondTargetMarker
   let first = block.pointee.first
   let controls = conformanceCase(frames, first).controls
   var slots = ConformanceSlots()
@@ -126,8 +135,11 @@ func buildConformanceBlock(_ block: UnsafeMutablePointer<ConformanceBlock>) {
     let record = conformanceCase(frames, first + count)
     guard record.controls == controls, let slot = slots.take(upper: record.access.upperHalf) else { break }
     let address = layOutConformanceCase(frames, record, index: first + count, slot: slot)
-    conformanceWords(frames.accessList)[2 * count] = address
-    conformanceWords(frames.accessList)[2 * count + 1] = record.access.rawValue
+    let entry = conformanceWords(frames.accessList) + accessEntryWords * count
+    entry[0] = record.access.controlWrite ? record.entries.0 : address
+    entry[1] = record.access.rawValue
+    entry[2] = record.access.controlWrite ? record.entries.1 : leafEntryAddress(frames, record, slot: slot)
+    entry[3] = record.access.controlWrite ? record.entries.2 : mutatedLeaf(frames, record)
     count += 1
   }
   block.pointee.count = count
@@ -158,6 +170,23 @@ struct ConformanceCaseView {
   var entries: (UInt64, UInt64, UInt64, UInt64)
   var controls: UInt64
   var access: ConformanceAccessWord
+  var mutation: UInt64
+}
+
+/// The kernel address (through -2 GiB) of the leaf entry of a case at `slot`.
+private func leafEntryAddress(_ frames: ConformanceFrames, _ record: ConformanceCaseView, slot: Int) -> UInt64 {
+  let tables = [frames.pageTable, frames.directory, frames.pointerTable]
+  let leaf = min(max(record.access.leafLevel, 1), 3)
+  return tables[leaf - 1] + UInt64(slot * 8) + KernelLayout.virtualOffset
+}
+
+/// The leaf a tlb case stores between its attempts: the mutation's flags and
+/// the target page it names.
+private func mutatedLeaf(_ frames: ConformanceFrames, _ record: ConformanceCaseView) -> UInt64 {
+  let second = record.mutation & ConformanceABI.remapToSecondTarget != 0
+  let leaf = min(max(record.access.leafLevel, 1), 3)
+  let target = ConformanceABI.leafFrame(leafLevel: leaf, targetPhysical: second ? frames.secondTarget : frames.target)
+  return record.mutation & ~ConformanceABI.remapToSecondTarget | target
 }
 
 /// Case `index` of the request in `frames`.
@@ -166,7 +195,7 @@ private func conformanceCase(_ frames: ConformanceFrames, _ index: Int) -> Confo
     frames.request + UInt64(ConformanceABI.requestHeaderSize + index * ConformanceABI.caseSize))
   return ConformanceCaseView(
     entries: (words[0], words[1], words[2], words[3]), controls: words[4],
-    access: ConformanceAccessWord(rawValue: words[5]))
+    access: ConformanceAccessWord(rawValue: words[5]), mutation: words[6])
 }
 
 /// Writes case `index`'s entries at `slot` of the block's tables (none for an
@@ -183,7 +212,7 @@ private func layOutConformanceCase(
   result[3] = UInt64(ConformanceABI.noFault)
   result[4] = 0
   for n in 5..<10 { result[n] = 0 }
-  guard !record.access.explicitAddress else { return address }
+  guard !record.access.explicitAddress, !record.access.controlWrite else { return address }
   let leaf = min(max(record.access.leafLevel, 1), 3)
   let tables = [frames.root, frames.pointerTable, frames.directory, frames.pageTable]
   let flags = [record.entries.0, record.entries.1, record.entries.2, record.entries.3]
@@ -211,8 +240,10 @@ private func readBackConformanceBlock(_ block: ConformanceBlock) {
   for n in 0..<block.previousCount {
     let index = block.previousFirst + n
     let record = conformanceCase(frames, index)
-    guard let slot = slots.take(upper: record.access.upperHalf), !record.access.explicitAddress else { continue }
+    guard let slot = slots.take(upper: record.access.upperHalf) else { continue }
     let result = conformanceWords(frames.results + UInt64(index * ConformanceABI.resultSize))
+    result[ConformanceResultRecord.valueRead / 8] = conformanceWords(frames.accessList)[accessEntryWords * n + 2]
+    guard !record.access.controlWrite else { continue }
     for level in 0..<4 {
       result[5 + level] = conformanceWords(tables[level])[slot]
       conformanceWords(tables[level])[slot] = 0

@@ -35,10 +35,18 @@ public struct PagingCase: Hashable, Sendable {
   /// The case's tables sit in a PML4 slot of the upper half (256-510) rather
   /// than the lower (0-254): its linear address is a kernel-half one.
   public var upperHalf: Bool
+  /// `tlb` cases: the leaf's new flags (`ConformanceABI.remapToSecondTarget`
+  /// for the second target page) and the invalidation between the attempts.
+  public var mutation: UInt64
+  public var invalidation: ConformanceInvalidation?
+  /// `controls` cases: write a control register instead of accessing memory
+  /// (`pml4e` = bits to clear, `pdpte` = the `ConformanceRegister`, `pde` = bits to set).
+  public var controlWrite: Bool
 
   public init(
     pml4e: UInt64, pdpte: UInt64, pde: UInt64, pte: UInt64, leafLevel: Int, controls: ConformanceControls,
-    kind: ConformanceAccessKind, twice: Bool, explicitAddress: Bool = false, upperHalf: Bool = false
+    kind: ConformanceAccessKind, twice: Bool, explicitAddress: Bool = false, upperHalf: Bool = false,
+    mutation: UInt64 = 0, invalidation: ConformanceInvalidation? = nil, controlWrite: Bool = false
   ) {
     self.pml4e = pml4e
     self.pdpte = pdpte
@@ -50,6 +58,9 @@ public struct PagingCase: Hashable, Sendable {
     self.twice = twice
     self.explicitAddress = explicitAddress
     self.upperHalf = upperHalf
+    self.mutation = mutation
+    self.invalidation = invalidation
+    self.controlWrite = controlWrite
   }
 
   /// The entry flags by level (4 = PML4E ... 1 = PTE).
@@ -65,7 +76,8 @@ public struct PagingCase: Hashable, Sendable {
   /// The access word of the case record.
   public var accessWord: ConformanceAccessWord {
     ConformanceAccessWord(
-      kind: kind, twice: twice, leafLevel: leafLevel, explicitAddress: explicitAddress, upperHalf: upperHalf)
+      kind: kind, twice: twice, leafLevel: leafLevel, explicitAddress: explicitAddress, upperHalf: upperHalf,
+      invalidation: invalidation, controlWrite: controlWrite)
   }
 
   /// Writes the case record (`ConformanceCaseRecord`) at `record`.
@@ -76,6 +88,7 @@ public struct PagingCase: Hashable, Sendable {
     record.storeBytes(of: pte, toByteOffset: ConformanceCaseRecord.entries + 24, as: UInt64.self)
     record.storeBytes(of: controls.rawValue, toByteOffset: ConformanceCaseRecord.controls, as: UInt64.self)
     record.storeBytes(of: accessWord.rawValue, toByteOffset: ConformanceCaseRecord.access, as: UInt64.self)
+    record.storeBytes(of: mutation, toByteOffset: ConformanceCaseRecord.mutation, as: UInt64.self)
   }
 }
 
@@ -103,11 +116,15 @@ public struct Observation: Hashable, Sendable {
   public var attempts: [AttemptOutcome]
   /// PML4E, PDPTE, PDE, PTE after the accesses (0 below the leaf).
   public var finalEntries: [UInt64]
+  /// What the last read attempt read (a target's marker), or a control
+  /// register's value after a control write that did not fault.
+  public var valueRead: UInt64
 
-  public init(linearAddress: UInt64, attempts: [AttemptOutcome], finalEntries: [UInt64]) {
+  public init(linearAddress: UInt64, attempts: [AttemptOutcome], finalEntries: [UInt64], valueRead: UInt64 = 0) {
     self.linearAddress = linearAddress
     self.attempts = attempts
     self.finalEntries = finalEntries
+    self.valueRead = valueRead
   }
 
   /// Decodes the result record at `record` for a case that ran `attempts` times.
@@ -126,5 +143,6 @@ public struct Observation: Hashable, Sendable {
     finalEntries = (0..<4).map {
       record.loadUnaligned(fromByteOffset: ConformanceResultRecord.finalEntries + 8 * $0, as: UInt64.self)
     }
+    valueRead = record.loadUnaligned(fromByteOffset: ConformanceResultRecord.valueRead, as: UInt64.self)
   }
 }

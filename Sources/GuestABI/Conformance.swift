@@ -33,7 +33,7 @@ public enum ConformanceABI {
   public static let requestBuildTicks = 40
   public static let requestBlocks = 48
   /// Bytes of one case record (`ConformanceCaseRecord`).
-  public static let caseSize = 48
+  public static let caseSize = 64
   /// Bytes of one result record (`ConformanceResultRecord`).
   public static let resultSize = 80
   /// Cases one request may hold.
@@ -58,6 +58,12 @@ public enum ConformanceABI {
   /// writes use `dataOffset` so a write never overwrites it.
   public static let fetchOffset: UInt64 = 0
   public static let dataOffset: UInt64 = 8
+  /// In a `mutation` word: the new leaf maps the second target page (whose
+  /// data word holds `secondTargetMarker`) instead of the first
+  /// (`targetMarker`). Bit 52 is ignored by the processor in every entry.
+  public static let remapToSecondTarget: UInt64 = 1 << 52
+  public static let targetMarker: UInt64 = 0x1111_1111_1111_1111
+  public static let secondTargetMarker: UInt64 = 0x2222_2222_2222_2222
 
   /// The linear address case `slot` of a block accesses: index `slot` at every
   /// level down to the leaf, then the target's offset within the leaf's page.
@@ -85,7 +91,7 @@ public enum ConformanceABI {
   }
 }
 
-/// One case as the guest reads it (48 bytes).
+/// One case as the guest reads it (64 bytes).
 public enum ConformanceCaseRecord {
   /// 4 × UInt64: the flags of the PML4E, PDPTE, PDE and PTE (in that order;
   /// levels below the leaf are 0). The guest ORs in the address of the next
@@ -96,6 +102,10 @@ public enum ConformanceCaseRecord {
   public static let controls = 32
   /// UInt64 `ConformanceAccessWord`.
   public static let access = 40
+  /// UInt64, `tlb` cases (`ConformanceAccessWord.mutate`): the leaf's new flags,
+  /// written between the two attempts (`ConformanceABI.remapToSecondTarget`
+  /// picks the second target page).
+  public static let mutation = 48
 }
 
 /// One case's result as the guest writes it (80 bytes).
@@ -113,6 +123,9 @@ public enum ConformanceResultRecord {
   /// 4 × UInt64: the PML4E, PDPTE, PDE and PTE as they were after the
   /// accesses (levels below the leaf are 0), from which A and D are read.
   public static let finalEntries = 40
+  /// UInt64: what the last read attempt read (a target's marker), or for a
+  /// control-write case the register's value after the write.
+  public static let valueRead = 72
 }
 
 /// CPU state a case runs under (the case record's `controls` word). Bits not
@@ -134,8 +147,12 @@ public struct ConformanceControls: OptionSet, Sendable, Hashable {
   public static let protectionKeys = Self(rawValue: 1 << 5)
   /// The access runs at CPL 3 (otherwise CPL 0).
   public static let userMode = Self(rawValue: 1 << 6)
+  /// CR4.PCIDE (bit 17), the block's root loaded with PCID 0.
+  public static let pcid = Self(rawValue: 1 << 7)
+  /// CR4.PGE (bit 7): entries with G set are global.
+  public static let globalPages = Self(rawValue: 1 << 8)
   /// Bits that select CPU state (everything but PKRU's value).
-  public static let mask: UInt64 = 0x7F
+  public static let mask: UInt64 = 0x1FF
   /// PKRU (bits 32-63 of the word).
   public var pkru: UInt32 { UInt32(truncatingIfNeeded: rawValue >> 32) }
 }
@@ -152,11 +169,13 @@ public struct ConformanceAccessWord: Sendable, Hashable {
   public var rawValue: UInt64
   public init(rawValue: UInt64) { self.rawValue = rawValue }
   public init(
-    kind: ConformanceAccessKind, twice: Bool, leafLevel: Int, explicitAddress: Bool = false, upperHalf: Bool = false
+    kind: ConformanceAccessKind, twice: Bool, leafLevel: Int, explicitAddress: Bool = false, upperHalf: Bool = false,
+    invalidation: ConformanceInvalidation? = nil, controlWrite: Bool = false
   ) {
     rawValue =
       kind.rawValue | (twice ? 1 << 2 : 0) | UInt64(leafLevel & 0xFF) << 8 | (explicitAddress ? 1 << 16 : 0)
-      | (upperHalf ? 1 << 17 : 0)
+      | (upperHalf ? 1 << 17 : 0) | (controlWrite ? 1 << 24 : 0)
+    if let invalidation { rawValue |= 1 << 18 | invalidation.rawValue << 20 }
   }
   /// Bits 0-1.
   public var kind: ConformanceAccessKind { ConformanceAccessKind(rawValue: rawValue & 3) ?? .read }
@@ -168,6 +187,37 @@ public struct ConformanceAccessWord: Sendable, Hashable {
   public var explicitAddress: Bool { rawValue & (1 << 16) != 0 }
   /// Bit 17: the case's slot is in the upper half of the linear-address space.
   public var upperHalf: Bool { rawValue & (1 << 17) != 0 }
+  /// Bit 18: between the two attempts the leaf becomes the case's `mutation`,
+  /// followed by the invalidation in bits 20-23 (a `tlb` case).
+  public var invalidation: ConformanceInvalidation? {
+    rawValue & (1 << 18) == 0 ? nil : ConformanceInvalidation(rawValue: (rawValue >> 20) & 0xF)
+  }
+  /// Bit 24: instead of a memory access the case writes a control register
+  /// (a `controls` case): the record's entry words are the bits to clear, the
+  /// `ConformanceRegister`, and the bits to set.
+  public var controlWrite: Bool { rawValue & (1 << 24) != 0 }
+}
+
+/// What a `tlb` case does after changing the leaf and before the second attempt.
+public enum ConformanceInvalidation: UInt64, Sendable, CaseIterable {
+  /// Nothing: the old translation may still be used.
+  case none = 0
+  /// INVLPG of the case's address.
+  case invlpg = 1
+  /// MOV to CR3 of the same root (flushes non-global translations; with
+  /// PCIDs, those of the current PCID).
+  case reloadRoot = 2
+  /// MOV to CR3 with bit 63 set (CR4.PCIDE=1): no translation is flushed.
+  case reloadRootKeepingPCID = 3
+  /// CR4.PGE cleared and set again: flushes everything, global included.
+  case toggleGlobalPages = 4
+}
+
+/// The register a `controls` case writes.
+public enum ConformanceRegister: UInt64, Sendable, CaseIterable {
+  case cr0 = 0
+  case cr4 = 4
+  case efer = 8
 }
 
 /// What the guest's CPU offers the runner (CPUID), as the guest reports it in

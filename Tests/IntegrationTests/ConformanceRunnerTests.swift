@@ -45,3 +45,52 @@ struct ConformanceRunnerTests {
     #expect(observed[0].finalEntries[3] & 0x40 == 0x40, "D was set in the case's own entry")
   }
 }
+
+extension ConformanceRunnerTests {
+  @Test func tlbCasesSeeTheNewLeafAfterAnInvalidation() throws {
+    let guest = try ConformanceGuest(options: BootOptions())
+    let remap = Self.leaf | ConformanceABI.remapToSecondTarget
+    let cases = [
+      PagingCase(
+        pml4e: Self.table, pdpte: Self.table, pde: Self.table, pte: Self.leaf, leafLevel: 1, controls: [.userMode],
+        kind: .read, twice: true, mutation: remap, invalidation: .invlpg),
+      PagingCase(
+        pml4e: Self.table, pdpte: Self.table, pde: Self.table, pte: Self.leaf, leafLevel: 1, controls: [],
+        kind: .read, twice: true, mutation: remap, invalidation: .reloadRoot),
+      PagingCase(
+        pml4e: Self.table, pdpte: Self.table, pde: Self.table, pte: Self.leaf, leafLevel: 1, controls: [.userMode],
+        kind: .read, twice: true, mutation: 0, invalidation: .invlpg),
+    ]
+    var observed: [Observation] = []
+    try guest.run(cases) { _, observation in observed.append(observation) }
+    try guest.finish()
+    #expect(observed[0].attempts == [.completed, .completed])
+    #expect(observed[0].valueRead == ConformanceABI.secondTargetMarker)
+    #expect(observed[1].valueRead == ConformanceABI.secondTargetMarker)
+    #expect(observed[2].attempts.last?.vector == 14)
+    #expect(observed[2].attempts.last?.errorCode == 0x4)
+  }
+
+  @Test func controlWritesFaultWhereTheSDMSays() throws {
+    let guest = try ConformanceGuest(options: BootOptions())
+    func write(_ register: ConformanceRegister, clear: UInt64, set: UInt64, user: Bool = false) -> PagingCase {
+      PagingCase(
+        pml4e: clear, pdpte: register.rawValue, pde: set, pte: 0, leafLevel: 1, controls: user ? [.userMode] : [],
+        kind: .write, twice: false, controlWrite: true)
+    }
+    let cases = [
+      write(.cr0, clear: 1 << 31, set: 0),  // clearing PG in long mode: #GP(0)
+      write(.cr0, clear: 0, set: 0),  // rewriting the same value: fine
+      write(.cr4, clear: 0, set: 1 << 12),  // LA57 in long mode: #GP(0)
+      write(.cr0, clear: 0, set: 0, user: true),  // at CPL 3: #GP(0)
+    ]
+    var observed: [Observation] = []
+    try guest.run(cases) { _, observation in observed.append(observation) }
+    try guest.finish()
+    #expect(observed[0].attempts.first?.vector == 13)
+    #expect(observed[1].attempts == [.completed])
+    #expect(observed[1].valueRead & (1 << 31) != 0, "CR0 read back after the write has PG")
+    #expect(observed[2].attempts.first?.vector == 13)
+    #expect(observed[3].attempts.first?.vector == 13)
+  }
+}
