@@ -47,9 +47,12 @@ func allocateConformanceFrames(frames: inout BootFrameAllocator) -> ConformanceF
     let root = frames.allocateZeroed(), let pointerTable = frames.allocateZeroed(),
     let directory = frames.allocateZeroed(), let pageTable = frames.allocateZeroed(),
     let userStack = frames.allocateContiguous(userStackPages),
-    let accessList = frames.allocateContiguous(accessListPages), let target = frames.allocateZeroed(),
-    let secondTarget = frames.allocateZeroed()
+    let accessList = frames.allocateContiguous(accessListPages), let targets = frames.allocateContiguous(513)
   else { return nil }
+  // The second target 2 MiB above the first (ConformanceABI.remapToSecondTarget);
+  // the pages between stay unused.
+  let target = targets
+  let secondTarget = targets + (2 << 20)
   let runner = ConformanceFrames(
     request: request, results: results, root: root, pointerTable: pointerTable, directory: directory,
     pageTable: pageTable, userStack: userStack, accessList: accessList, target: target,
@@ -99,6 +102,7 @@ private func mapConformanceRunner(_ runner: ConformanceFrames, frames: inout Boo
     entries[tableIndex(accessListBase + UInt64(n) * 4096, level: 1)] =
       runner.accessList + UInt64(n) * 4096 | user | PageTableEntry.writable | PageTableEntry.dirty
   }
+  entries[tableIndex(ConformanceABI.userTargetAddress, level: 1)] = runner.target | user
   let link = user | PageTableEntry.writable
   conformanceWords(directory)[tableIndex(UserLayout.codeBase, level: 2)] = table | link
   conformanceWords(pointerTable)[tableIndex(UserLayout.codeBase, level: 3)] = directory | link

@@ -44,7 +44,8 @@ public struct RunnerTicks: Sendable, Hashable {
 /// A guest booted with the conformance runner, stopped at
 /// `conformanceReady`: `run` sends cases in requests of up to
 /// `ConformanceABI.capacity` and hands back what the guest observed.
-public final class ConformanceGuest {
+/// Unchecked Sendable: a guest is handed to one job and used by it alone.
+public final class ConformanceGuest: @unchecked Sendable {
   public let session: Session
   public let capabilities: GuestCapabilities
   public private(set) var lastTicks = RunnerTicks(access: 0, build: 0, blocks: 0)

@@ -43,6 +43,10 @@ public struct FamilyResult: Codable, Sendable, Hashable {
   /// counts above are complete.
   public var mismatches: [Mismatch]
   public var seconds: Double
+  /// `tlb` cases whose second access still used the old translation where
+  /// the architecture allows it (no covering invalidation yet): recorded,
+  /// not failed.
+  public var staleTranslations: Int = 0
 
   public static let mismatchLimit = 50
 
@@ -92,6 +96,7 @@ public struct FamilyResult: Codable, Sendable, Hashable {
     skipReason = skipReason ?? other.skipReason
     mismatches = Array((mismatches + other.mismatches).prefix(Self.mismatchLimit))
     seconds += other.seconds
+    staleTranslations += other.staleTranslations
   }
 }
 

@@ -58,9 +58,16 @@ public enum ConformanceABI {
   /// writes use `dataOffset` so a write never overwrites it.
   public static let fetchOffset: UInt64 = 0
   public static let dataOffset: UInt64 = 8
+  /// Where the runner's own tables map the first target page for user and
+  /// supervisor accesses alike (user, read and execute): the address the
+  /// `canonical` suite's canonical cases use, with `fetchOffset` or
+  /// `dataOffset` added. The access list's four pages end just below it.
+  public static let userTargetAddress: UInt64 = UserLayout.stackTop + 4 * 4096
   /// In a `mutation` word: the new leaf maps the second target page (whose
   /// data word holds `secondTargetMarker`) instead of the first
   /// (`targetMarker`). Bit 52 is ignored by the processor in every entry.
+  /// The second target lies 2 MiB above the first, so a 2 MiB leaf remapped
+  /// to it reaches it at the same offset.
   public static let remapToSecondTarget: UInt64 = 1 << 52
   public static let targetMarker: UInt64 = 0x1111_1111_1111_1111
   public static let secondTargetMarker: UInt64 = 0x2222_2222_2222_2222

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 
 /// Where the CLI writes: reports to standard output, notes to standard error.
@@ -17,5 +18,19 @@ extension Terminal {
   /// The command's report, on standard output.
   static func writeReport(_ text: String) {
     FileHandle.standardOutput.write(Data(text.utf8))
+  }
+}
+
+extension Terminal {
+  /// The report on standard output, or into `path` (written whole, replacing
+  /// the file) with a note saying where it went.
+  static func writeReport(_ text: String, to path: String?) throws {
+    guard let path else { return writeReport(text) }
+    do {
+      try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+    } catch {
+      throw ValidationError("cannot write the report to \(path): \(error.localizedDescription)")
+    }
+    note("report written to \(path)")
   }
 }

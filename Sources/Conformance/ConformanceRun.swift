@@ -1,0 +1,201 @@
+import Dispatch
+import Foundation
+import GuestABI
+import Inspect
+import Machine
+import Synchronization
+
+/// What `mmlab conformance` was asked to run.
+public struct ConformanceOptions: Sendable {
+  public var suites: [ConformanceSuite]
+  /// Only cases whose family or description contains this (case-insensitive).
+  public var filter: String?
+  /// This run is shard `index` (1-based) of `count`: every `count`th case.
+  public var shard: (index: Int, count: Int)?
+  /// Guests run in parallel, each on its own share of the cases.
+  public var jobs: Int
+  public var boot: BootOptions
+  public var errata: Errata
+
+  public init(
+    suites: [ConformanceSuite], filter: String? = nil, shard: (index: Int, count: Int)? = nil, jobs: Int = 1,
+    boot: BootOptions = BootOptions(), errata: Errata
+  ) {
+    self.suites = suites
+    self.filter = filter
+    self.shard = shard
+    self.jobs = jobs
+    self.boot = boot
+    self.errata = errata
+  }
+}
+
+/// Runs the suites: boots one guest to learn the CPU, selects and skips
+/// cases, spreads the rest over `jobs` guests, judges every observation and
+/// folds it into its family.
+public struct ConformanceRunner: Sendable {
+  public let options: ConformanceOptions
+  /// Called with the number of cases finished so far (any thread).
+  public var progress: (@Sendable (Int, Int) -> Void)?
+
+  public init(options: ConformanceOptions, progress: (@Sendable (Int, Int) -> Void)? = nil) {
+    self.options = options
+    self.progress = progress
+  }
+
+  /// The whole run's report.
+  public func run() throws -> ConformanceReport {
+    let start = DispatchTime.now()
+    let probe = try ConformanceGuest(options: options.boot)
+    let capabilities = probe.capabilities
+    let platform = probe.session.machine.platform
+    var families: [String: FamilyResult] = [:]
+    var order: [String] = []
+    var work: [(suite: any CaseSuite, indices: [Int])] = []
+    for suite in options.suites where suite != .mm {
+      let cases = Self.suite(suite, capabilities: capabilities)
+      work.append((cases, select(cases, into: &families, order: &order)))
+    }
+    try runJobs(work, first: probe, platform: platform, into: &families, order: &order)
+    if options.suites.contains(.mm) {
+      for family in try MmSuite.run(boot: options.boot, shard: options.shard, filter: options.filter) {
+        families[family.name] = family
+        order.append(family.name)
+      }
+    }
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+    return ConformanceReport(
+      platform: platform.description, suites: options.suites,
+      shard: options.shard.map { "\($0.index)/\($0.count)" }, families: order.compactMap { families[$0] },
+      seconds: seconds)
+  }
+
+  /// The cases of `suite` for this CPU.
+  public static func suite(_ suite: ConformanceSuite, capabilities: GuestCapabilities) -> any CaseSuite {
+    let features = CPUFeatures(capabilities.features)
+    switch suite {
+    case .paging:
+      return PagingSuite(
+        space: .paging(maxPhysicalAddressBits: capabilities.maxPhysicalAddressBits, features: features),
+        capabilities: capabilities)
+    case .canonical:
+      return PagingSuite(
+        space: .canonical(maxPhysicalAddressBits: capabilities.maxPhysicalAddressBits, features: features),
+        capabilities: capabilities)
+    case .tlb: return TLBSuite(features: capabilities.features)
+    case .controls, .mm: return ControlsSuite(features: capabilities.features)
+    }
+  }
+
+  /// The indices of `suite` this run executes (shard, filter), with every
+  /// case the CPU cannot run counted as skipped in its family instead.
+  func select(_ suite: any CaseSuite, into families: inout [String: FamilyResult], order: inout [String]) -> [Int] {
+    var indices: [Int] = []
+    indices.reserveCapacity(suite.count / (options.shard?.count ?? 1) + 1)
+    for index in 0..<suite.count {
+      if let shard = options.shard, index % shard.count != shard.index - 1 { continue }
+      let c = suite.case(at: index)
+      if let filter = options.filter, !suite.matches(c, filter: filter) { continue }
+      let name = suite.family(of: c)
+      if families[name] == nil {
+        families[name] = FamilyResult(suite: suite.suite, name: name)
+        order.append(name)
+      }
+      if let reason = suite.skipReason(for: c) {
+        families[name]!.skipReason = families[name]!.skipReason ?? reason
+        families[name]!.record(.skipped)
+      } else {
+        indices.append(index)
+      }
+    }
+    return indices
+  }
+
+  /// Spreads every suite's selected cases over the jobs: job 0 uses the
+  /// probe guest, the others boot their own.
+  func runJobs(
+    _ work: [(suite: any CaseSuite, indices: [Int])], first: ConformanceGuest, platform: Platform,
+    into families: inout [String: FamilyResult], order: inout [String]
+  ) throws {
+    let jobs = max(1, options.jobs)
+    let total = work.reduce(0) { $0 + $1.indices.count }
+    let done = Atomic<Int>(0)
+    let results = Mutex<[Result<[String: FamilyResult], Error>]>([])
+    let firstGuest = Mutex<ConformanceGuest?>(first)
+    DispatchQueue.concurrentPerform(iterations: jobs) { job in
+      let outcome = Result { () throws -> [String: FamilyResult] in
+        let guest = try firstGuest.withLock { $0.take() } ?? ConformanceGuest(options: options.boot)
+        var mine: [String: FamilyResult] = [:]
+        for (suite, indices) in work {
+          let share = indices.count * job / jobs..<indices.count * (job + 1) / jobs
+          try runShare(suite, indices[share], guest: guest, platform: platform, into: &mine) { finished in
+            let now = done.add(finished, ordering: .relaxed).newValue
+            progress?(now, total)
+          }
+        }
+        try guest.finish()
+        return mine
+      }
+      results.withLock { $0.append(outcome) }
+    }
+    for outcome in results.withLock({ $0 }) {
+      for (name, family) in try outcome.get() {
+        if families[name] == nil {
+          families[name] = family
+          order.append(name)
+        } else {
+          families[name]!.merge(family)
+        }
+      }
+    }
+  }
+
+  /// Runs one job's share of a suite in requests of `ConformanceABI.capacity`,
+  /// each sorted by controls so blocks fill, judging every observation.
+  func runShare(
+    _ suite: any CaseSuite, _ indices: ArraySlice<Int>, guest: ConformanceGuest, platform: Platform,
+    into families: inout [String: FamilyResult], finished: (Int) -> Void
+  ) throws {
+    var start = indices.startIndex
+    while start < indices.endIndex {
+      let end = min(start + ConformanceABI.capacity, indices.endIndex)
+      let cases = indices[start..<end].map { suite.case(at: $0) }.sorted {
+        ($0.controls.rawValue, $0.upperHalf ? 1 : 0) < ($1.controls.rawValue, $1.upperHalf ? 1 : 0)
+      }
+      let began = DispatchTime.now()
+      try guest.run(cases) { n, observed in
+        record(suite, cases[n], observed: observed, platform: platform, into: &families)
+      }
+      let seconds = Double(DispatchTime.now().uptimeNanoseconds - began.uptimeNanoseconds) / 1e9
+      var perFamily: [String: Int] = [:]
+      for c in cases { perFamily[suite.family(of: c), default: 0] += 1 }
+      for (name, count) in perFamily { families[name]?.seconds += seconds * Double(count) / Double(cases.count) }
+      finished(cases.count)
+      start = end
+    }
+  }
+
+  /// Judges one observation and adds it to its family: passed, failed, or
+  /// expected-failed when an erratum for this platform explains it.
+  func record(
+    _ suite: any CaseSuite, _ c: PagingCase, observed: Observation, platform: Platform,
+    into families: inout [String: FamilyResult]
+  ) {
+    let name = suite.family(of: c)
+    if families[name] == nil { families[name] = FamilyResult(suite: suite.suite, name: name) }
+    let judgement = suite.judge(c, observed: observed)
+    if let tlb = suite as? TLBSuite, judgement.passed, tlb.sawStale(c, observed: observed) {
+      families[name]!.staleTranslations += 1
+    }
+    guard !judgement.passed else {
+      families[name]!.record(.passed)
+      return
+    }
+    let erratum = options.errata.erratum(for: c, judgement: judgement, platform: platform.hypervisor.rawValue)
+    let (expected, observedText) = suite.outcomes(c, observed: observed)
+    let mismatch = Mismatch(
+      caseDescription: suite.describe(c), expected: expected,
+      observed: observedText + " [" + judgement.summary + "]", erratum: erratum?.id)
+    families[name]!.record(erratum == nil ? .failed : .expectedFailure, mismatch: mismatch)
+  }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import GuestABI
+import Testing
+
+@testable import Conformance
+
+/// The errata file: the bundled one loads, matching follows every
+/// condition, and malformed files say what is wrong and where.
+@Suite struct ErrataTests {
+  @Test func bundledErrataLoad() throws {
+    let errata = try Errata.bundled
+    #expect(errata.about?.isEmpty == false)
+    for erratum in errata.errata { #expect(!erratum.explanation.isEmpty) }
+  }
+
+  /// One erratum with `match` as given.
+  func errata(match: String, platform: String = "kvm-pvm") throws -> Errata {
+    let json = """
+      [{"id": "e1", "platform": "\(platform)", "suite": "paging", "match": \(match), "explanation": "why"}]
+      """
+    return try Errata.decode(Data(json.utf8), source: "test.json")
+  }
+
+  @Test func everyConditionMustHold() throws {
+    let e = try errata(
+      match: """
+        {"leafLevel": 1, "cpl": "user", "access": ["write", "fetch"], "twice": true,
+         "controlsSet": ["nxe"], "controlsClear": ["smep"],
+         "entries": {"pte": {"set": ["P", "R51"], "clear": ["W"]}, "pde": {"set": ["A"]}},
+         "differences": "accessed-bit"}
+        """)
+    let base = pagingCase(
+      pde: Bit.pwu | Bit.a, pte: Bit.p | Bit.u | Bit.r51, controls: [.userMode, .noExecuteEnable], kind: .write,
+      twice: true)
+    #expect(e.erratum(for: base, differences: [.accessedBit], platform: "kvm-pvm") != nil)
+    var variants: [PagingCase] = []
+    var c = base
+    c.kind = .read
+    variants.append(c)
+    c = base
+    c.twice = false
+    variants.append(c)
+    c = base
+    c.controls.insert(.smep)
+    variants.append(c)
+    c = base
+    c.controls.remove(.userMode)
+    variants.append(c)
+    c = base
+    c.pte |= Bit.w
+    variants.append(c)
+    c = base
+    c.pde &= ~Bit.a
+    variants.append(c)
+    c = base
+    c.controls.remove(.noExecuteEnable)
+    variants.append(c)
+    for variant in variants {
+      #expect(e.erratum(for: variant, differences: [.accessedBit], platform: "kvm-pvm") == nil, "\(variant.caseDescription)")
+    }
+    #expect(e.erratum(for: base, differences: [.accessedBit, .dirtyBit], platform: "kvm-pvm") == nil)
+  }
+
+  @Test func emptyMatchExplainsAnyDifferenceOfItsSuiteAndPlatform() throws {
+    let e = try errata(match: "{}")
+    #expect(e.erratum(for: pagingCase(), differences: [.fault, .entryBits], platform: "kvm-pvm") != nil)
+    #expect(e.erratum(for: pagingCase(), differences: [.fault], platform: "kvm-amd") == nil)
+    let canonical = PagingSpace.canonical(features: testFeatures).case(at: 0)
+    #expect(e.erratum(for: canonical, differences: [.noFault], platform: "kvm-pvm") == nil)
+  }
+
+  /// The problem, with the JSON path of the value at fault.
+  func problem(_ json: String) -> ErrataError? {
+    do {
+      _ = try Errata.decode(Data(json.utf8), source: "bad.json")
+      return nil
+    } catch {
+      return error
+    }
+  }
+
+  func problem(match: String) -> ErrataError? {
+    problem(#"[{"id": "e", "platform": "kvm-pvm", "suite": "paging", "match": \#(match), "explanation": "x"}]"#)
+  }
+
+  @Test func malformedFilesSayWhatAndWhere() {
+    #expect(problem("{")?.problem.hasPrefix("not valid JSON") == true)
+    #expect(problem(#"{"errata": {}}"#)?.description == "bad.json: errata: must be an array of errata")
+    #expect(problem(#"{"about": "x"}"#)?.problem == "missing key 'errata'")
+    #expect(problem(#"{"errata": [], "comment": 1}"#)?.problem.hasPrefix("unknown key 'comment'") == true)
+    let leafTypo = problem(match: #"{"leaflevel": 1}"#)
+    #expect(leafTypo?.path == "[0].match")
+    #expect(leafTypo?.problem.hasPrefix("unknown key 'leaflevel'") == true)
+    #expect(problem(match: #"{"leafLevel": 4}"#)?.path == "[0].match.leafLevel")
+    #expect(problem(match: #"{"leafLevel": "1"}"#)?.problem == "must be 1, 2 or 3")
+    #expect(problem(match: #"{"twice": 1}"#)?.problem == "must be true or false")
+    #expect(problem(match: #"{"cpl": "kernel"}"#)?.problem.contains("expected user or supervisor") == true)
+    #expect(problem(match: #"{"access": "wirte"}"#)?.problem.contains("unknown access kind 'wirte'") == true)
+    #expect(problem(match: #"{"controlsSet": ["cr0.wp"]}"#)?.path == "[0].match.controlsSet")
+    #expect(problem(match: #"{"entries": {"pte": {"set": ["RW"]}}}"#)?.path == "[0].match.entries.pte.set")
+    #expect(problem(match: #"{"entries": {"pt": {"set": ["P"]}}}"#)?.problem.contains("unknown entry 'pt'") == true)
+    #expect(problem(match: #"{"entries": {"pte": {"set": ["P"], "clear": ["P"]}}}"#) != nil)
+    #expect(problem(match: #"{"differences": ["accesed-bit"]}"#)?.problem.contains("accessed-bit") == true)
+    #expect(problem(match: #"{"differences": []}"#) != nil)
+    let platform = problem(#"[{"id": "e", "platform": "kvm-vmx", "suite": "paging", "match": {}, "explanation": "x"}]"#)
+    #expect(platform?.path == "[0].platform")
+    #expect(problem(#"[{"id": "e", "platform": "kvm-pvm", "suite": "mm", "match": {}, "explanation": "x"}]"#) != nil)
+    #expect(problem(#"[{"id": "e", "platform": "kvm-pvm", "suite": "paging", "match": {}}]"#)?.problem == "missing key 'explanation'")
+    let twice = #"{"id": "e", "platform": "kvm-pvm", "suite": "paging", "match": {}, "explanation": "x"}"#
+    #expect(problem("[\(twice), \(twice)]")?.problem == "duplicate id 'e'")
+  }
+
+  @Test func missingFileSaysSo() {
+    #expect(throws: ErrataError.self) { try Errata.load(from: URL(fileURLWithPath: "/nonexistent/errata.json")) }
+    do {
+      _ = try Errata.load(from: URL(fileURLWithPath: "/nonexistent/errata.json"))
+    } catch {
+      #expect(error.description.hasPrefix("/nonexistent/errata.json: cannot read the file"))
+    }
+  }
+
+  /// Every flag name a case description writes names its bit in an erratum.
+  @Test func descriptionNamesAreErratumNames() {
+    for index in stride(from: 0, to: testSpace.count, by: 1_009) {
+      let c = testSpace.case(at: index)
+      for level in c.leafLevel...4 {
+        let entry = c.entry(level: level)
+        var rebuilt: UInt64 = 0
+        for name in CaseNames.flagNames(entry, level: level, leafLevel: c.leafLevel) {
+          rebuilt |= CaseNames.bits(named: name, level: level) ?? 0
+        }
+        #expect(rebuilt == entry, "\(c.caseDescription)")
+      }
+    }
+  }
+}
