@@ -51,6 +51,10 @@ func measurePlatformCosts(space: KernelAddressSpace) {
     _ = arch_probe_load(unmapped, &vector)
     if vector != 14 { kernelPanic("measurePlatformCosts", "probe of an unmapped page did not fault") }
   }
+  report(.conformanceSupervisorAccess) {
+    var vector: UInt8 = 0
+    _ = arch_probe_load(mapped, &vector)
+  }
   report(.invlpg) { arch_invlpg(mapped) }
   report(.livePageTableWrite) { arch_store64(UInt64(UInt(bitPattern: emptySlot)), 0) }
   report(.portExit) { arch_outb(GuestPort.com1 + 7, 0) }  // COM1 scratch register

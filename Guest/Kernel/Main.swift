@@ -38,12 +38,12 @@ func kernelMain(_ startInfoPhysical: UInt64) {
     Hypercall.checkpoint(.largeRegionMapped)
   }
   runScenarios(boot)
-  if let frames = plan.conformance { serveConformance(frames) }
   if boot.hasWord(GuestCommandLine.measure) { measurePlatformCosts(space: space) }
   if boot.hasWord(GuestCommandLine.measureFaults) { measureFaultCosts() }
   if boot.hasWord(GuestCommandLine.measure) || boot.hasWord(GuestCommandLine.measureFaults) {
     Hypercall.checkpoint(.measured)
   }
+  if let frames = plan.conformance { serveConformance(frames) }
   Hypercall.exit(.success)
 }
 

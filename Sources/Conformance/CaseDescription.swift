@@ -63,10 +63,14 @@ public enum CaseNames {
     return names
   }
 
+  /// Names of the bits whose name never depends on the level, by bit.
+  static let fixedBitNames: [String?] = (0..<64).map { bit in
+    [0: "P", 1: "W", 2: "U", 3: "PWT", 4: "PCD", 5: "A", 6: "D", 8: "G", 63: "NX"][bit]
+  }
+
   /// One bit's name (see `flagNames`).
   static func bitName(_ bit: Int, level: Int, leafLevel: Int) -> String {
-    let fixed = [0: "P", 1: "W", 2: "U", 3: "PWT", 4: "PCD", 5: "A", 6: "D", 8: "G", 63: "NX"]
-    if let name = fixed[bit] { return name }
+    if let name = fixedBitNames[bit] { return name }
     if bit == 7 { return level == 1 ? "PAT" : "PS" }
     if bit == 12 && level == leafLevel && level > 1 { return "PAT" }
     if (9...11).contains(bit) { return "AVL\(bit)" }
@@ -77,23 +81,23 @@ public enum CaseNames {
   /// `bitName`, plus "KEYn" and "bitN"), nil for an unknown name.
   public static func bits(named name: String, level: Int) -> UInt64? {
     let upper = name.uppercased()
-    let fixed: [String: Int] = ["P": 0, "W": 1, "U": 2, "PWT": 3, "PCD": 4, "A": 5, "D": 6, "PS": 7, "G": 8, "NX": 63]
-    if let bit = fixed[upper] { return 1 << UInt64(bit) }
+    if let bit = fixedBitNames.firstIndex(of: upper) ?? (upper == "PS" ? 7 : nil) { return 1 << UInt64(bit) }
     if upper == "PAT" { return level == 1 ? 1 << 7 : 1 << 12 }
-    for (prefix, range) in [("AVL", 9...11), ("KEY", 0...15), ("BIT", 0...63), ("R", 12...62)] where upper.hasPrefix(prefix) {
+    for (prefix, range) in [("AVL", 9...11), ("KEY", 0...15), ("BIT", 0...63), ("R", 12...62)]
+    where upper.hasPrefix(prefix) {
       guard let n = Int(upper.dropFirst(prefix.count)), range.contains(n) else { return nil }
       return prefix == "KEY" ? UInt64(n) << 59 : 1 << UInt64(n)
     }
     return nil
   }
 
+  static let vectorNames: [UInt32: String] = [
+    0: "#DE", 1: "#DB", 3: "#BP", 6: "#UD", 8: "#DF", 10: "#TS", 11: "#NP", 12: "#SS", 13: "#GP", 14: "#PF", 17: "#AC",
+  ]
+
   /// An exception vector's mnemonic: "#PF", "#GP", or "vector N".
   public static func vectorName(_ vector: UInt32) -> String {
-    let names: [UInt32: String] = [
-      0: "#DE", 1: "#DB", 3: "#BP", 6: "#UD", 8: "#DF", 10: "#TS", 11: "#NP", 12: "#SS", 13: "#GP", 14: "#PF",
-      17: "#AC",
-    ]
-    return names[vector] ?? "vector \(vector)"
+    vectorNames[vector] ?? "vector \(vector)"
   }
 
   /// One attempt: "ok", "#PF 0x7 (P W U) at 0x…", "#GP(0)".
@@ -116,28 +120,47 @@ public enum CaseNames {
 }
 
 extension PagingCase {
-  /// The suite the case belongs to.
-  public var suite: ConformanceSuite { explicitAddress ? .canonical : .paging }
+  /// The suite the case belongs to: `controls` for a control write, `tlb`
+  /// for a case that changes its leaf between attempts, `canonical` for an
+  /// explicit address, `paging` otherwise.
+  public var suite: ConformanceSuite {
+    if controlWrite { return .controls }
+    if invalidation != nil { return .tlb }
+    return explicitAddress ? .canonical : .paging
+  }
 
   /// The whole case on one line: "4k pml4e[P W U] pdpte[P W U] pde[P W U A]
   /// pte[P U NX R51] CPL3 WP NXE write twice" (entries from the PML4E to the
-  /// leaf; "4k upper …" for an upper-half case), or "canonical 0x… (non-canonical) CPL0 WP read".
+  /// leaf), or "canonical 0x… (non-canonical) CPL0 WP read".
   public var caseDescription: String {
-    var words: [String] = []
     if explicitAddress {
       let canonical = PagingMode.fourLevel.isCanonical(pml4e)
-      words = ["canonical", hex(pml4e) + (canonical ? "" : " (non-canonical)")]
-    } else {
-      words = [CaseNames.leafSize(leafLevel)] + (upperHalf ? ["upper"] : [])
-      for level in stride(from: 4, through: leafLevel, by: -1) {
-        let flags = CaseNames.flagNames(entry(level: level), level: level, leafLevel: leafLevel)
-        words.append("\(CaseNames.entryName(level: level))[\(flags.isEmpty ? "-" : flags.joined(separator: " "))]")
-      }
+      let address = "canonical " + hex(pml4e) + (canonical ? "" : " (non-canonical)")
+      return address + " " + CaseNames.environmentWords(controls, kind, twice)
     }
-    words.append(controls.contains(.userMode) ? "CPL3" : "CPL0")
-    words += CaseNames.controlNames(controls).map { $0.uppercased() }
+    var words = [CaseNames.leafSize(leafLevel)]
+    for level in stride(from: 4, through: leafLevel, by: -1) {
+      words.append(CaseNames.entryWord(entry(level: level), level: level, leafLevel: leafLevel))
+    }
+    words.append(CaseNames.environmentWords(controls, kind, twice))
+    return words.joined(separator: " ")
+  }
+}
+
+extension CaseNames {
+  /// One entry: "pte[P U R51 NX]", "pte[-]" when no bit is set.
+  static func entryWord(_ entry: UInt64, level: Int, leafLevel: Int) -> String {
+    let flags = flagNames(entry, level: level, leafLevel: leafLevel)
+    return "\(entryName(level: level))[\(flags.isEmpty ? "-" : flags.joined(separator: " "))]"
+  }
+
+  /// The CPU state and the access: "CPL3 WP NXE write twice".
+  static func environmentWords(_ controls: ConformanceControls, _ kind: ConformanceAccessKind, _ twice: Bool) -> String
+  {
+    var words = [controls.contains(.userMode) ? "CPL3" : "CPL0"]
+    words += controlNames(controls).map { $0.uppercased() }
     if controls.contains(.protectionKeys) { words.append("PKRU=\(hex(UInt64(controls.pkru)))") }
-    words.append(CaseNames.kind(kind) + (twice ? " twice" : ""))
+    words.append(self.kind(kind) + (twice ? " twice" : ""))
     return words.joined(separator: " ")
   }
 }
@@ -194,6 +217,70 @@ extension PagingSpace {
   public func matches(_ c: PagingCase, filter text: String) -> Bool {
     let needle = text.lowercased()
     return family(of: c).lowercased().contains(needle) || c.caseDescription.lowercased().contains(needle)
+  }
+}
+
+extension PagingSpace {
+  /// The indices of the cases in `range` (all by default; a shard's slice)
+  /// that `--filter text` selects, in order. A family depends only on a
+  /// section's environment, so an environment whose family matches is taken
+  /// whole; the others are matched case by case against descriptions
+  /// assembled from words made once per alphabet value.
+  public func indices(matching text: String, in range: Range<Int>? = nil) -> [Int] {
+    let needle = text.lowercased()
+    let range = range ?? 0..<count
+    var result: [Int] = []
+    for (n, section) in sections.enumerated()
+    where starts[n] < range.upperBound && starts[n] + section.count > range.lowerBound {
+      let words = SectionWords(section)
+      let local = (range.lowerBound - starts[n])..<(range.upperBound - starts[n])
+      for e in section.environments.indices {
+        let first = e * section.entryCombinations
+        let cases = (first..<(first + section.entryCombinations)).clamped(to: local)
+        if cases.isEmpty { continue }
+        result += matching(needle, cases, of: section, words: words).map { starts[n] + $0 }
+      }
+    }
+    return result
+  }
+
+  /// The local indices in `cases` (one environment's, or part of it) of
+  /// `section` whose family or description contains `needle` (lowercase).
+  func matching(_ needle: String, _ cases: Range<Int>, of section: PagingSection, words: SectionWords) -> [Int] {
+    let probe = section.case(at: cases.lowerBound)
+    if family(of: probe).lowercased().contains(needle) { return Array(cases) }
+    if section.explicitAddress { return cases.filter { matches(section.case(at: $0), filter: needle) } }
+    let suffix = " " + CaseNames.environmentWords(probe.controls, probe.kind, probe.twice).lowercased()
+    return cases.filter { (words.description(of: $0, in: section) + suffix).contains(needle) }
+  }
+}
+
+/// A section's description words, lowercased, made once per alphabet value.
+struct SectionWords {
+  var entries: [[String]]
+  var leaf: String
+
+  init(_ section: PagingSection) {
+    entries = (0..<4).map { index in
+      section.alphabets[index].map {
+        CaseNames.entryWord($0, level: 4 - index, leafLevel: section.leafLevel).lowercased()
+      }
+    }
+    leaf = CaseNames.leafSize(section.leafLevel)
+  }
+
+  /// The description of case `local` of `section` (not an explicit-address
+  /// one) without its environment words.
+  func description(of local: Int, in section: PagingSection) -> String {
+    var text = leaf
+    var positions = [0, 0, 0, 0]
+    var rest = local % section.entryCombinations
+    for index in stride(from: 3, through: 0, by: -1) {
+      positions[index] = rest % section.alphabets[index].count
+      rest /= section.alphabets[index].count
+    }
+    for index in 0...(4 - section.leafLevel) { text += " " + entries[index][positions[index]] }
+    return text
   }
 }
 

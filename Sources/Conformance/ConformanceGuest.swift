@@ -49,6 +49,8 @@ public final class ConformanceGuest: @unchecked Sendable {
   public let session: Session
   public let capabilities: GuestCapabilities
   public private(set) var lastTicks = RunnerTicks(access: 0, build: 0, blocks: 0)
+  /// The sum over every request so far.
+  public private(set) var totalTicks = RunnerTicks(access: 0, build: 0, blocks: 0)
   private let request: UnsafeMutableRawBufferPointer
   private let results: UnsafeRawBufferPointer
 
@@ -109,6 +111,9 @@ public final class ConformanceGuest: @unchecked Sendable {
       access: base.load(fromByteOffset: ConformanceABI.requestAccessTicks, as: UInt64.self),
       build: base.load(fromByteOffset: ConformanceABI.requestBuildTicks, as: UInt64.self),
       blocks: base.load(fromByteOffset: ConformanceABI.requestBlocks, as: UInt64.self))
+    totalTicks.access &+= lastTicks.access
+    totalTicks.build &+= lastTicks.build
+    totalTicks.blocks &+= lastTicks.blocks
   }
 
   /// Sends the empty request and runs the guest to its exit, which must be 0.

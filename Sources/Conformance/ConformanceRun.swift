@@ -56,7 +56,10 @@ public struct ConformanceRunner: Sendable {
       let cases = Self.suite(suite, capabilities: capabilities)
       work.append((cases, select(cases, into: &families, order: &order)))
     }
-    try runJobs(work, first: probe, platform: platform, into: &families, order: &order)
+    var tally = AttemptTally()
+    try runJobs(
+      work, capabilities: capabilities, first: probe, platform: platform, into: &families, order: &order,
+      tally: &tally)
     if options.suites.contains(.mm) {
       for family in try MmSuite.run(boot: options.boot, shard: options.shard, filter: options.filter) {
         families[family.name] = family
@@ -64,10 +67,12 @@ public struct ConformanceRunner: Sendable {
       }
     }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-    return ConformanceReport(
+    var report = ConformanceReport(
       platform: platform.description, suites: options.suites,
       shard: options.shard.map { "\($0.index)/\($0.count)" }, families: order.compactMap { families[$0] },
       seconds: seconds)
+    report.attempts = tally
+    return report
   }
 
   /// The cases of `suite` for this CPU.
@@ -114,32 +119,42 @@ public struct ConformanceRunner: Sendable {
   /// Spreads every suite's selected cases over the jobs: job 0 uses the
   /// probe guest, the others boot their own.
   func runJobs(
-    _ work: [(suite: any CaseSuite, indices: [Int])], first: ConformanceGuest, platform: Platform,
-    into families: inout [String: FamilyResult], order: inout [String]
+    _ work: [(suite: any CaseSuite, indices: [Int])], capabilities: GuestCapabilities, first: ConformanceGuest,
+    platform: Platform,
+    into families: inout [String: FamilyResult], order: inout [String], tally: inout AttemptTally
   ) throws {
-    let jobs = max(1, options.jobs)
     let total = work.reduce(0) { $0 + $1.indices.count }
+    let jobs = max(1, min(options.jobs, total / 1000 + 1))
     let done = Atomic<Int>(0)
-    let results = Mutex<[Result<[String: FamilyResult], Error>]>([])
+    let results = Mutex<[Result<([String: FamilyResult], AttemptTally), Error>]>([])
     let firstGuest = Mutex<ConformanceGuest?>(first)
     DispatchQueue.concurrentPerform(iterations: jobs) { job in
-      let outcome = Result { () throws -> [String: FamilyResult] in
+      let outcome = Result { () throws -> ([String: FamilyResult], AttemptTally) in
         let guest = try firstGuest.withLock { $0.take() } ?? ConformanceGuest(options: options.boot)
         var mine: [String: FamilyResult] = [:]
-        for (suite, indices) in work {
+        var tally = AttemptTally()
+        for (shared, indices) in work {
+          // A suite of the job's own: shared ones' storage would have every
+          // job's reference counting fight over the same cache lines.
+          let suite = Self.suite(shared.suite, capabilities: capabilities)
           let share = indices.count * job / jobs..<indices.count * (job + 1) / jobs
-          try runShare(suite, indices[share], guest: guest, platform: platform, into: &mine) { finished in
+          let ownIndices = Array(indices[share])
+          try runShare(suite, ownIndices[...], guest: guest, platform: platform, into: &mine, tally: &tally) {
+            finished in
             let now = done.add(finished, ordering: .relaxed).newValue
             progress?(now, total)
           }
         }
+        tally.blocks += Int(guest.totalTicks.blocks)
         try guest.finish()
-        return mine
+        return (mine, tally)
       }
       results.withLock { $0.append(outcome) }
     }
     for outcome in results.withLock({ $0 }) {
-      for (name, family) in try outcome.get() {
+      let (found, counted) = try outcome.get()
+      tally.add(counted)
+      for (name, family) in found {
         if families[name] == nil {
           families[name] = family
           order.append(name)
@@ -154,7 +169,7 @@ public struct ConformanceRunner: Sendable {
   /// each sorted by controls so blocks fill, judging every observation.
   func runShare(
     _ suite: any CaseSuite, _ indices: ArraySlice<Int>, guest: ConformanceGuest, platform: Platform,
-    into families: inout [String: FamilyResult], finished: (Int) -> Void
+    into families: inout [String: FamilyResult], tally: inout AttemptTally, finished: (Int) -> Void
   ) throws {
     var start = indices.startIndex
     while start < indices.endIndex {
@@ -165,6 +180,7 @@ public struct ConformanceRunner: Sendable {
       let began = DispatchTime.now()
       try guest.run(cases) { n, observed in
         record(suite, cases[n], observed: observed, platform: platform, into: &families)
+        if !cases[n].controlWrite { Self.count(observed, user: cases[n].controls.contains(.userMode), into: &tally) }
       }
       let seconds = Double(DispatchTime.now().uptimeNanoseconds - began.uptimeNanoseconds) / 1e9
       var perFamily: [String: Int] = [:]
@@ -172,6 +188,19 @@ public struct ConformanceRunner: Sendable {
       for (name, count) in perFamily { families[name]?.seconds += seconds * Double(count) / Double(cases.count) }
       finished(cases.count)
       start = end
+    }
+  }
+
+  /// Adds an observation's attempts to the tally.
+  static func count(_ observed: Observation, user: Bool, into tally: inout AttemptTally) {
+    for (n, attempt) in observed.attempts.enumerated() {
+      switch (user, attempt.vector == nil) {
+      case (true, true) where n > 0: tally.userRepeated += 1
+      case (true, true): tally.userCompleted += 1
+      case (true, false): tally.userFaulted += 1
+      case (false, true): tally.supervisorCompleted += 1
+      case (false, false): tally.supervisorFaulted += 1
+      }
     }
   }
 

@@ -38,6 +38,8 @@ public struct ErratumMatch: Sendable, Hashable {
   /// The access kinds matched (one or several).
   public var kinds: Set<ConformanceAccessKind>?
   public var twice: Bool?
+  /// true: the case's slot is in the upper half of the address space.
+  public var upperHalf: Bool?
   public var controlsSet: ConformanceControls = []
   public var controlsClear: ConformanceControls = []
   public var entries: [EntryCondition] = []
@@ -51,6 +53,7 @@ public struct ErratumMatch: Sendable, Hashable {
     if let user, c.controls.contains(.userMode) != user { return false }
     if let kinds, !kinds.contains(c.kind) { return false }
     if let twice, c.twice != twice { return false }
+    if let upperHalf, c.upperHalf != upperHalf { return false }
     guard c.controls.isSuperset(of: controlsSet), c.controls.isDisjoint(with: controlsClear) else { return false }
     return entries.allSatisfy { condition in
       let entry = c.entry(level: condition.level)
@@ -90,7 +93,7 @@ public struct Erratum: Sendable, Hashable {
 ///
 ///     { "id": "…", "platform": "kvm-pvm", "suite": "paging",
 ///       "match": { "leafLevel": 1, "cpl": "supervisor", "access": "write",
-///                  "twice": false, "controlsSet": ["wp"], "controlsClear": ["smap"],
+///                  "twice": false, "upperHalf": true, "controlsSet": ["wp"], "controlsClear": ["smap"],
 ///                  "entries": { "pte": { "set": ["P"], "clear": ["W"] } },
 ///                  "differences": ["accessed-bit"] },
 ///       "explanation": "…" }
@@ -148,8 +151,7 @@ public struct Errata: Sendable {
     } catch {
       throw ErrataError(source: source, problem: "not valid JSON (\(JSONValue.describe(error)))")
     }
-    var reader = ErrataReader(source: source)
-    return try reader.errata(json)
+    return try ErrataReader(source: source).errata(json)
   }
 }
 
@@ -163,7 +165,7 @@ struct ErrataReader {
   }
 
   /// The top level: an object with "about" and "errata", or a bare array.
-  mutating func errata(_ json: JSONValue) throws(ErrataError) -> Errata {
+  func errata(_ json: JSONValue) throws(ErrataError) -> Errata {
     if case .array(let list) = json { return Errata(errata: try errataList(list, path: "")) }
     let top = try object(json, "", keys: ["about", "errata"], required: ["errata"])
     let about = try top["about"].map { value throws(ErrataError) in try string(value, "about") }
@@ -193,8 +195,9 @@ struct ErrataReader {
       throw fail(path + ".platform", "unknown platform '\(platform)' (expected kvm-intel, kvm-amd, kvm-pvm or unknown)")
     }
     let suiteName = try string(fields["suite"]!, path + ".suite")
-    guard let suite = ConformanceSuite(rawValue: suiteName), suite == .paging || suite == .canonical else {
-      throw fail(path + ".suite", "unknown suite '\(suiteName)' (errata apply to paging or canonical)")
+    guard let suite = ConformanceSuite(rawValue: suiteName) else {
+      let known = ConformanceSuite.allCases.map(\.rawValue).joined(separator: ", ")
+      throw fail(path + ".suite", "unknown suite '\(suiteName)' (expected \(known))")
     }
     let explanation = try string(fields["explanation"]!, path + ".explanation")
     guard !id.isEmpty, !explanation.isEmpty else { throw fail(path, "id and explanation must not be empty") }
@@ -206,7 +209,7 @@ struct ErrataReader {
   /// The match object.
   func match(_ value: JSONValue, _ path: String) throws(ErrataError) -> ErratumMatch {
     let keys: Set<String> = [
-      "leafLevel", "cpl", "access", "twice", "controlsSet", "controlsClear", "entries", "differences",
+      "leafLevel", "cpl", "access", "twice", "upperHalf", "controlsSet", "controlsClear", "entries", "differences",
     ]
     let fields = try object(value, path, keys: keys, required: [])
     var match = ErratumMatch()
@@ -218,6 +221,10 @@ struct ErrataReader {
     }
     if let v = fields["cpl"] { match.user = try cpl(v, path + ".cpl") }
     if let v = fields["access"] { match.kinds = try kinds(v, path + ".access") }
+    if let v = fields["upperHalf"] {
+      guard case .bool(let upper) = v else { throw fail(path + ".upperHalf", "must be true or false") }
+      match.upperHalf = upper
+    }
     if let v = fields["twice"] {
       guard case .bool(let twice) = v else { throw fail(path + ".twice", "must be true or false") }
       match.twice = twice
@@ -262,7 +269,9 @@ struct ErrataReader {
 
   /// The entries object: level name → {"set": [...], "clear": [...]}.
   func entries(_ value: JSONValue, _ path: String) throws(ErrataError) -> [EntryCondition] {
-    guard case .object(let levels) = value else { throw fail(path, "must be an object keyed by pml4e, pdpte, pde, pte") }
+    guard case .object(let levels) = value else {
+      throw fail(path, "must be an object keyed by pml4e, pdpte, pde, pte")
+    }
     var result: [EntryCondition] = []
     for (name, condition) in levels.sorted(by: { $0.key < $1.key }) {
       let at = "\(path).\(name)"

@@ -65,7 +65,8 @@ public enum PredictedOutcome: Sendable, Hashable {
     case .translation(.pageFault(_, let reason)): return "\(reason)"
     case .translation(let outcome): return "\(outcome)"
     case .nonCanonical: return "non-canonical linear address"
-    case .unpredictable(let outcome): return "the model cannot predict: \(outcome) (an entry of the case holds address bits)"
+    case .unpredictable(let outcome):
+      return "the model cannot predict: \(outcome) (an entry of the case holds address bits)"
     }
   }
 }
@@ -131,15 +132,23 @@ public struct CaseTables: PhysicalMemory, Sendable {
 /// a CPU with this MAXPHYADDR and these features, whose leaves map
 /// `targetPhysical`.
 public struct PagingOracle: Sendable {
-  public var maxPhysicalAddressBits: Int
-  public var features: CPUFeatures
+  public let maxPhysicalAddressBits: Int
+  public let features: CPUFeatures
   /// The page every case's leaf maps (the guest reports it at boot).
-  public var targetPhysical: UInt64
+  public let targetPhysical: UInt64
+
+  /// 4-level paging with CR3 at the fake PML4 and no control set: built
+  /// once, so a case's context is a copy and a few ORs.
+  let baseContext: PagingContext
 
   public init(maxPhysicalAddressBits: Int, features: CPUFeatures, targetPhysical: UInt64) {
     self.maxPhysicalAddressBits = maxPhysicalAddressBits
     self.features = features
     self.targetPhysical = targetPhysical
+    var context = PagingContext(
+      mode: .fourLevel, cr3: CaseTables.root, maxPhysicalAddressBits: maxPhysicalAddressBits)
+    context.supports1GiBPages = features.pages1GiB
+    baseContext = context
   }
 
   /// The linear address case `c` accesses from block slot `slot` (the
@@ -153,17 +162,21 @@ public struct PagingOracle: Sendable {
   /// The register state the runner sets for `c`: 4-level paging, CR3 at the
   /// fake PML4, and the case's controls.
   public func context(for c: PagingCase) -> PagingContext {
-    var context = PagingContext(
-      mode: .fourLevel, cr3: CaseTables.root, maxPhysicalAddressBits: maxPhysicalAddressBits)
-    context.supports1GiBPages = features.pages1GiB
-    let controls = c.controls
-    if controls.contains(.writeProtect) { context.cr0.insert(.writeProtect) }
-    if controls.contains(.noExecuteEnable) { context.efer.insert(.noExecuteEnable) }
-    if controls.contains(.smep) { context.cr4.insert(.supervisorModeExecutionPrevention) }
-    if controls.contains(.smap) { context.cr4.insert(.supervisorModeAccessPrevention) }
-    if controls.contains(.protectionKeys) { context.cr4.insert(.protectionKeysForUserPages) }
-    if controls.contains(.alignmentCheck) && !controls.contains(.userMode) { context.rflags.insert(.alignmentCheck) }
-    context.pkru = ProtectionKeyRights(rawValue: controls.pkru)
+    var context = baseContext
+    let controls = c.controls.rawValue
+    func bit(_ control: ConformanceControls, _ register: UInt64) -> UInt64 {
+      controls & control.rawValue != 0 ? register : 0
+    }
+    context.cr0.rawValue |= bit(.writeProtect, ControlRegister0.writeProtect.rawValue)
+    context.efer.rawValue |= bit(.noExecuteEnable, ExtendedFeatureEnable.noExecuteEnable.rawValue)
+    context.cr4.rawValue |=
+      bit(.smep, ControlRegister4.supervisorModeExecutionPrevention.rawValue)
+      | bit(.smap, ControlRegister4.supervisorModeAccessPrevention.rawValue)
+      | bit(.protectionKeys, ControlRegister4.protectionKeysForUserPages.rawValue)
+    if !c.controls.contains(.userMode) {
+      context.rflags.rawValue |= bit(.alignmentCheck, RFlags.alignmentCheck.rawValue)
+    }
+    context.pkru = ProtectionKeyRights(rawValue: c.controls.pkru)
     return context
   }
 
@@ -199,7 +212,8 @@ public struct PagingOracle: Sendable {
       accessed: (0..<4).map { accessed[$0] ? .set : mayBeAccessed[$0] ? .maySet : .unchanged },
       dirty: (0..<4).map { dirty[$0] ? .set : .unchanged },
       flagMasks: (0..<4).map { flagMask(level: 4 - $0, leafLevel: c.leafLevel) },
-      outcome: outcome == nil ? .unpredictable(t.outcome) : outcome == .completed ? .completes : .translation(t.outcome))
+      outcome: outcome == nil ? .unpredictable(t.outcome) : outcome == .completed ? .completes : .translation(t.outcome)
+    )
   }
 
   /// An explicit-address case: #GP(0) when the address is not canonical

@@ -74,13 +74,16 @@ struct PagingSection: Sendable {
   /// The product of the alphabets' sizes.
   var entryCombinations: Int
 
-  init(name: String, leafLevel: Int, explicitAddress: Bool = false, _ alphabets: [[UInt64]], _ env: [PagingEnvironment]) {
+  init(name: String, leafLevel: Int, explicitAddress: Bool = false, _ alphabets: [[UInt64]], _ env: [PagingEnvironment])
+  {
     self.name = name
     self.leafLevel = leafLevel
     self.explicitAddress = explicitAddress
     self.alphabets = alphabets
     self.environments = env
-    positions = alphabets.map { values in Dictionary(values.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a }) }
+    positions = alphabets.map { values in
+      Dictionary(values.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+    }
     environmentPositions = Dictionary(env.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
     entryCombinations = alphabets.reduce(1) { $0 * $1.count }
   }
@@ -103,27 +106,23 @@ struct PagingSection: Sendable {
     return PagingCase(
       pml4e: entries.0, pdpte: entries.1, pde: entries.2, pte: entries.3, leafLevel: leafLevel,
       controls: environment.controls, kind: environment.kind, twice: environment.twice,
-      explicitAddress: explicitAddress, upperHalf: upperHalf(local))
+      explicitAddress: explicitAddress)
   }
 
-  /// Whether case `local` sits in the upper half of the address space: the
-  /// parity of its index's set bits (the Thue-Morse sequence), so every
-  /// aligned pair of cases has one in each half (a block fills both halves'
-  /// 255 slots) and no entry digit decides the half.
-  func upperHalf(_ local: Int) -> Bool { !explicitAddress && local.nonzeroBitCount & 1 == 1 }
-
   /// The local index of `c` in this section, nil if the section lacks it.
+  /// The half of the address space is where the runner places a case, not
+  /// part of what it is: `upperHalf` is ignored.
   func index(of c: PagingCase) -> Int? {
     guard c.leafLevel == leafLevel, c.explicitAddress == explicitAddress, c.mutation == 0, c.invalidation == nil,
-      !c.controlWrite, let environment = environmentPositions[PagingEnvironment(controls: c.controls, kind: c.kind, twice: c.twice)]
+      !c.controlWrite,
+      let environment = environmentPositions[PagingEnvironment(controls: c.controls, kind: c.kind, twice: c.twice)]
     else { return nil }
     var local = 0
     for level in 0..<4 {
       guard let position = positions[level][c.entry(level: 4 - level)] else { return nil }
       local = local * alphabets[level].count + position
     }
-    let index = environment * entryCombinations + local
-    return upperHalf(index) == c.upperHalf ? index : nil
+    return environment * entryCombinations + local
   }
 }
 
@@ -144,9 +143,8 @@ struct PagingSection: Sendable {
 /// and PDPTE, user accesses under SMEP, and CR4.PKE × PKRU × the PTE's key
 /// (enumerated, skipped without PKU). G is always 0; entries carry flags
 /// only (bits 0-11, 63, the reserved bits tested, and bit 59 for a key).
-/// Half the cases sit in the upper (kernel) half of the linear-address space
-/// (`PagingCase.upperHalf`, alternating as the Thue-Morse sequence), so both
-/// halves are walked and a guest block fills all 510 slots.
+/// Every case is in the lower half (`upperHalf` false): the runner chooses
+/// the half it places a case in.
 ///
 /// # Pruning rules (what is left out, and why that loses nothing)
 ///
@@ -220,7 +218,7 @@ public struct PagingSpace: Sendable {
   }
 
   /// The index of `c` in the space, nil if the space does not hold it (the
-  /// inverse of `case(at:)`).
+  /// inverse of `case(at:)`; `upperHalf` is ignored).
   public func index(of c: PagingCase) -> Int? {
     for (n, section) in sections.enumerated() {
       if let local = section.index(of: c) { return starts[n] + local }
@@ -337,7 +335,9 @@ extension PagingSpace {
     let fixed = [PagingAlphabets.defaultEntry]
     let ps = PagingAlphabets.pageSize
     let pml4e = bits.continuing(excluding: [PagingAlphabets.defaultEntry])
-    let pdpte = bits.continuing(excluding: [PagingAlphabets.defaultEntry, PagingAlphabets.present | PagingAlphabets.user])
+    let pdpte = bits.continuing(excluding: [
+      PagingAlphabets.defaultEntry, PagingAlphabets.present | PagingAlphabets.user,
+    ])
     let small = bits.smallLeaf()
     let smallLarge = bits.smallLeaf(base: ps)
     let full = PagingEnvironments.full
@@ -355,7 +355,9 @@ extension PagingSpace {
   /// Protection keys (pruning rule 7): enumerated, skipped without PKU.
   static func protectionKeySection(_ bits: PagingAlphabets) -> PagingSection {
     let fixed = [PagingAlphabets.defaultEntry]
-    let flags = PagingAlphabets.subsets([PagingAlphabets.writable, PagingAlphabets.user, PagingAlphabets.accessed, PagingAlphabets.dirty])
+    let flags = PagingAlphabets.subsets([
+      PagingAlphabets.writable, PagingAlphabets.user, PagingAlphabets.accessed, PagingAlphabets.dirty,
+    ])
     let pte = PagingAlphabets.crossed(flags.map { $0 | PagingAlphabets.present }, with: [0, PagingAlphabets.key1])
     return PagingSection(name: "pku-4k", leafLevel: 1, [fixed, fixed, fixed, pte], PagingEnvironments.protectionKeys)
   }
@@ -367,8 +369,9 @@ extension PagingSpace {
   /// The `canonical` suite's space: every non-canonical neighbour of a user
   /// and a kernel address (each of bits 47..63 flipped, and all of 48..63)
   /// accessed every way at CPL 0 and 3, which must raise #GP(0); and, as
-  /// controls that must not fault, reads and fetches of addresses the runner
-  /// maps: `UserLayout.codeBase` at CPL 3, `KernelLayout.virtualBase` at CPL 0.
+  /// controls that must not fault, reads and fetches at CPL 3 and CPL 0 of
+  /// the one page the runner maps for them (`ConformanceABI.userTargetAddress`,
+  /// a RET at its first byte).
   public static func canonical(maxPhysicalAddressBits: Int = 48, features: CPUFeatures) -> PagingSpace {
     let bases = [UserLayout.codeBase, KernelLayout.virtualBase]
     var addresses: [UInt64] = []
@@ -378,12 +381,14 @@ extension PagingSpace {
     }
     let everyAccess = PagingEnvironments.canonical(cpls: [.userMode, []], kinds: ConformanceAccessKind.allCases)
     let sections = [
-      PagingSection(name: "non-canonical", leafLevel: 1, explicitAddress: true, [addresses, [0], [0], [0]], everyAccess),
       PagingSection(
-        name: "canonical-user", leafLevel: 1, explicitAddress: true, [[UserLayout.codeBase], [0], [0], [0]],
+        name: "non-canonical", leafLevel: 1, explicitAddress: true, [addresses, [0], [0], [0]], everyAccess),
+      PagingSection(
+        name: "canonical-user", leafLevel: 1, explicitAddress: true, [[ConformanceABI.userTargetAddress], [0], [0], [0]],
         PagingEnvironments.canonical(cpls: [.userMode], kinds: [.read, .fetch])),
       PagingSection(
-        name: "canonical-kernel", leafLevel: 1, explicitAddress: true, [[KernelLayout.virtualBase], [0], [0], [0]],
+        name: "canonical-kernel", leafLevel: 1, explicitAddress: true,
+        [[ConformanceABI.userTargetAddress], [0], [0], [0]],
         PagingEnvironments.canonical(cpls: [[]], kinds: [.read, .fetch])),
     ]
     return PagingSpace(
@@ -490,7 +495,9 @@ enum PagingEnvironments {
 
   /// Each of `controls` with every kind in `kinds`, once and twice.
   static func accesses(_ controls: [ConformanceControls], kinds: [ConformanceAccessKind]) -> [PagingEnvironment] {
-    controls.flatMap { c in kinds.flatMap { k in [false, true].map { PagingEnvironment(controls: c, kind: k, twice: $0) } } }
+    controls.flatMap { c in
+      kinds.flatMap { k in [false, true].map { PagingEnvironment(controls: c, kind: k, twice: $0) } }
+    }
   }
 
   /// SMAP off: CPL 3 and CPL 0 × WP NXE SMEP × read/write/fetch × once/twice (96).

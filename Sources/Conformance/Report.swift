@@ -100,6 +100,31 @@ public struct FamilyResult: Codable, Sendable, Hashable {
   }
 }
 
+/// How the accesses of a run ended, by privilege: the mix the event floor
+/// (`mmlab bench`) is weighted by.
+public struct AttemptTally: Codable, Sendable, Hashable {
+  public var userCompleted = 0
+  /// Second attempts of user cases that completed: a TLB hit, no event.
+  public var userRepeated = 0
+  public var userFaulted = 0
+  public var supervisorCompleted = 0
+  public var supervisorFaulted = 0
+  public init() {}
+
+  public var total: Int { userCompleted + userRepeated + userFaulted + supervisorCompleted + supervisorFaulted }
+  /// Blocks the guest ran (each loads CR3 once).
+  public var blocks = 0
+
+  public mutating func add(_ other: AttemptTally) {
+    userCompleted += other.userCompleted
+    userRepeated += other.userRepeated
+    blocks += other.blocks
+    userFaulted += other.userFaulted
+    supervisorCompleted += other.supervisorCompleted
+    supervisorFaulted += other.supervisorFaulted
+  }
+}
+
 /// A whole run: what `mmlab conformance` prints in every format.
 public struct ConformanceReport: Codable, Sendable {
   /// The platform that answered (KVM flavour, shadow or two-dimensional paging).
@@ -109,6 +134,8 @@ public struct ConformanceReport: Codable, Sendable {
   public var shard: String?
   public var families: [FamilyResult]
   public var seconds: Double
+  /// Every access attempt the guest made (paging, canonical and tlb suites).
+  public var attempts: AttemptTally = AttemptTally()
 
   public init(
     platform: String, suites: [ConformanceSuite], shard: String? = nil, families: [FamilyResult] = [],

@@ -90,20 +90,10 @@ public enum MeasurementKind: UInt64, Sendable {
   case demandZeroFault = 5
   /// A user-mode #PF whose handler only stores a prepared PTE and returns (the bare round trip).
   case bareUserFault = 6
-  /// The conformance runner's event floor (`GuestCommandLine.conformance`),
-  /// each measured with the runner's own code paths:
-  /// a first user-mode read through a fresh, valid mapping,
-  case conformanceUserAccess = 7
-  /// a user-mode access that faults, through the runner's #PF fast path and back,
-  case conformanceUserFault = 8
-  /// a supervisor read through a fresh, valid mapping,
-  case conformanceSupervisorAccess = 9
-  /// a supervisor access that faults, through the fast path and back,
-  case conformanceSupervisorFault = 10
-  /// a page-table entry written by the runner while its table is not live,
-  case conformanceEntryWrite = 11
-  /// a CR3 load (the block's one invalidation).
-  case conformanceRootLoad = 12
+  /// A supervisor load through a valid mapping (`arch_probe_load`): on kvm-pvm
+  /// an emulated instruction, the floor of a supervisor access the
+  /// conformance suite makes.
+  case conformanceSupervisorAccess = 7
 }
 
 /// What a `HypercallKind.region` announces.

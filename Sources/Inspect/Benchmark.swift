@@ -56,12 +56,7 @@ public struct FloorCost: Sendable, Equatable {
     case .portExit: "port I/O exit to the host"
     case .demandZeroFault: "demand-zero fault from user mode (mmlab's Mm)"
     case .bareUserFault: "bare #PF round trip from user mode (handler stores a prepared PTE)"
-    case .conformanceUserAccess: "conformance: user access through a fresh mapping"
-    case .conformanceUserFault: "conformance: user access that faults, recorded and resumed"
-    case .conformanceSupervisorAccess: "conformance: supervisor access through a fresh mapping"
-    case .conformanceSupervisorFault: "conformance: supervisor access that faults, recorded and resumed"
-    case .conformanceEntryWrite: "conformance: entry write to a table not yet live"
-    case .conformanceRootLoad: "conformance: CR3 load"
+    case .conformanceSupervisorAccess: "supervisor load through a valid mapping (emulated on kvm-pvm)"
     }
   }
 }
@@ -198,5 +193,6 @@ func milliseconds(_ duration: Duration) -> Double {
 extension MeasurementKind: CaseIterable {
   public static var allCases: [MeasurementKind] {
     [.pageFaultRoundTrip, .invlpg, .livePageTableWrite, .portExit, .bareUserFault, .demandZeroFault]
+      + [.conformanceSupervisorAccess]
   }
 }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Conformance
+import Foundation
 import Inspect
 
 /// `mmlab bench`: the figures later work is measured against.
@@ -11,7 +13,10 @@ struct BenchCommand: ParsableCommand {
       --boot-runs boots), the walk throughput (leaf PTEs per second over the guest's tables with \
       256 MiB mapped in 4 KiB pages, median of --walk-runs walks), and what the platform's \
       unavoidable events cost as the guest measures them with rdtsc (a #PF round trip, an \
-      INVLPG, a write to a live page-table page, a port exit). Build with -c release for \
+      INVLPG, a write to a live page-table page, a port exit); then the conformance suite's \
+      rate over a uniform sample of the paging suite (every --conformance-sample-th case, \
+      --jobs guests) against the event floor: what the platform's unavoidable events of an \
+      average case cost, measured by the guest in the same run. Build with -c release for \
       figures worth quoting: a debug build says so in its output.
       """
   )
@@ -27,18 +32,36 @@ struct BenchCommand: ParsableCommand {
   @Option(name: .long, help: "Output format: text or json.")
   var format: ReportFormat = .text
 
+  @Option(
+    name: .long,
+    help: "Run every Nth case of the paging suite for its rate (1: all of it; 0: skip). Pick N prime: a power of two strides along the case index's flag bits and samples a biased mix."
+  )
+  var conformanceSample = 17
+
+  @Option(name: .long, help: "Conformance guests run in parallel.")
+  var jobs = ProcessInfo.processInfo.activeProcessorCount
+
   func validate() throws {
     guard (1...10_000).contains(bootRuns), (1...10_000).contains(walkRuns) else {
       throw ValidationError("--boot-runs and --walk-runs must be between 1 and 10000")
+    }
+    guard (0...1_000_000).contains(conformanceSample), (1...64).contains(jobs) else {
+      throw ValidationError("--conformance-sample must be 0...1000000 and --jobs 1...64")
     }
   }
 
   func run() throws {
     let report = try BenchmarkReport.measure(
       BenchmarkOptions(boot: boot.options(), bootRuns: bootRuns, walkRuns: walkRuns))
+    let conformance =
+      conformanceSample == 0
+      ? nil : try ConformanceBenchmark.measure(boot: boot.options(), jobs: jobs, sampleEvery: conformanceSample)
     switch format {
-    case .text: Terminal.writeReport(report.text(optimized: BuildConfiguration.optimized))
-    case .json: Terminal.writeReport(renderJSON(report.json(optimized: BuildConfiguration.optimized)))
+    case .text: Terminal.writeReport(report.text(optimized: BuildConfiguration.optimized) + (conformance?.text ?? ""))
+    case .json:
+      var object = report.json(optimized: BuildConfiguration.optimized)
+      object["conformance"] = conformance?.json
+      Terminal.writeReport(renderJSON(object))
     }
   }
 }

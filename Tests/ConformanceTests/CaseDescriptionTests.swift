@@ -7,18 +7,21 @@ import Testing
 @Suite struct CaseDescriptionTests {
   @Test func caseDescriptionNamesEveryLevelTheControlsAndTheAccess() {
     let c = pagingCase(
-      pde: Bit.pwu | Bit.a, pte: Bit.p | Bit.u | Bit.nx | Bit.r51, controls: [.userMode, .writeProtect, .noExecuteEnable],
+      pde: Bit.pwu | Bit.a, pte: Bit.p | Bit.u | Bit.nx | Bit.r51,
+      controls: [.userMode, .writeProtect, .noExecuteEnable],
       kind: .write, twice: true)
     #expect(c.caseDescription == "4k pml4e[P W U] pdpte[P W U] pde[P W U A] pte[P U R51 NX] CPL3 WP NXE write twice")
-    let large = pagingCase(pdpte: Bit.p | Bit.ps | Bit.r13, leafLevel: 3, controls: [.smap, .alignmentCheck], kind: .fetch)
+    let large = pagingCase(
+      pdpte: Bit.p | Bit.ps | Bit.r13, leafLevel: 3, controls: [.smap, .alignmentCheck], kind: .fetch)
     #expect(large.caseDescription == "1g pml4e[P W U] pdpte[P PS R13] CPL0 SMAP AC fetch")
-    var upper = pagingCase(pte: 0)
-    upper.upperHalf = true
-    #expect(upper.caseDescription == "4k upper pml4e[P W U] pdpte[P W U] pde[P W U] pte[-] CPL0 read")
-    let key = pagingCase(pte: Bit.p | 1 << 59, controls: ConformanceControls(rawValue: ConformanceControls.protectionKeys.rawValue | 0x4 << 32))
+    #expect(pagingCase(pte: 0).caseDescription == "4k pml4e[P W U] pdpte[P W U] pde[P W U] pte[-] CPL0 read")
+    let key = pagingCase(
+      pte: Bit.p | 1 << 59,
+      controls: ConformanceControls(rawValue: ConformanceControls.protectionKeys.rawValue | 0x4 << 32))
     #expect(key.caseDescription.hasSuffix("pte[P KEY1] CPL0 PKE PKRU=0x4 read"))
     let canonical = PagingSpace.canonical(features: testFeatures).case(at: 0)
-    #expect(canonical.caseDescription.hasPrefix("canonical 0x") && canonical.caseDescription.contains("(non-canonical)"))
+    #expect(
+      canonical.caseDescription.hasPrefix("canonical 0x") && canonical.caseDescription.contains("(non-canonical)"))
   }
 
   @Test func outcomesReadLikeTheSDM() {
@@ -58,5 +61,50 @@ import Testing
     #expect(testSpace.matches(c, filter: "pte[P W U R51]"))
     #expect(!testSpace.matches(c, filter: "r48"))
     #expect(!testSpace.matches(c, filter: "cpl0"))
+  }
+}
+
+/// `indices(matching:in:)` selects exactly what `matches` does, faster.
+@Suite struct FilterIndicesTests {
+  /// Slices from the 4k, 2m and 1g sections (the whole space takes long in
+  /// a debug build).
+  static let slices: [Range<Int>] = {
+    var result: [Range<Int>] = []
+    var start = 0
+    for section in testSpace.sectionSizes {
+      if ["4k", "2m", "1g", "pku-4k"].contains(section.name) {
+        result.append(start..<(start + min(section.count, 30_000)))
+      }
+      start += section.count
+    }
+    return result
+  }()
+
+  @Test(arguments: [
+    "paging/4k/cpl3/none/write", "pte[p u r51]", "1g pml4e[p w u] pdpte[p ps r21]", "pke", "nothing-matches",
+  ])
+  func indicesMatchingAgreeWithMatches(filter: String) {
+    var found = 0
+    for slice in Self.slices {
+      let indices = testSpace.indices(matching: filter, in: slice)
+      #expect(indices == indices.sorted())
+      let selected = Set(indices)
+      for index in slice where index % 7 == 0 {
+        #expect(selected.contains(index) == testSpace.matches(testSpace.case(at: index), filter: filter))
+      }
+      for index in indices.prefix(200) {
+        #expect(slice.contains(index) && testSpace.matches(testSpace.case(at: index), filter: filter))
+      }
+      found += indices.count
+    }
+    #expect(filter == "nothing-matches" ? found == 0 : found > 0)
+  }
+
+  @Test func canonicalIndicesMatchToo() {
+    let space = PagingSpace.canonical(features: testFeatures)
+    let indices = space.indices(matching: "(non-canonical) cpl3 wp write")
+    #expect(indices.count == 36 * 2)
+    for index in indices { #expect(space.case(at: index).kind == .write) }
+    #expect(space.indices(matching: "canonical/cpl0/fetch").count == 36 * 2 + 2)
   }
 }

@@ -41,7 +41,8 @@ import X86Paging
     #expect(firstOutcome(pagingCase(pte: nx, controls: [.noExecuteEnable], kind: .fetch)) == (14, 0x11))
     #expect(firstOutcome(pagingCase(pte: nx, controls: [.userMode], kind: .fetch)) == (14, 0xD))
     #expect(firstOutcome(pagingCase(pte: nx, controls: [.userMode, .smep], kind: .fetch)) == (14, 0x1D))
-    #expect(firstOutcome(pagingCase(pte: Bit.pwu, controls: [.userMode, .noExecuteEnable], kind: .fetch)).vector == nil)
+    #expect(
+      firstOutcome(pagingCase(pte: Bit.pwu, controls: [.userMode, .noExecuteEnable], kind: .fetch)).vector == nil)
   }
 
   /// Reserved bit 51 (and bit 48 = MAXPHYADDR): #PF with P and RSVD, 0x9 at
@@ -87,7 +88,8 @@ import X86Paging
   /// 2 MiB and 1 GiB leaves: rights combine over the levels; D is set in
   /// the large leaf.
   @Test func largeLeavesCombineRightsAndSetDirtyInTheLeaf() {
-    let twoMiB = pagingCase(pdpte: Bit.p | Bit.u, pde: Bit.pwu | Bit.ps, leafLevel: 2, controls: [.userMode], kind: .write)
+    let twoMiB = pagingCase(
+      pdpte: Bit.p | Bit.u, pde: Bit.pwu | Bit.ps, leafLevel: 2, controls: [.userMode], kind: .write)
     #expect(firstOutcome(twoMiB) == (14, 0x7))
     let oneGiB = pagingCase(pdpte: Bit.pwu | Bit.ps, leafLevel: 3, kind: .write)
     let prediction = predicted(oneGiB)
@@ -168,7 +170,9 @@ import X86Paging
     let write = pagingCase(pte: Bit.p | Bit.u, controls: [.userMode], kind: .write)
     let ok = pagingCase(controls: [.userMode], kind: .write)
     #expect(judged(write) { $0.attempts[0] = .completed }.kinds == [.noFault])
-    #expect(judged(ok) { $0.attempts[0] = AttemptOutcome(vector: 14, errorCode: 7, faultAddress: $0.linearAddress) }.kinds == [.fault])
+    #expect(
+      judged(ok) { $0.attempts[0] = AttemptOutcome(vector: 14, errorCode: 7, faultAddress: $0.linearAddress) }.kinds
+        == [.fault])
     #expect(judged(write) { $0.attempts[0].errorCode = 0x5 }.kinds == [.errorCode])
     #expect(judged(write) { $0.attempts[0].faultAddress ^= 0x1000 }.kinds == [.faultAddress])
     #expect(judged(write) { $0.attempts[0].vector = 13 }.kinds == [.vector])
@@ -187,7 +191,10 @@ import X86Paging
   /// entry that ended the walk, never cleared.
   @Test func accessedBitOnFaultingWalks() {
     let pdeMissing = pagingCase(pde: 0, controls: [.userMode])
-    #expect(judged(pdeMissing) { $0.finalEntries[0] &= ~Bit.a; $0.finalEntries[1] &= ~Bit.a }.passed)
+    #expect(
+      judged(pdeMissing) {
+        $0.finalEntries[0] &= ~Bit.a; $0.finalEntries[1] &= ~Bit.a
+      }.passed)
     #expect(judged(pdeMissing) { $0.finalEntries[3] |= Bit.a }.kinds == [.accessedBit])
     let alreadyAccessed = pagingCase(pte: Bit.p | Bit.a | Bit.u, controls: [.userMode], kind: .write)
     #expect(judged(alreadyAccessed) { $0.finalEntries[3] &= ~Bit.a }.kinds == [.accessedBit])
@@ -199,7 +206,8 @@ import X86Paging
     let prediction = testOracle.predict(c, linearAddress: c.pml4e)
     let observed = Observation(linearAddress: c.pml4e, attempts: prediction.attempts, finalEntries: [1, 2, 3, 4])
     #expect(judge(c, observed: observed, prediction: prediction).passed)
-    let wrong = Observation(linearAddress: c.pml4e, attempts: [AttemptOutcome(vector: 13, errorCode: 8)], finalEntries: [])
+    let wrong = Observation(
+      linearAddress: c.pml4e, attempts: [AttemptOutcome(vector: 13, errorCode: 8)], finalEntries: [])
     #expect(judge(c, observed: wrong, prediction: prediction).kinds == [.errorCode])
   }
 }

@@ -97,6 +97,8 @@ import X86Paging
     #expect(errata.erratum(for: userWrite, differences: [.errorCode], platform: "kvm-pvm") == nil)
     #expect(errata.erratum(for: userWrite, differences: [.noFault], platform: "kvm-pvm") == nil)
     // A passing case needs no erratum.
-    #expect(errata.erratum(for: pagingCase(controls: [.writeProtect], kind: .write), differences: [], platform: "kvm-pvm") == nil)
+    #expect(
+      errata.erratum(for: pagingCase(controls: [.writeProtect], kind: .write), differences: [], platform: "kvm-pvm")
+        == nil)
   }
 }
