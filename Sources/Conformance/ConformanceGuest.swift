@@ -32,6 +32,20 @@ public struct GuestCapabilities: Sendable, Hashable {
   }
 }
 
+extension GuestCapabilities {
+  /// "NX SMEP SMAP PGE, no PKU LA57 1GiB-pages PCID INVPCID; MAXPHYADDR 48".
+  public var summary: String {
+    let names: [(ConformanceFeatures, String)] = [
+      (.noExecute, "NX"), (.smep, "SMEP"), (.smap, "SMAP"), (.protectionKeys, "PKU"), (.fiveLevelPaging, "LA57"),
+      (.pages1GiB, "1GiB-pages"), (.pcid, "PCID"), (.invpcid, "INVPCID"), (.globalPages, "PGE"),
+    ]
+    let present = names.filter { features.contains($0.0) }.map(\.1)
+    let absent = names.filter { !features.contains($0.0) }.map(\.1)
+    return present.joined(separator: " ") + (absent.isEmpty ? "" : ", no " + absent.joined(separator: " "))
+      + "; MAXPHYADDR \(maxPhysicalAddressBits)"
+  }
+}
+
 /// TSC ticks the guest measured for the last request.
 public struct RunnerTicks: Sendable, Hashable {
   /// Blocks' access phases: CR3 load, controls, accesses, faults.

@@ -72,6 +72,7 @@ public struct ConformanceRunner: Sendable {
       shard: options.shard.map { "\($0.index)/\($0.count)" }, families: order.compactMap { families[$0] },
       seconds: seconds)
     report.attempts = tally
+    report.cpu = capabilities.summary
     return report
   }
 

@@ -136,6 +136,8 @@ public struct ConformanceReport: Codable, Sendable {
   public var seconds: Double
   /// Every access attempt the guest made (paging, canonical and tlb suites).
   public var attempts: AttemptTally = AttemptTally()
+  /// The paging features the guest's CPUID reports, and its MAXPHYADDR.
+  public var cpu: String = ""
 
   public init(
     platform: String, suites: [ConformanceSuite], shard: String? = nil, families: [FamilyResult] = [],

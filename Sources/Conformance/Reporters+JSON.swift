@@ -24,7 +24,7 @@ enum JSONReporter {
     var report: ConformanceReport
 
     enum CodingKeys: String, CodingKey {
-      case platform, suites, shard, families, seconds, attempts
+      case platform, suites, shard, families, seconds, attempts, cpu
       case passed, failed, expectedFailures, skipped, total, casesPerSecond, succeeded
     }
 
@@ -36,6 +36,7 @@ enum JSONReporter {
       try container.encode(report.families, forKey: .families)
       try container.encode(report.seconds, forKey: .seconds)
       try container.encode(report.attempts, forKey: .attempts)
+      try container.encode(report.cpu, forKey: .cpu)
       try container.encode(report.passed, forKey: .passed)
       try container.encode(report.failed, forKey: .failed)
       try container.encode(report.expectedFailures, forKey: .expectedFailures)

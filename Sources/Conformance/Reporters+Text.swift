@@ -6,6 +6,7 @@ enum TextReporter {
 
   static func render(_ report: ConformanceReport) -> String {
     var lines = ["platform: \(report.platform)"]
+    if !report.cpu.isEmpty { lines.append("cpu: \(report.cpu)") }
     if let shard = report.shard { lines.append("shard: \(shard)") }
     lines += report.reportedSuites.map { suiteLine($0, report: report) }
     lines += failedSection(report)

@@ -94,3 +94,37 @@ extension ConformanceRunnerTests {
     #expect(observed[3].attempts.first?.vector == 13)
   }
 }
+
+extension ConformanceRunnerTests {
+  /// The suite must be able to fail: the real guest runs the cases while the
+  /// host judges them with a wrong rule planted in the model (CR0.WP read
+  /// inverted). Exactly the cases whose outcome WP decides must be reported,
+  /// and nothing else.
+  @Test func aWrongRuleInTheModelIsReportedExactly() throws {
+    let guest = try ConformanceGuest(options: BootOptions())
+    let capabilities = guest.capabilities
+    let suite = PagingSuite(
+      space: .paging(
+        maxPhysicalAddressBits: capabilities.maxPhysicalAddressBits, features: CPUFeatures(capabilities.features)),
+      capabilities: capabilities)
+    let cases = stride(from: 3, to: suite.space.count, by: 331).map { suite.case(at: $0) }
+      .filter { suite.skipReason(for: $0) == nil }
+    var reported: Set<Int> = []
+    var decidedByWP: Set<Int> = []
+    try guest.run(cases) { n, observed in
+      var wrongModel = cases[n]
+      wrongModel.controls.formSymmetricDifference(.writeProtect)
+      let right = suite.oracle.predict(cases[n], linearAddress: observed.linearAddress)
+      let wrong = suite.oracle.predict(wrongModel, linearAddress: observed.linearAddress)
+      #expect(judge(cases[n], observed: observed, prediction: right).passed, "\(cases[n].caseDescription)")
+      if !judge(cases[n], observed: observed, prediction: wrong).passed { reported.insert(n) }
+      if right.attempts != wrong.attempts || right.accessed != wrong.accessed || right.dirty != wrong.dirty {
+        decidedByWP.insert(n)
+      }
+    }
+    try guest.finish()
+    #expect(cases.count > 5000)
+    #expect(!decidedByWP.isEmpty)
+    #expect(reported == decidedByWP)
+  }
+}

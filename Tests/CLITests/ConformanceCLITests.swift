@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+
+#if canImport(FoundationXML)
+  import FoundationXML
+#endif
+
+@Suite("mmlab conformance: bad input")
+struct ConformanceCLIInputTests {
+  @Test("a suite the tool does not know is a clear error naming the ones it does")
+  func unknownSuite() throws {
+    let result = try MMLabProcess.run(["conformance", "--suite", "pagingg"])
+    #expect(result.status != 0)
+    #expect(result.standardError.contains("no suite \"pagingg\""))
+    #expect(result.standardError.contains("tlb"))
+  }
+
+  @Test("a shard outside 1...N is refused", arguments: ["3/2", "0/4", "1/0", "a/b", "2"])
+  func badShard(shard: String) throws {
+    let result = try MMLabProcess.run(["conformance", "--shard", shard])
+    #expect(result.status != 0)
+    #expect(result.standardError.contains("--shard must be I/N"))
+  }
+
+  @Test("--jobs 0 and an unknown format are refused")
+  func badJobsAndFormat() throws {
+    #expect(try MMLabProcess.run(["conformance", "--jobs", "0"]).status != 0)
+    let format = try MMLabProcess.run(["conformance", "--format", "xml"])
+    #expect(format.status != 0)
+    #expect(format.standardError.contains("junit"))
+  }
+
+  @Test("a malformed errata file is a clear error")
+  func badErrata() throws {
+    let path = temporaryPath("errata.json")
+    try Data(#"{"errata": [{"id": "x"}]}"#.utf8).write(to: URL(filePath: path))
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let result = try MMLabProcess.run(["conformance", "--suite", "controls", "--errata", path])
+    #expect(result.status != 0)
+    #expect(result.standardError.contains(path))
+  }
+}
+
+@Suite("mmlab conformance on the real guest", .enabled(if: BootingCLITests.enabled, "/dev/kvm is not usable here"))
+struct ConformanceCLIBootingTests {
+  @Test("the controls suite writes JUnit XML a parser accepts, with the platform named")
+  func junit() throws {
+    let path = temporaryPath("conformance.xml")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let result = try MMLabProcess.run(["conformance", "--suite", "controls", "--format", "junit", "--output", path])
+    #expect(result.status == 0, "\(result.standardError)")
+    let data = try Data(contentsOf: URL(filePath: path))
+    let parser = XMLParser(data: data)
+    #expect(parser.parse(), "the JUnit report does not parse: \(String(describing: parser.parserError))")
+    let text = String(decoding: data, as: UTF8.self)
+    #expect(text.contains("<testsuites"))
+    #expect(text.contains("name=\"platform\""))
+  }
+
+  @Test("TAP output has a plan matching its test points, and a filter narrows the run")
+  func tap() throws {
+    let result = try MMLabProcess.run(["conformance", "--suite", "tlb", "--filter", "invlpg", "--format", "tap"])
+    #expect(result.status == 0, "\(result.standardError)")
+    let lines = result.standardOutput.split(separator: "\n")
+    #expect(lines.first == "TAP version 13")
+    let plan = try #require(lines.first { $0.hasPrefix("1..") })
+    let points = lines.filter { $0.hasPrefix("ok ") || $0.hasPrefix("not ok ") }
+    #expect(plan == "1..\(points.count)")
+    #expect(points.allSatisfy { $0.contains("invlpg") })
+  }
+
+  @Test("a shard of the paging suite runs with no unexplained mismatch")
+  func pagingShard() throws {
+    let result = try MMLabProcess.run(["conformance", "--suite", "paging", "--shard", "7/199", "--format", "json"])
+    #expect(result.status == 0, "\(result.standardOutput.suffix(2000))")
+    let json = try result.json()
+    #expect(json["failed"] as? Int == 0)
+    #expect((json["passed"] as? Int ?? 0) > 9000)
+    #expect(json["shard"] as? String == "7/199")
+  }
+}
