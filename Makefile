@@ -4,7 +4,7 @@
 # `make test`: build everything and run the unit and integration tests.
 SWIFT ?= swift
 
-.PHONY: setup demo test
+.PHONY: setup demo test conformance
 
 setup:
 	@Scripts/setup.sh
@@ -17,3 +17,9 @@ demo: setup
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# The whole hardware conformance suite on this machine's KVM (release build).
+conformance: setup
+	$(SWIFT) build -c release --product mmlab
+	.build/release/mmlab conformance --suite all --format junit --output .build/conformance.xml
+	@grep -o '<testsuites[^>]*>' .build/conformance.xml

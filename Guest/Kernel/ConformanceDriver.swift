@@ -5,9 +5,11 @@ import GuestArch
 /// and stops at `conformanceReady` with the results written. Runs on the boot
 /// tables (see `conformance_run`), and leaves the kernel's CR3 as it found it.
 func serveConformance(_ frames: ConformanceFrames) {
-  Hypercall.call(.region, GuestRegionKind.conformanceRequest.rawValue, frames.request,
+  Hypercall.call(
+    .region, GuestRegionKind.conformanceRequest.rawValue, frames.request,
     UInt64(ConformanceABI.requestBufferSize))
-  Hypercall.call(.region, GuestRegionKind.conformanceResults.rawValue, frames.results,
+  Hypercall.call(
+    .region, GuestRegionKind.conformanceResults.rawValue, frames.results,
     UInt64(ConformanceABI.resultsBufferSize))
   Hypercall.call(.region, GuestRegionKind.conformanceTarget.rawValue, frames.target, 4096)
   let kernelRoot = arch_read_cr3()

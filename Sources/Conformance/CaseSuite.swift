@@ -66,7 +66,8 @@ public struct PagingSuite: CaseSuite {
 
   public func judge(_ c: PagingCase, observed: Observation) -> Judgement {
     if let wrong = wrongAddress(c, observed: observed) { return Judgement(differences: [wrong]) }
-    return Conformance.judge(c, observed: observed, prediction: oracle.predict(c, linearAddress: observed.linearAddress))
+    return Conformance.judge(
+      c, observed: observed, prediction: oracle.predict(c, linearAddress: observed.linearAddress))
   }
 
   public func describe(_ c: PagingCase) -> String {

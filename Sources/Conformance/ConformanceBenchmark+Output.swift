@@ -16,7 +16,8 @@ extension ConformanceBenchmark {
     lines.append(
       "  events (µs): user access \(String(format: "%.2f", f.userAccess)), user #PF \(String(format: "%.1f", f.userFault)), "
         + "supervisor load \(String(format: "%.2f", f.supervisorAccess)), supervisor #PF \(String(format: "%.1f", f.supervisorFault)), "
-        + "block (CR3 load, controls, mode switch) \(String(format: "%.1f", f.rootLoad)) per \(Int(f.casesPerBlock)) cases")
+        + "block (CR3 load, controls, mode switch) \(String(format: "%.1f", f.rootLoad)) per \(Int(f.casesPerBlock)) cases"
+    )
     let m = f.mix
     lines.append(
       "  attempts: user \(m.userCompleted) completed + \(m.userRepeated) repeated + \(m.userFaulted) faulted, "
@@ -30,7 +31,8 @@ extension ConformanceBenchmark {
     let f = floor
     return [
       "cases": cases, "seconds": seconds, "jobs": jobs, "sampleEvery": sampleEvery, "casesPerSecond": casesPerSecond,
-      "floorRatio": floorRatio, "floorCasesPerSecond": floorCasesPerSecond, "floorTargetRatio": Self.floorTargetRatio, "platform": platform,
+      "floorRatio": floorRatio, "floorCasesPerSecond": floorCasesPerSecond, "floorTargetRatio": Self.floorTargetRatio,
+      "platform": platform,
       "floor": [
         "microsecondsPerCase": f.microsecondsPerCase, "casesPerSecond": f.casesPerSecond,
         "userAccessMicroseconds": f.userAccess, "userFaultMicroseconds": f.userFault,

@@ -89,7 +89,8 @@ public final class ConformanceGuest: @unchecked Sendable {
     self.request = request
     self.results = results
     capabilities = GuestCapabilities(
-      features: ConformanceFeatures(rawValue: request.load(fromByteOffset: ConformanceABI.requestFeatures, as: UInt64.self)),
+      features: ConformanceFeatures(
+        rawValue: request.load(fromByteOffset: ConformanceABI.requestFeatures, as: UInt64.self)),
       maxPhysicalAddressBits: Int(request.load(fromByteOffset: ConformanceABI.requestMaxPhysicalBits, as: UInt64.self)),
       targetPhysical: request.load(fromByteOffset: ConformanceABI.requestTarget, as: UInt64.self))
   }

@@ -57,7 +57,7 @@ public struct ConformanceRunner: Sendable {
       work.append((cases, select(cases, into: &families, order: &order)))
     }
     var tally = AttemptTally()
-    try runJobs(
+    runJobs(
       work, capabilities: capabilities, first: probe, platform: platform, into: &families, order: &order,
       tally: &tally)
     if options.suites.contains(.mm) {
@@ -118,44 +118,49 @@ public struct ConformanceRunner: Sendable {
   }
 
   /// Spreads every suite's selected cases over the jobs: job 0 uses the
-  /// probe guest, the others boot their own.
+  /// probe guest, the others boot their own. A job whose guest fails keeps
+  /// what it judged so far and adds a failed `runner/job-N` family naming
+  /// the error: the report is never lost to one guest.
   func runJobs(
     _ work: [(suite: any CaseSuite, indices: [Int])], capabilities: GuestCapabilities, first: ConformanceGuest,
     platform: Platform,
     into families: inout [String: FamilyResult], order: inout [String], tally: inout AttemptTally
-  ) throws {
+  ) {
     let total = work.reduce(0) { $0 + $1.indices.count }
     let jobs = max(1, min(options.jobs, total / 1000 + 1))
     let done = Atomic<Int>(0)
-    let results = Mutex<[Result<([String: FamilyResult], AttemptTally), Error>]>([])
+    let results = Mutex<[(Int, [String: FamilyResult], AttemptTally)]>([])
     let firstGuest = Mutex<ConformanceGuest?>(first)
     DispatchQueue.concurrentPerform(iterations: jobs) { job in
-      let outcome = Result { () throws -> ([String: FamilyResult], AttemptTally) in
+      var mine: [String: FamilyResult] = [:]
+      var counted = AttemptTally()
+      do {
         let guest = try firstGuest.withLock { $0.take() } ?? ConformanceGuest(options: options.boot)
-        var mine: [String: FamilyResult] = [:]
-        var tally = AttemptTally()
         for (shared, indices) in work {
           // A suite of the job's own: shared ones' storage would have every
           // job's reference counting fight over the same cache lines.
           let suite = Self.suite(shared.suite, capabilities: capabilities)
-          let share = indices.count * job / jobs..<indices.count * (job + 1) / jobs
-          let ownIndices = Array(indices[share])
-          try runShare(suite, ownIndices[...], guest: guest, platform: platform, into: &mine, tally: &tally) {
-            finished in
-            let now = done.add(finished, ordering: .relaxed).newValue
-            progress?(now, total)
+          let share = Array(indices[indices.count * job / jobs..<indices.count * (job + 1) / jobs])
+          try runShare(suite, share[...], guest: guest, platform: platform, into: &mine, tally: &counted) { finished in
+            progress?(done.add(finished, ordering: .relaxed).newValue, total)
           }
         }
-        tally.blocks += Int(guest.totalTicks.blocks)
+        counted.blocks += Int(guest.totalTicks.blocks)
         try guest.finish()
-        return (mine, tally)
+      } catch {
+        var failure = FamilyResult(suite: work.first?.suite.suite ?? .paging, name: "runner/job-\(job + 1)")
+        failure.record(
+          .failed,
+          mismatch: Mismatch(
+            caseDescription: "guest of job \(job + 1) of \(jobs)", expected: "the guest runs its share of the cases",
+            observed: "\(error)"))
+        mine[failure.name] = failure
       }
-      results.withLock { $0.append(outcome) }
+      results.withLock { [mine, counted] in $0.append((job, mine, counted)) }
     }
-    for outcome in results.withLock({ $0 }) {
-      let (found, counted) = try outcome.get()
+    for (_, found, counted) in results.withLock({ $0 }).sorted(by: { $0.0 < $1.0 }) {
       tally.add(counted)
-      for (name, family) in found {
+      for (name, family) in found.sorted(by: { $0.key < $1.key }) {
         if families[name] == nil {
           families[name] = family
           order.append(name)

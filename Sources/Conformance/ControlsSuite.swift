@@ -86,9 +86,13 @@ public struct ControlsSuite: CaseSuite {
         differences: stuck
           ? [] : [Difference(kind: .entryBits, detail: "the register read back as \(hex(observed.valueRead))")])
     }
-    if attempt.vector == ExceptionVector.generalProtection && attempt.errorCode == 0 { return Judgement(differences: []) }
+    if attempt.vector == ExceptionVector.generalProtection && attempt.errorCode == 0 {
+      return Judgement(differences: [])
+    }
     let kind: DifferenceKind = attempt.vector == nil ? .noFault : .vector
-    return Judgement(differences: [Difference(kind: kind, detail: "expected #GP(0), observed \(CaseNames.attempt(attempt))")])
+    return Judgement(differences: [
+      Difference(kind: kind, detail: "expected #GP(0), observed \(CaseNames.attempt(attempt))")
+    ])
   }
 
   public func describe(_ c: PagingCase) -> String {
@@ -96,9 +100,10 @@ public struct ControlsSuite: CaseSuite {
   }
 
   public func outcomes(_ c: PagingCase, observed: Observation) -> (expected: String, observed: String) {
-    let observedText = observed.attempts.first.map {
-      $0 == .completed ? "taken, reads back \(hex(observed.valueRead))" : CaseNames.attempt($0)
-    } ?? "nothing"
+    let observedText =
+      observed.attempts.first.map {
+        $0 == .completed ? "taken, reads back \(hex(observed.valueRead))" : CaseNames.attempt($0)
+      } ?? "nothing"
     return (expectedAllowed(c) ? "taken" : "#GP(0)", observedText)
   }
 }

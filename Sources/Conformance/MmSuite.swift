@@ -10,7 +10,8 @@ public enum MmSuite {
   public static let stressSeed: UInt64 = 1
 
   /// Runs the scenarios this shard and filter select, in order.
-  public static func run(boot: BootOptions, shard: (index: Int, count: Int)?, filter: String?) throws -> [FamilyResult] {
+  public static func run(boot: BootOptions, shard: (index: Int, count: Int)?, filter: String?) throws -> [FamilyResult]
+  {
     var families: [FamilyResult] = []
     for (index, scenario) in ScenarioValidation.knownScenarios.enumerated() {
       if let shard, index % shard.count != shard.index - 1 { continue }

@@ -136,7 +136,8 @@ public struct Observation: Hashable, Sendable {
         fromByteOffset: base + ConformanceResultRecord.attemptVector, as: UInt32.self)
       return AttemptOutcome(
         vector: vector == ConformanceABI.noFault ? nil : vector,
-        errorCode: record.loadUnaligned(fromByteOffset: base + ConformanceResultRecord.attemptErrorCode, as: UInt32.self),
+        errorCode: record.loadUnaligned(
+          fromByteOffset: base + ConformanceResultRecord.attemptErrorCode, as: UInt32.self),
         faultAddress: record.loadUnaligned(
           fromByteOffset: base + ConformanceResultRecord.attemptFaultAddress, as: UInt64.self))
     }

@@ -38,8 +38,12 @@ public struct TLBSuite: CaseSuite {
         for global in [false, true] {
           for pcid in [false, true] {
             for change in Change.allCases {
-              for invalidation in ConformanceInvalidation.allCases where pcid || invalidation != .reloadRootKeepingPCID {
-                shapes.append(Shape(user: user, leafLevel: leafLevel, global: global, pcid: pcid, change: change, invalidation: invalidation))
+              for invalidation in ConformanceInvalidation.allCases where pcid || invalidation != .reloadRootKeepingPCID
+              {
+                shapes.append(
+                  Shape(
+                    user: user, leafLevel: leafLevel, global: global, pcid: pcid, change: change,
+                    invalidation: invalidation))
               }
             }
           }
@@ -74,7 +78,9 @@ public struct TLBSuite: CaseSuite {
 
   public func skipReason(for c: PagingCase) -> String? {
     if c.controls.contains(.pcid) && !features.contains(.pcid) { return "CPU lacks PCID (CPUID.01H:ECX[17])" }
-    if c.controls.contains(.globalPages) && !features.contains(.globalPages) { return "CPU lacks PGE (CPUID.01H:EDX[13])" }
+    if c.controls.contains(.globalPages) && !features.contains(.globalPages) {
+      return "CPU lacks PGE (CPUID.01H:EDX[13])"
+    }
     return nil
   }
 
@@ -89,7 +95,9 @@ public struct TLBSuite: CaseSuite {
   }
 
   /// The second read's outcome with the new leaf, and with the old one.
-  static func outcomes(_ c: PagingCase, address: UInt64) -> (new: (AttemptOutcome, UInt64?), old: (AttemptOutcome, UInt64?)) {
+  static func outcomes(_ c: PagingCase, address: UInt64) -> (
+    new: (AttemptOutcome, UInt64?), old: (AttemptOutcome, UInt64?)
+  ) {
     let old = (AttemptOutcome.completed, Optional(ConformanceABI.targetMarker))
     guard c.mutation != 0 else {
       let code: UInt32 = c.controls.contains(.userMode) ? 0x4 : 0x0
@@ -104,7 +112,8 @@ public struct TLBSuite: CaseSuite {
       return Judgement(differences: [Difference(kind: .attempts, detail: "\(observed.attempts.count) attempts, not 2")])
     }
     if observed.attempts[0] != .completed {
-      differences.append(Difference(kind: .fault, detail: "the first read faulted: \(CaseNames.attempt(observed.attempts[0]))"))
+      differences.append(
+        Difference(kind: .fault, detail: "the first read faulted: \(CaseNames.attempt(observed.attempts[0]))"))
     }
     let (new, old) = Self.outcomes(c, address: observed.linearAddress)
     let second = observed.attempts[1]
@@ -120,7 +129,8 @@ public struct TLBSuite: CaseSuite {
 
   /// True when the second read used the old translation (allowed, recorded).
   public func sawStale(_ c: PagingCase, observed: Observation) -> Bool {
-    observed.attempts.count == 2 && observed.attempts[1] == .completed && observed.valueRead == ConformanceABI.targetMarker
+    observed.attempts.count == 2 && observed.attempts[1] == .completed
+      && observed.valueRead == ConformanceABI.targetMarker
   }
 
   public func describe(_ c: PagingCase) -> String {

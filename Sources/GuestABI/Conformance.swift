@@ -76,7 +76,9 @@ public enum ConformanceABI {
   /// level down to the leaf, then the target's offset within the leaf's page.
   /// `targetPhysical` is the target page (4 KiB-aligned, below 1 GiB); a 2 MiB
   /// leaf maps the 2 MiB around it, a 1 GiB leaf the first GiB of RAM.
-  @inlinable public static func linearAddress(slot: Int, leafLevel: Int, targetPhysical: UInt64, kind: ConformanceAccessKind)
+  @inlinable public static func linearAddress(
+    slot: Int, leafLevel: Int, targetPhysical: UInt64, kind: ConformanceAccessKind
+  )
     -> UInt64
   {
     var address: UInt64 = 0

@@ -34,7 +34,8 @@ struct BenchCommand: ParsableCommand {
 
   @Option(
     name: .long,
-    help: "Run every Nth case of the paging suite for its rate (1: all of it; 0: skip). Pick N prime: a power of two strides along the case index's flag bits and samples a biased mix."
+    help:
+      "Run every Nth case of the paging suite for its rate (1: all of it; 0: skip). Pick N prime: a power of two strides along the case index's flag bits and samples a biased mix."
   )
   var conformanceSample = 17
 
