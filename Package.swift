@@ -24,6 +24,8 @@ let package = Package(
     .target(name: "GuestMm", dependencies: ["GuestABI"]),
     // linux/kvm.h for Swift: ioctl numbers and structures.
     .target(name: "CKVM"),
+    // libvirt's C API (Debian: libvirt-dev), for LibvirtMachine.
+    .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
     // The guest kernel image, built from Guest/ by the plugin, shipped as a resource.
     .target(
       name: "GuestImage",
@@ -34,7 +36,7 @@ let package = Package(
     .target(
       name: "Machine",
       dependencies: [
-        "CKVM", "GuestABI", "X86Paging",
+        "CKVM", "CLibvirt", "GuestABI", "X86Paging",
         .product(name: "Logging", package: "swift-log"),
       ]
     ),

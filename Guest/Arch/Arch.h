@@ -62,6 +62,9 @@ static inline void arch_zero_page(uint64_t address) {
   uint64_t count = 512;
   __asm__ volatile("rep stosq" : "+D"(address), "+c"(count) : "a"(0ULL) : "memory");
 }
+/// A load the compiler may not hoist out of a spin loop.
+static inline uint32_t arch_load32_volatile(const uint32_t *address) { return *(const volatile uint32_t *)address; }
+static inline void arch_pause(void) { __asm__ volatile("pause" ::: "memory"); }
 static inline uint64_t arch_load64(uint64_t address) {
   return *(volatile uint64_t *)(uintptr_t)address;
 }

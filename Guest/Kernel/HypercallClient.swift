@@ -22,8 +22,29 @@ enum Hypercall {
     record.storeBytes(of: arg2, toByteOffset: HypercallRequest.arg2, as: UInt64.self)
     record.storeBytes(of: arg3, toByteOffset: HypercallRequest.arg3, as: UInt64.self)
     record.storeBytes(of: 0, toByteOffset: HypercallRequest.response, as: UInt64.self)
-    arch_outl(GuestPort.hypercall, UInt32(truncatingIfNeeded: kernelPhysical(arch_hypercall_request())))
+    record.storeBytes(of: 0, toByteOffset: HypercallRequest.served, as: UInt32.self)
+    let physical = kernelPhysical(arch_hypercall_request())
+    if overSerial { announceOverSerial(physical, record) } else { arch_outl(GuestPort.hypercall, UInt32(physical)) }
     return record.load(fromByteOffset: HypercallRequest.response, as: UInt64.self)
+  }
+
+  /// The serial transport (`GuestCommandLine.hypercallSerial`), for hosts
+  /// that cannot see the hypercall port.
+  static var overSerial = false
+
+  /// Writes the call's marker line on COM1 and spins until the host marks
+  /// the record served.
+  private static func announceOverSerial(_ physical: UInt64, _ record: UnsafeMutableRawPointer) {
+    Console.flush()
+    let marker = HypercallRequest.serialMarker
+    for index in 0..<marker.utf8CodeUnitCount { arch_outb(GuestPort.com1, marker.utf8Start[index]) }
+    for shift in stride(from: 60, through: 0, by: -4) {
+      let digit = UInt8((physical >> UInt64(shift)) & 0xF)
+      arch_outb(GuestPort.com1, digit < 10 ? 0x30 + digit : 0x57 + digit)
+    }
+    arch_outb(GuestPort.com1, 0x0A)
+    let served = record.advanced(by: HypercallRequest.served).assumingMemoryBound(to: UInt32.self)
+    while arch_load32_volatile(served) == 0 { arch_pause() }
   }
 
   /// Stops at a checkpoint named `name`; returns the host's response.
@@ -38,6 +59,7 @@ enum Hypercall {
   /// Ends the VM with `status` through isa-debug-exit (both backends understand it).
   static func exit(_ status: GuestExitStatus) -> Never {
     Console.flush()
+    if overSerial { call(.exit, UInt64(status.rawValue)) }  // QEMU's exit status loses it
     arch_outb(GuestPort.debugExit, status.rawValue)
     arch_halt_forever()
     while true {}

@@ -57,6 +57,7 @@ func prepareBoot(_ plan: UnsafeMutablePointer<BootPlan>) {
     return
   }
   if boot.hasWord(GuestCommandLine.hypercallConsole) { Console.sink = .hypercall }
+  if boot.hasWord(GuestCommandLine.hypercallSerial) { Hypercall.overSerial = true }
   if boot.hasWord("console=debugcon") { Console.sink = .debugPort }
   var frames = BootFrameAllocator(ram: boot.ram, floor: kernelPhysical(arch_kernel_end()))
   guard let space = KernelAddressSpace.build(ramEnd: boot.ramEnd, frames: &frames) else {

@@ -36,7 +36,15 @@ public enum HypercallRequest {
   public static let arg3 = 32
   /// UInt64 written by the host before it resumes the guest (0 unless a kind says otherwise).
   public static let response = 40
-  public static let size = 48
+  /// UInt32, serial transport only: 0 while the host has not served the
+  /// call, then 1 (the guest spins on it).
+  public static let served = 48
+  public static let size = 56
+  /// The serial transport (`GuestCommandLine.hypercallSerial`): the guest
+  /// writes this prefix, the record's physical address in hexadecimal and a
+  /// newline on COM1, then waits on `served`. Under QEMU, whose port I/O mmlab
+  /// cannot see, this is how calls reach the host (LibvirtMachine).
+  public static let serialMarker: StaticString = "\u{1}mmlab-hypercall 0x"
   /// "MMHC" little-endian.
   public static let magicValue: UInt32 = 0x4348_4D4D
 }

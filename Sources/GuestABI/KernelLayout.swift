@@ -62,6 +62,9 @@ public enum BenchLayout {
 public enum GuestCommandLine {
   /// Print through `HypercallKind.print` (one VM exit per line) instead of a port write per byte.
   public static let hypercallConsole: StaticString = "console=hypercall"
+  /// Hypercalls through COM1 and a word in memory instead of the hypercall
+  /// port (`HypercallRequest.serialMarker`): what a QEMU guest uses.
+  public static let hypercallSerial: StaticString = "hypercall=serial"
   /// Map `BenchLayout`'s region and stop at `CheckpointCode.largeRegionMapped`.
   public static let mapLargeRegion: StaticString = "bench.map"
   /// Measure platform costs and report them before `CheckpointCode.measured`.

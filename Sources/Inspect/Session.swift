@@ -4,6 +4,14 @@ import GuestImage
 import Machine
 import X86Paging
 
+/// Which machine runs the guest.
+public enum Backend: Sendable, Equatable {
+  /// KVMMachine: /dev/kvm driven directly.
+  case kvm
+  /// LibvirtMachine: a transient domain on the daemon at `uri`.
+  case libvirt(uri: String, accelerator: LibvirtMachine.Accelerator)
+}
+
 /// How to boot the guest.
 public struct BootOptions: Sendable {
   /// The guest ELF; nil means the image built with the package.
@@ -13,12 +21,17 @@ public struct BootOptions: Sendable {
   public var timeoutSeconds: Double
   /// Words for the guest's command line (GuestABI `GuestCommandLine`).
   public var commandLine: [String]
+  public var backend: Backend
 
-  public init(imagePath: String? = nil, memoryMiB: Int = 64, timeoutSeconds: Double = 10, commandLine: [String] = []) {
+  public init(
+    imagePath: String? = nil, memoryMiB: Int = 64, timeoutSeconds: Double = 10, commandLine: [String] = [],
+    backend: Backend = .kvm
+  ) {
     self.imagePath = imagePath
     self.memoryMiB = memoryMiB
     self.timeoutSeconds = timeoutSeconds
     self.commandLine = commandLine
+    self.backend = backend
   }
 }
 
@@ -79,13 +92,27 @@ public final class Session {
   {
     self.options = options
     var words = options.commandLine
-    if !words.contains(where: { $0.hasPrefix("console=") }) {
-      words.insert(String(describing: GuestCommandLine.hypercallConsole), at: 0)
-    }
     do {
-      machine = try KVMMachine(image: image, memoryMiB: options.memoryMiB, commandLine: words.joined(separator: " "))
-    } catch {
+      switch options.backend {
+      case .kvm:
+        if !words.contains(where: { $0.hasPrefix("console=") }) {
+          words.insert(String(describing: GuestCommandLine.hypercallConsole), at: 0)
+        }
+        machine = try KVMMachine(image: image, memoryMiB: options.memoryMiB, commandLine: words.joined(separator: " "))
+      case .libvirt(let uri, let accelerator):
+        guard let path = options.imagePath ?? GuestImage.defaultPath else {
+          throw SessionError.image("no guest image: the package build did not produce mmlab-guest.elf")
+        }
+        machine = try LibvirtMachine(
+          imagePath: path, memoryMiB: options.memoryMiB, commandLine: words.joined(separator: " "), uri: uri,
+          accelerator: accelerator)
+      }
+    } catch let error as MachineError {
       throw .machine(error)
+    } catch let error as SessionError {
+      throw error
+    } catch {
+      throw .inspection("\(error)")
     }
     machine.console = console
   }

@@ -18,6 +18,8 @@ public struct Platform: Sendable, Equatable, Hashable, Codable, CustomStringConv
     case kvmAMD = "kvm-amd"
     /// kvm_pvm: software virtualization without VMX/SVM (shadow paging only).
     case kvmPVM = "kvm-pvm"
+    /// QEMU's own emulator (TCG), no KVM at all.
+    case qemuTCG = "qemu-tcg"
     /// No known KVM module is loaded (or sysfs is not readable).
     case unknown
   }
@@ -30,6 +32,8 @@ public struct Platform: Sendable, Equatable, Hashable, Codable, CustomStringConv
     case npt = "NPT"
     /// KVM keeps shadow page tables derived from the guest's, which it write-protects.
     case shadow
+    /// An emulator's software MMU (QEMU TCG).
+    case softwareMMU = "software-mmu"
     case unknown
 
     /// True for EPT and NPT, where a guest page fault never leaves the guest.
@@ -40,6 +44,7 @@ public struct Platform: Sendable, Equatable, Hashable, Codable, CustomStringConv
       switch self {
       case .ept, .npt: "two-dimensional paging: \(rawValue)"
       case .shadow: "shadow paging"
+      case .softwareMMU: "QEMU's software MMU"
       case .unknown: "paging virtualization unknown"
       }
     }
@@ -59,6 +64,9 @@ public struct Platform: Sendable, Equatable, Hashable, Codable, CustomStringConv
   public var guestMaxPhysicalAddressBits: Int?
   /// Linear-address width as the guest sees it: leaf 0x80000008 EAX[15:8].
   public var guestLinearAddressBits: Int?
+  /// The emulator between mmlab and KVM, when there is one: "QEMU 7.2.22 via
+  /// libvirt qemu:///system". nil for KVMMachine, which drives /dev/kvm itself.
+  public var emulator: String?
 
   public init(
     hypervisor: Hypervisor, guestPaging: GuestPaging, kvmModules: [String] = [], tdpMMU: Bool? = nil,
@@ -78,6 +86,7 @@ public struct Platform: Sendable, Equatable, Hashable, Codable, CustomStringConv
   /// "kvm-pvm (shadow paging), KVM API 12, AMD EPYC, MAXPHYADDR 48"
   public var description: String {
     var parts = ["\(hypervisor.rawValue) (\(guestPaging.phrase))"]
+    if let emulator { parts.insert(emulator, at: 0) }
     if let kvmAPIVersion { parts.append("KVM API \(kvmAPIVersion)") }
     if let hostCPUModel { parts.append(hostCPUModel) }
     if let guestMaxPhysicalAddressBits { parts.append("MAXPHYADDR \(guestMaxPhysicalAddressBits)") }
@@ -98,6 +107,7 @@ public struct Platform: Sendable, Equatable, Hashable, Codable, CustomStringConv
     if let hostCPUModel { object["hostCPUModel"] = hostCPUModel }
     if let guestMaxPhysicalAddressBits { object["guestMaxPhysicalAddressBits"] = guestMaxPhysicalAddressBits }
     if let guestLinearAddressBits { object["guestLinearAddressBits"] = guestLinearAddressBits }
+    if let emulator { object["emulator"] = emulator }
     return object
   }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Inspect
+import Machine
 
 /// Options of every command that boots the guest.
 struct BootArguments: ParsableArguments {
@@ -19,6 +20,18 @@ struct BootArguments: ParsableArguments {
   )
   var timeout: Double = 10
 
+  @Option(name: .long, help: "kvm: drive /dev/kvm directly (default); libvirt: a transient libvirt domain (QEMU).")
+  var backend: BackendName = .kvm
+
+  @Option(name: .long, help: "libvirt connection URI for --backend libvirt.")
+  var connect = "qemu:///system"
+
+  @Option(
+    name: .long,
+    help: "QEMU accelerator for --backend libvirt: kvm, or tcg (QEMU's emulator; the default where /dev/kvm is missing, and slow)."
+  )
+  var accel: LibvirtMachine.Accelerator?
+
   func validate() throws {
     guard (2...65536).contains(memory) else {
       throw ValidationError("--memory must be between 2 and 65536 MiB (got \(memory))")
@@ -26,14 +39,34 @@ struct BootArguments: ParsableArguments {
     guard timeout > 0, timeout <= 86400 else {
       throw ValidationError("--timeout must be more than 0 and at most 86400 seconds (got \(timeout))")
     }
+    if backend == .kvm, accel != nil || connect != "qemu:///system" {
+      throw ValidationError("--accel and --connect belong to --backend libvirt")
+    }
+  }
+
+  /// The backend the options name; without --accel, TCG where /dev/kvm is missing (with a note).
+  var machineBackend: Backend {
+    guard backend == .libvirt else { return .kvm }
+    if let accel { return .libvirt(uri: connect, accelerator: accel) }
+    if FileManager.default.fileExists(atPath: "/dev/kvm") { return .libvirt(uri: connect, accelerator: .kvm) }
+    Terminal.note("no /dev/kvm here: QEMU runs the guest with TCG, its own emulator (slow); --accel kvm to insist")
+    return .libvirt(uri: connect, accelerator: .tcg)
   }
 
   /// The boot options, with logging set up first (once per process, as swift-log wants).
   func options(commandLine: [String] = []) -> BootOptions {
     LogSetup.bootstrap(verbose: verbose, environment: ProcessInfo.processInfo.environment)
-    return BootOptions(imagePath: image, memoryMiB: memory, timeoutSeconds: timeout, commandLine: commandLine)
+    return BootOptions(
+      imagePath: image, memoryMiB: memory, timeoutSeconds: timeout, commandLine: commandLine, backend: machineBackend)
   }
 }
+
+/// `--backend`.
+enum BackendName: String, ExpressibleByArgument, CaseIterable {
+  case kvm, libvirt
+}
+
+extension LibvirtMachine.Accelerator: ExpressibleByArgument {}
 
 /// Output formats of reports a person or a program reads.
 enum ReportFormat: String, ExpressibleByArgument, CaseIterable {

@@ -1,0 +1,252 @@
+import CLibvirt
+import Foundation
+import GuestABI
+import Synchronization
+import X86Paging
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The guest in a transient libvirt domain: QEMU with KVM, or QEMU's own
+/// emulator (TCG). QEMU handles the guest's ports itself, so hypercalls take
+/// the serial transport (`GuestCommandLine.hypercallSerial`): the guest
+/// announces a call on COM1 and waits on a word of its record, which the host
+/// reads and writes through the domain's RAM file, mapped shared. At a
+/// checkpoint the domain is suspended; `run` serves the call and resumes it.
+public final class LibvirtMachine: Machine {
+  /// Which QEMU accelerator the domain uses.
+  public enum Accelerator: String, Sendable, CaseIterable {
+    case kvm
+    case tcg
+  }
+
+  public let platform: Platform
+  public let memory: GuestPhysicalMemory
+  public var console: (String) -> Void = { _ in }
+  public private(set) var debugBlockAddress: UInt64?
+  public private(set) var measurements: [UInt64: GuestMeasurement] = [:]
+  public private(set) var regions: [UInt64: GuestRegion] = [:]
+  public private(set) var lastException: GuestException?
+  /// QEMU's TSC rate is not something libvirt reports: unknown here.
+  public var timeStampCounterKHz: UInt64? { nil }
+  /// The domain's name (mmlab-PID-N), for `virsh` while it runs.
+  public var domainName: String { domain.name }
+
+  private let connection: LibvirtConnection
+  private let domain: LibvirtDomain
+  private let serial: LibvirtConsole
+  private let ram: UnsafeMutableRawBufferPointer
+  private var started = false
+  private var pendingRecord: UInt64?
+  private var finalStop: MachineStop?
+  private var exitStatus: UInt8?
+  /// Serial bytes not yet delivered: a partial line or a partial marker.
+  private var pending: [UInt8] = []
+
+  private static let counter = Atomic<Int>(0)
+
+  /// Defines and starts (paused) a transient domain booting `imagePath`
+  /// through its PVH note, maps its RAM and opens its console.
+  public init(
+    imagePath: String, memoryMiB: Int, commandLine: String, uri: String = "qemu:///system",
+    accelerator: Accelerator = .kvm
+  ) throws(MachineError) {
+    connection = try LibvirtConnection(uri: uri)
+    guard connection.isLocal else {
+      throw .unsupported(
+        "\(uri) is a remote connection; LibvirtMachine maps the domain's RAM file and needs the host it runs on")
+    }
+    let name = "mmlab-\(getpid())-\(Self.counter.add(1, ordering: .relaxed).newValue)"
+    let words = (commandLine.split(separator: " ").map(String.init) + [String(describing: GuestCommandLine.hypercallSerial)])
+      .filter { !$0.hasPrefix("console=hypercall") }
+    let xml = DomainTemplate(
+      name: name, kernel: imagePath, commandLine: words.joined(separator: " "), memoryMiB: memoryMiB,
+      accelerator: accelerator
+    ).xml
+    domain = try connection.createDomain(xml: xml, paused: true)
+    do {
+      ram = try Self.mapRAM(domainName: name, id: domain.id, bytes: memoryMiB << 20)
+      serial = try LibvirtConsole(domain: domain)
+    } catch {
+      domain.destroy()
+      throw error
+    }
+    memory = GuestPhysicalMemory(regions: [.init(base: 0, bytes: ram)])
+    platform = Self.platform(accelerator: accelerator, connection: connection)
+  }
+
+  deinit {
+    domain.destroy()
+    // SAFETY: the mapping from mapRAM, unmapped once.
+    munmap(ram.baseAddress, ram.count)
+  }
+
+  /// Destroys the domain now (also done when the machine goes away).
+  public func destroy() { domain.destroy() }
+
+  /// The platform: the host's KVM for `.kvm`, QEMU's software MMU for `.tcg`.
+  static func platform(accelerator: Accelerator, connection: LibvirtConnection) -> Platform {
+    let qemu = "QEMU \(connection.hypervisorVersion ?? "?") via libvirt \(connection.uri)"
+    var platform: Platform
+    switch accelerator {
+    case .kvm:
+      platform = Platform.detect(kvmAPIVersion: nil, guestAddressSizes: nil)
+      platform.emulator = qemu + " (accel kvm)"
+    case .tcg:
+      platform = Platform(hypervisor: .qemuTCG, guestPaging: .softwareMMU)
+      platform.emulator = qemu + " (accel tcg)"
+    }
+    return platform
+  }
+
+  /// Maps the RAM file libvirt gave QEMU (memory_backing_dir, see
+  /// Scripts/start-libvirt.sh), shared: the host reads and writes guest RAM in place.
+  static func mapRAM(domainName: String, id: Int32, bytes: Int) throws(MachineError) -> UnsafeMutableRawBufferPointer {
+    let path = "\(DomainTemplate.memoryBackingDirectory)/libvirt/qemu/\(id)-\(domainName)/pc.ram"
+    let fd = open(path, O_RDWR)
+    guard fd >= 0 else {
+      throw .unsupported(
+        "cannot open the domain's RAM file \(path) (errno \(errno)): libvirtd needs memory_backing_dir = "
+          + "\"\(DomainTemplate.memoryBackingDirectory)\" in /etc/libvirt/qemu.conf (Scripts/start-libvirt.sh sets it)")
+    }
+    defer { close(fd) }
+    // SAFETY: a shared mapping of the whole file, unmapped by the machine's deinit.
+    let address = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+    guard let address, address != MAP_FAILED else { throw .systemCall(name: "mmap(\(path))", errno: errno) }
+    return UnsafeMutableRawBufferPointer(start: address, count: bytes)
+  }
+
+  // MARK: Running
+
+  public func run(timeoutSeconds: Double) throws(MachineError) -> MachineStop {
+    if let finalStop { return finalStop }
+    if let record = pendingRecord {
+      serve(record)
+      pendingRecord = nil
+    }
+    try domain.resume()
+    started = true
+    let deadline = ContinuousClock.now + .milliseconds(Int64(timeoutSeconds * 1000))
+    while true {
+      guard let bytes = try serial.read() else { return try ended() }
+      if bytes.isEmpty {
+        if ContinuousClock.now > deadline { return try timedOut(timeoutSeconds) }
+        if domain.state.map({ $0.state == Int32(VIR_DOMAIN_SHUTOFF.rawValue) }) ?? true { return try ended() }
+        usleep(200)
+        continue
+      }
+      pending += bytes
+      if let stop = try drainSerial() { return stop }
+    }
+  }
+
+  /// Delivers console text and serves every complete marker in `pending`;
+  /// returns the stop a call asks for (checkpoint, exit).
+  private func drainSerial() throws(MachineError) -> MachineStop? {
+    let marker = Array(String(describing: HypercallRequest.serialMarker).utf8)
+    while true {
+      guard let start = pending.firstRange(of: marker) else {
+        // Complete lines go out; a tail that may be the start of a marker waits.
+        if let newline = pending.lastIndex(of: 0x0A) { deliver(0..<(newline + 1)) }
+        return nil
+      }
+      guard let newline = pending[start.upperBound...].firstIndex(of: 0x0A) else { return nil }
+      let hex = String(decoding: pending[start.upperBound..<newline], as: UTF8.self)
+      deliver(0..<start.lowerBound)
+      pending.removeSubrange(0..<(newline - start.lowerBound + 1))
+      guard let address = UInt64(hex, radix: 16) else {
+        throw .protocolViolation("a hypercall marker with address \"\(hex)\"")
+      }
+      if let stop = try handle(record: address) { return stop }
+    }
+  }
+
+  /// Sends `pending[range]` (from its start) to `console` and drops it.
+  private func deliver(_ range: Range<Int>) {
+    guard !range.isEmpty else { return }
+    console(String(decoding: pending[range].filter { $0 != 0x0D }, as: UTF8.self))
+    pending.removeSubrange(range)
+  }
+
+  /// One hypercall record: recorded and served, or a stop.
+  private func handle(record address: UInt64) throws(MachineError) -> MachineStop? {
+    guard memory.load(UInt32.self, at: address) == HypercallRequest.magicValue,
+      let rawKind = memory.load(UInt32.self, at: address + UInt64(HypercallRequest.kind)),
+      let kind = HypercallKind(rawValue: rawKind)
+    else { throw .protocolViolation("no hypercall record at 0x\(String(address, radix: 16))") }
+    func argument(_ offset: Int) -> UInt64 { memory.load(UInt64.self, at: address + UInt64(offset)) ?? 0 }
+    let (a0, a1, a2, a3) = (
+      argument(HypercallRequest.arg0), argument(HypercallRequest.arg1), argument(HypercallRequest.arg2),
+      argument(HypercallRequest.arg3)
+    )
+    switch kind {
+    case .checkpoint:
+      try domain.suspend()
+      pendingRecord = address
+      let name = memory.bytes(at: a1, count: Int(min(a2, 4096))).map { String(decoding: $0, as: UTF8.self) } ?? "?"
+      return .checkpoint(Checkpoint(code: a0, name: name))
+    case .exit:
+      exitStatus = UInt8(truncatingIfNeeded: a0)
+    case .print:
+      if let bytes = memory.bytes(at: a0, count: Int(min(a1, 1 << 20))) { console(String(decoding: bytes, as: UTF8.self)) }
+    case .exception: lastException = GuestException(vector: a0, errorCode: a1, cr2: a2, rip: a3)
+    case .debugBlock: debugBlockAddress = a0
+    case .measurement: measurements[a0] = GuestMeasurement(medianTicks: a1, iterations: a2, ticksPerMicrosecond: a3)
+    case .region: regions[a0] = GuestRegion(physicalAddress: a1, size: a2)
+    }
+    serve(address)
+    return nil
+  }
+
+  /// Marks a record served: the guest's spin ends.
+  private func serve(_ record: UInt64) {
+    _ = memory.store(UInt32(1), at: record + UInt64(HypercallRequest.served))
+  }
+
+  /// The domain is gone: the guest exited (its status came by hypercall) or QEMU stopped.
+  private func ended() throws(MachineError) -> MachineStop {
+    let stop: MachineStop
+    if let exitStatus {
+      stop = .exited(status: exitStatus, exception: lastException)
+    } else {
+      stop = .shutdown(reason: "the domain stopped without an exit hypercall (QEMU ended or crashed)", registers: nil)
+    }
+    finalStop = stop
+    domain.destroy()
+    return stop
+  }
+
+  private func timedOut(_ seconds: Double) throws(MachineError) -> MachineStop {
+    try domain.suspend()
+    let registers = try? self.registers()
+    finalStop = .timedOut(seconds: seconds, registers: registers)
+    domain.destroy()
+    return finalStop!
+  }
+
+  // MARK: State
+
+  /// The vCPU's registers from QEMU's monitor (`info registers`).
+  public func registers() throws(MachineError) -> RegisterState {
+    try QEMURegisters.parse(try domain.monitor("info registers"))
+  }
+
+  public func setCheckpointResponse(_ value: UInt64) throws(MachineError) {
+    guard let record = pendingRecord else {
+      throw .invalidConfiguration(
+        "no checkpoint is pending: setCheckpointResponse belongs between a checkpoint and the next run")
+    }
+    guard memory.store(value, at: record + UInt64(HypercallRequest.response)) else {
+      throw .protocolViolation("the checkpoint's request record at 0x\(String(record, radix: 16)) left guest RAM")
+    }
+  }
+}
+
+extension LibvirtConnection {
+  /// True when the connection's daemon runs on this host (no host in the URI).
+  var isLocal: Bool {
+    guard let components = URLComponents(string: uri) else { return false }
+    return (components.host ?? "").isEmpty
+  }
+}
