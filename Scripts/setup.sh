@@ -4,8 +4,9 @@
 set -eu
 
 missing=""
-# Debian packages: none needed yet beyond the toolchain; the libvirt backend will add its own.
-MMLAB_APT_PACKAGES="${MMLAB_APT_PACKAGES:-}"
+# Debian packages: QEMU and libvirt for the libvirt backend (libvirt-dev to
+# build against, the daemon and its QEMU driver to run domains).
+MMLAB_APT_PACKAGES="${MMLAB_APT_PACKAGES:-qemu-system-x86 libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients}"
 for package in $MMLAB_APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing="$missing $package"
 done
@@ -21,4 +22,8 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 if [ ! -e /dev/kvm ]; then
   echo "setup: warning: /dev/kvm is missing; tests that boot the guest will be skipped (or fail under MMLAB_REQUIRE_KVM=1)" >&2
+fi
+# The libvirt daemons, started here when nothing else (systemd) runs them.
+if command -v libvirtd >/dev/null 2>&1; then
+  "$(dirname "$0")/start-libvirt.sh" || echo "setup: warning: libvirtd could not be started; --backend libvirt will say so" >&2
 fi

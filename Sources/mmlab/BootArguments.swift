@@ -28,7 +28,8 @@ struct BootArguments: ParsableArguments {
 
   @Option(
     name: .long,
-    help: "QEMU accelerator for --backend libvirt: kvm, or tcg (QEMU's emulator; the default where /dev/kvm is missing, and slow)."
+    help:
+      "QEMU accelerator for --backend libvirt: kvm, or tcg (QEMU's emulator; the default where /dev/kvm is missing, and slow)."
   )
   var accel: LibvirtMachine.Accelerator?
 

@@ -15,12 +15,12 @@ struct DomainTemplate {
 
   var xml: String {
     // On kvm-pvm QEMU's `-cpu host` aborts on MSR 0x10a (arch-capabilities):
-    // host-passthrough without that feature boots. TCG emulates its own model.
+    // host-passthrough without that feature boots. TCG gets QEMU's `max`
+    // model: every paging feature it emulates (SMEP, SMAP, PKU, 1 GiB pages...).
     let cpu =
       accelerator == .kvm
       ? "<cpu mode='host-passthrough' check='none'><feature policy='disable' name='arch-capabilities'/></cpu>"
-      : "<cpu mode='custom' match='exact' check='none'><model fallback='allow'>qemu64</model>"
-        + "<feature policy='require' name='nx'/></cpu>"
+      : "<cpu mode='maximum' check='none'/>"
     return """
       <domain type='\(accelerator == .kvm ? "kvm" : "qemu")' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
         <name>\(Self.escape(name))</name>

@@ -53,6 +53,20 @@ final class LibvirtConnection {
     return "\(version / 1_000_000).\(version / 1000 % 1000).\(version % 1000)"
   }
 
+  /// virConnectListAllDomains: the names of the running domains.
+  func domainNames() throws(MachineError) -> [String] {
+    var domains: UnsafeMutablePointer<virDomainPtr?>?
+    // SAFETY: libvirt allocates the array and a reference per domain, all freed below.
+    let count = virConnectListAllDomains(pointer, &domains, UInt32(VIR_CONNECT_LIST_DOMAINS_ACTIVE.rawValue))
+    guard count >= 0, let domains else { throw libvirtError("virConnectListAllDomains") }
+    defer { free(domains) }
+    return (0..<Int(count)).compactMap { index in
+      guard let domain = domains[index] else { return nil }
+      defer { virDomainFree(domain) }
+      return virDomainGetName(domain).map { String(cString: $0) }
+    }
+  }
+
   /// virDomainCreateXML: a transient domain, started paused when asked, and
   /// destroyed by libvirtd when this connection closes (AUTODESTROY): if
   /// mmlab dies, its domains go with it.

@@ -58,7 +58,8 @@ public final class LibvirtMachine: Machine {
         "\(uri) is a remote connection; LibvirtMachine maps the domain's RAM file and needs the host it runs on")
     }
     let name = "mmlab-\(getpid())-\(Self.counter.add(1, ordering: .relaxed).newValue)"
-    let words = (commandLine.split(separator: " ").map(String.init) + [String(describing: GuestCommandLine.hypercallSerial)])
+    let words =
+      (commandLine.split(separator: " ").map(String.init) + [String(describing: GuestCommandLine.hypercallSerial)])
       .filter { !$0.hasPrefix("console=hypercall") }
     let xml = DomainTemplate(
       name: name, kernel: imagePath, commandLine: words.joined(separator: " "), memoryMiB: memoryMiB,
@@ -84,6 +85,16 @@ public final class LibvirtMachine: Machine {
 
   /// Destroys the domain now (also done when the machine goes away).
   public func destroy() { domain.destroy() }
+
+  /// QEMU's human monitor (HMP), e.g. "info tlb", through libvirt.
+  public func monitorCommand(_ command: String) throws(MachineError) -> String {
+    try domain.monitor(command)
+  }
+
+  /// Names of the running domains on `uri` that mmlab made (mmlab-PID-N).
+  public static func mmlabDomains(uri: String = "qemu:///system") throws(MachineError) -> [String] {
+    try LibvirtConnection(uri: uri).domainNames().filter { $0.hasPrefix("mmlab-") }
+  }
 
   /// The platform: the host's KVM for `.kvm`, QEMU's software MMU for `.tcg`.
   static func platform(accelerator: Accelerator, connection: LibvirtConnection) -> Platform {
@@ -189,7 +200,9 @@ public final class LibvirtMachine: Machine {
     case .exit:
       exitStatus = UInt8(truncatingIfNeeded: a0)
     case .print:
-      if let bytes = memory.bytes(at: a0, count: Int(min(a1, 1 << 20))) { console(String(decoding: bytes, as: UTF8.self)) }
+      if let bytes = memory.bytes(at: a0, count: Int(min(a1, 1 << 20))) {
+        console(String(decoding: bytes, as: UTF8.self))
+      }
     case .exception: lastException = GuestException(vector: a0, errorCode: a1, cr2: a2, rip: a3)
     case .debugBlock: debugBlockAddress = a0
     case .measurement: measurements[a0] = GuestMeasurement(medianTicks: a1, iterations: a2, ticksPerMicrosecond: a3)

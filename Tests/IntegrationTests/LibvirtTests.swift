@@ -1,0 +1,101 @@
+import Conformance
+import Foundation
+import GuestABI
+import Inspect
+import Machine
+import Testing
+
+/// Whether the libvirt tests run: when libvirtd's socket is there, or when
+/// MMLAB_REQUIRE_LIBVIRT=1 demands it (then they fail without it).
+enum LibvirtTests {
+  static let required = ProcessInfo.processInfo.environment["MMLAB_REQUIRE_LIBVIRT"] == "1"
+  static let enabled = required || FileManager.default.fileExists(atPath: "/var/run/libvirt/libvirt-sock")
+  static let reason: Comment =
+    "libvirtd is not running (Scripts/start-libvirt.sh; MMLAB_REQUIRE_LIBVIRT=1 to fail instead)"
+  static let kvm = Backend.libvirt(uri: "qemu:///system", accelerator: .kvm)
+  static let tcg = Backend.libvirt(uri: "qemu:///system", accelerator: .tcg)
+}
+
+@Suite("The guest under libvirt", .enabled(if: LibvirtTests.enabled, LibvirtTests.reason), .serialized)
+struct LibvirtMachineTests {
+  @Test(
+    "a scenario validates clean under QEMU with KVM and under TCG", arguments: [LibvirtTests.kvm, LibvirtTests.tcg])
+  func scenarioValidates(backend: Backend) throws {
+    let result = try ScenarioValidation.run(
+      BootOptions(timeoutSeconds: 60, backend: backend), scenario: "vm-basics", seed: nil)
+    #expect(result.passed)
+    #expect(result.checkpoints.count >= 4)
+    #expect(result.platform.emulator?.contains("libvirt") == true)
+  }
+
+  @Test("registers from QEMU's monitor agree with KVMMachine's at the first checkpoint")
+  func registersAgree() throws {
+    let direct = try Session(options: BootOptions())
+    try direct.run(toCheckpoint: "booted")
+    let expected = try direct.registers()
+    for backend in [LibvirtTests.kvm, LibvirtTests.tcg] {
+      let session = try Session(options: BootOptions(timeoutSeconds: 60, backend: backend))
+      try session.run(toCheckpoint: "booted")
+      let registers = try session.registers()
+      #expect(registers.cr3 == expected.cr3, "\(backend)")
+      #expect(registers.cr0 & 0x8001_0001 == 0x8001_0001, "PG, WP, PE")
+      #expect(registers.efer & 0x500 == 0x500, "LME, LMA")
+      #expect(registers.cpl == 0)
+    }
+  }
+
+  @Test("a guest that hangs is stopped by the watchdog and its domain destroyed")
+  func hungGuestLeavesNoDomain() throws {
+    let before = Set(try LibvirtMachine.mmlabDomains())
+    let options = BootOptions(timeoutSeconds: 3, commandLine: ["selftest.hang"], backend: LibvirtTests.tcg)
+    let session = try Session(options: options)
+    #expect(throws: SessionError.self) { try session.run(toCheckpoint: "never") }
+    #expect(Set(try LibvirtMachine.mmlabDomains()).subtracting(before).isEmpty)
+  }
+
+  @Test("a connection that cannot be made is a clear error")
+  func unreachableDaemon() throws {
+    let options = BootOptions(backend: .libvirt(uri: "qemu+unix:///system?socket=/nonexistent", accelerator: .tcg))
+    do {
+      _ = try Session(options: options)
+      Issue.record("the session started without a daemon")
+    } catch {
+      #expect("\(error)".contains("virConnectOpen"))
+    }
+  }
+}
+
+@Suite("Conformance agreement across backends", .enabled(if: LibvirtTests.enabled, LibvirtTests.reason), .serialized)
+struct BackendAgreementTests {
+  static func run(_ backend: Backend) throws -> ConformanceReport {
+    let options = ConformanceOptions(
+      suites: [.tlb, .canonical, .controls, .paging], shard: (1, 997), jobs: 1,
+      boot: BootOptions(timeoutSeconds: 120, backend: backend), errata: try .bundled)
+    return try ConformanceRunner(options: options).run()
+  }
+
+  /// Per family: passed, failed, expected failures, skipped.
+  static func verdicts(_ report: ConformanceReport) -> [String: [Int]] {
+    Dictionary(
+      uniqueKeysWithValues: report.families.map {
+        ($0.name, [$0.passed, $0.failed, $0.expectedFailures, $0.skipped])
+      })
+  }
+
+  @Test("KVMMachine and QEMU with KVM give every family the same verdicts")
+  func kvmAgreesWithLibvirtKVM() throws {
+    let direct = try Self.run(.kvm)
+    let libvirt = try Self.run(LibvirtTests.kvm)
+    #expect(direct.failed == 0)
+    #expect(Self.verdicts(direct) == Self.verdicts(libvirt))
+  }
+
+  @Test("under TCG every difference from the model is an erratum of QEMU's")
+  func tcgDifferencesAreExplained() throws {
+    let report = try Self.run(LibvirtTests.tcg)
+    let failures = report.families.flatMap(\.mismatches).filter { $0.erratum == nil }
+    #expect(report.failed == 0, "\(failures.prefix(3))")
+    #expect(report.expectedFailures > 0, "TCG's reserved-bit error codes are expected to differ")
+    #expect(report.platform.contains("qemu-tcg"))
+  }
+}
