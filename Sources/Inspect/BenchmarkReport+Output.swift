@@ -77,4 +77,4 @@ private func spreadObject(_ spread: Spread, unit: String) -> [String: Any] {
 
 private func verdict(_ met: Bool) -> String { met ? "met" : "NOT met" }
 
-private func format(_ value: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
+func format(_ value: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", value) }

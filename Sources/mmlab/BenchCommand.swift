@@ -42,6 +42,11 @@ struct BenchCommand: ParsableCommand {
   @Option(name: .long, help: "Conformance guests run in parallel.")
   var jobs = ProcessInfo.processInfo.activeProcessorCount
 
+  @Flag(
+    name: .long,
+    help: "Also boot and dump on QEMU with KVM and with TCG through libvirt (qemu:///system), beside KVMMachine.")
+  var backends = false
+
   func validate() throws {
     guard (1...10_000).contains(bootRuns), (1...10_000).contains(walkRuns) else {
       throw ValidationError("--boot-runs and --walk-runs must be between 1 and 10000")
@@ -57,11 +62,18 @@ struct BenchCommand: ParsableCommand {
     let conformance =
       conformanceSample == 0
       ? nil : try ConformanceBenchmark.measure(boot: boot.options(), jobs: jobs, sampleEvery: conformanceSample)
+    let figures = try backends ? BackendBenchmark.backends.map {
+      try BackendBenchmark.measure(boot.options(), backend: $0, bootRuns: 3, dumpRuns: 5)
+    } : []
     switch format {
-    case .text: Terminal.writeReport(report.text(optimized: BuildConfiguration.optimized) + (conformance?.text ?? ""))
+    case .text:
+      Terminal.writeReport(
+        report.text(optimized: BuildConfiguration.optimized) + (conformance?.text ?? "")
+          + (figures.isEmpty ? "" : BackendBenchmark.text(figures)))
     case .json:
       var object = report.json(optimized: BuildConfiguration.optimized)
       object["conformance"] = conformance?.json
+      if !figures.isEmpty { object["backends"] = BackendBenchmark.json(figures) }
       Terminal.writeReport(renderJSON(object))
     }
   }
