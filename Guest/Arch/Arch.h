@@ -146,7 +146,7 @@ static inline void arch_set_prepared_pte(uint64_t index, uint64_t slot, uint64_t
 struct ConformanceRun {
   uint64_t root, cr0, cr4, efer, rflags;
   uint64_t accesses, userAccesses, count, results, userMode;
-  uint64_t userStack, userLoop, userFixup, userDone, userMutate;
+  uint64_t userStack, userLoop, userFixup, userDone, userMutate, pkru;
 };
 void conformance_run(const struct ConformanceRun *run);
 /// Nonzero while a block's accesses run.

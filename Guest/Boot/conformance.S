@@ -24,6 +24,8 @@
 #define RUN_USER_FIXUP 96           // user address of conformance_user_fixup
 #define RUN_USER_DONE 104           // user address of conformance_user_done
 #define RUN_USER_MUTATE 112         // user address of conformance_user_mutate
+#define RUN_PKRU 120                // PKRU, written when the block's CR4 has PKE
+#define CR4_PKE (1 << 22)
 
 // Result record (GuestABI ConformanceResultRecord): attempts at 8, 16 bytes each.
 #define RESULT_SIZE 80
@@ -167,6 +169,13 @@ conformance_run:
   mov %rax, %cr0
   mov RUN_CR4(%rbx), %rax
   mov %rax, %cr4
+  test $CR4_PKE, %eax
+  jz 1f
+  mov RUN_PKRU(%rbx), %eax
+  xor %ecx, %ecx
+  xor %edx, %edx
+  wrpkru
+1:
   mov RUN_ACCESSES(%rbx), %r13
   mov %r13, accesses_kernel(%rip)
   mov RUN_USER_ACCESSES(%rbx), %rax

@@ -83,6 +83,8 @@ private func prepareConformanceRun(_ run: inout ConformanceRun, _ frames: Confor
   run.cr4 =
     cr4Base | (controls.contains(.smep) ? 1 << 20 : 0) | (controls.contains(.smap) ? 1 << 21 : 0)
     | (controls.contains(.pcid) ? 1 << 17 : 0) | (controls.contains(.globalPages) ? 1 << 7 : 0)
+    | (controls.contains(.protectionKeys) ? 1 << 22 : 0)
+  run.pkru = UInt64(controls.pkru)
   run.efer = eferBase | (controls.contains(.noExecuteEnable) ? 1 << 11 : 0)
   run.rflags = 0x2 | (controls.contains(.alignmentCheck) ? 1 << 18 : 0)
   run.accesses = frames.accessList &+ KernelLayout.virtualOffset
