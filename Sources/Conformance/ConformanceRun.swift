@@ -16,6 +16,9 @@ public struct ConformanceOptions: Sendable {
   public var jobs: Int
   public var boot: BootOptions
   public var errata: Errata
+  /// Machines the jobs spread over (`--hosts`): job j boots on
+  /// `hosts[j % hosts.count]`; empty means every job uses `boot.backend`.
+  public var hosts: [Backend] = []
 
   public init(
     suites: [ConformanceSuite], filter: String? = nil, shard: (index: Int, count: Int)? = nil, jobs: Int = 1,
@@ -127,7 +130,7 @@ public struct ConformanceRunner: Sendable {
     into families: inout [String: FamilyResult], order: inout [String], tally: inout AttemptTally
   ) {
     let total = work.reduce(0) { $0 + $1.indices.count }
-    let jobs = max(1, min(options.jobs, total / 1000 + 1))
+    let jobs = max(1, min(options.jobs * max(options.hosts.count, 1), total / 1000 + 1))
     let done = Atomic<Int>(0)
     let results = Mutex<[(Int, [String: FamilyResult], AttemptTally)]>([])
     let firstGuest = Mutex<ConformanceGuest?>(first)
@@ -135,7 +138,9 @@ public struct ConformanceRunner: Sendable {
       var mine: [String: FamilyResult] = [:]
       var counted = AttemptTally()
       do {
-        let guest = try firstGuest.withLock { $0.take() } ?? ConformanceGuest(options: options.boot)
+        var boot = options.boot
+        if !options.hosts.isEmpty { boot.backend = options.hosts[job % options.hosts.count] }
+        let guest = try firstGuest.withLock { $0.take() } ?? ConformanceGuest(options: boot)
         for (shared, indices) in work {
           // A suite of the job's own: shared ones' storage would have every
           // job's reference counting fight over the same cache lines.

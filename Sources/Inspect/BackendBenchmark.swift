@@ -27,7 +27,8 @@ public enum BackendBenchmark {
     .kvm, .libvirt(uri: "qemu:///system", accelerator: .kvm), .libvirt(uri: "qemu:///system", accelerator: .tcg),
   ]
 
-  public static func measure(_ options: BootOptions, backend: Backend, bootRuns: Int, dumpRuns: Int) throws(SessionError)
+  public static func measure(_ options: BootOptions, backend: Backend, bootRuns: Int, dumpRuns: Int)
+    throws(SessionError)
     -> BackendFigures
   {
     var boot = options
@@ -80,7 +81,8 @@ public enum BackendBenchmark {
         "  \(f.platform): boot \(format(f.boot.median, 1)) ms, dump of \(f.leaves) leaves \(format(f.dump.median, 1)) ms"
       if let tlb = f.infoTLB, let speedup = f.dumpSpeedup {
         line += ", QEMU `info tlb` \(format(tlb.median, 1)) ms: \(format(speedup, 1))x faster"
-        line += "; target >= \(Int(BackendFigures.dumpSpeedupTarget))x: \(speedup >= BackendFigures.dumpSpeedupTarget ? "met" : "NOT met")"
+        line +=
+          "; target >= \(Int(BackendFigures.dumpSpeedupTarget))x: \(speedup >= BackendFigures.dumpSpeedupTarget ? "met" : "NOT met")"
       }
       lines.append(line)
     }

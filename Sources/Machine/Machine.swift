@@ -114,6 +114,8 @@ public enum MachineError: Error, Equatable, CustomStringConvertible {
   case invalidConfiguration(String)
   /// The backend lacks a capability the request needs.
   case unsupported(String)
+  /// A libvirt call failed: the call and libvirt's (or QEMU's) own words.
+  case libvirt(String)
 
   public var description: String {
     switch self {
@@ -123,6 +125,7 @@ public enum MachineError: Error, Equatable, CustomStringConvertible {
     case .protocolViolation(let why): return "guest protocol violation: \(why)"
     case .invalidConfiguration(let why): return "invalid configuration: \(why)"
     case .unsupported(let why): return "unsupported: \(why)"
+    case .libvirt(let why): return "libvirt: \(why)"
     }
   }
 }

@@ -48,11 +48,22 @@ struct ConformanceCommand: ParsableCommand {
   @Option(name: .long, help: "An errata file to use instead of the bundled one.")
   var errata: String?
 
+  @Option(
+    name: .long,
+    help:
+      "With --backend libvirt: libvirt URIs to spread the run over, comma-separated (--jobs guests on each); their results merge into one report."
+  )
+  var hosts: String?
+
   func validate() throws {
     _ = try suites()
     _ = try parsedShard()
     guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64 (got \(jobs))") }
     if let filter, filter.isEmpty { throw ValidationError("--filter needs some text") }
+    if let hosts, hostURIs(hosts).isEmpty { throw ValidationError("--hosts needs at least one libvirt URI") }
+    if hosts != nil, boot.backend != .libvirt {
+      throw ValidationError("--hosts spreads the run over libvirt hosts: add --backend libvirt")
+    }
   }
 
   /// The suites `--suite` names.
@@ -75,10 +86,22 @@ struct ConformanceCommand: ParsableCommand {
     return (index, count)
   }
 
+  /// `--hosts` split at commas, blanks dropped.
+  func hostURIs(_ text: String) -> [String] {
+    text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+  }
+
   func run() throws {
-    let options = ConformanceOptions(
+    var options = ConformanceOptions(
       suites: try suites(), filter: filter, shard: try parsedShard(), jobs: jobs, boot: boot.options(),
       errata: try errata.map { try Errata.load(from: URL(fileURLWithPath: $0)) } ?? Errata.bundled)
+    // A request is thousands of cases: give each at least a minute, however
+    // busy the machine (the guests share it with the host's judging).
+    options.boot.timeoutSeconds = max(options.boot.timeoutSeconds, 60)
+    if let hosts {
+      options.hosts = hostURIs(hosts).map { .libvirt(uri: $0, accelerator: boot.accel ?? .kvm) }
+      options.boot.backend = options.hosts[0]
+    }
     let report = try ConformanceCommand.execute(options)
     try Terminal.writeReport(render(report, as: format), to: output)
     if !report.succeeded { throw ExitCode.failure }

@@ -79,3 +79,41 @@ struct ConformanceCLIBootingTests {
     #expect(json["shard"] as? String == "7/199")
   }
 }
+
+@Suite("mmlab with --backend libvirt")
+struct LibvirtCLITests {
+  static let enabled =
+    ProcessInfo.processInfo.environment["MMLAB_REQUIRE_LIBVIRT"] == "1"
+    || FileManager.default.fileExists(atPath: "/var/run/libvirt/libvirt-sock")
+
+  @Test("--accel and --connect without --backend libvirt are refused; so is --hosts")
+  func libvirtOptionsNeedTheBackend() throws {
+    let accel = try MMLabProcess.run(["run", "--accel", "tcg"])
+    #expect(accel.status != 0)
+    #expect(accel.standardError.contains("--backend libvirt"))
+    let hosts = try MMLabProcess.run(["conformance", "--hosts", "qemu:///system"])
+    #expect(hosts.status != 0)
+    #expect(hosts.standardError.contains("--backend libvirt"))
+  }
+
+  @Test("a daemon that is not there is a clear error, not a crash")
+  func unreachableDaemon() throws {
+    let result = try MMLabProcess.run([
+      "run", "--backend", "libvirt", "--accel", "tcg", "--connect", "qemu+unix:///system?socket=/nonexistent.sock",
+    ])
+    #expect(result.status != 0)
+    #expect(result.standardError.contains("cannot connect"))
+    #expect(!result.standardError.contains("Fatal error"))
+  }
+
+  @Test("the guest runs under QEMU's TCG and dump-pagetables walks its tables", .enabled(if: enabled))
+  func runAndDumpUnderTCG() throws {
+    let run = try MMLabProcess.run(["run", "--backend", "libvirt", "--accel", "tcg", "--append", "scenario=vm-basics"])
+    #expect(run.status == 0, "\(run.standardError)")
+    #expect(run.standardError.contains("qemu-tcg"))
+    let dump = try MMLabProcess.run(["dump-pagetables", "--backend", "libvirt", "--accel", "tcg", "--format", "json"])
+    #expect(dump.status == 0, "\(dump.standardError)")
+    let json = try dump.json()
+    #expect((json["platform"] as? [String: Any])?["hypervisor"] as? String == "qemu-tcg")
+  }
+}

@@ -8,15 +8,20 @@ import CLibvirt
 /// the one place a raw libvirt return becomes a `MachineError`.
 func libvirtError(_ call: String) -> MachineError {
   let message = virGetLastErrorMessage().map { String(cString: $0) } ?? "unknown error"
-  let code = virGetLastErrorCode()
-  if code == Int32(VIR_ERR_NO_CONNECT.rawValue) || code == Int32(VIR_ERR_SYSTEM_ERROR.rawValue),
-    message.contains("libvirt-sock") || message.contains("Failed to connect socket")
-  {
-    return .kvmUnavailable(
-      "\(call): \(message). libvirtd is not reachable: start it (Scripts/start-libvirt.sh on a machine without "
-        + "systemd, `systemctl start libvirtd` elsewhere) or pass another --connect URI")
+  if call.hasPrefix("virConnectOpen") {
+    var advice = "check the URI (--connect)"
+    if message.contains("libvirt-sock") || message.contains("No such file") {
+      advice =
+        "libvirtd is not running: start it (Scripts/start-libvirt.sh where there is no systemd, "
+        + "`systemctl start libvirtd` elsewhere)"
+    } else if message.contains("Permission denied") || message.contains("authentication") {
+      advice = "the daemon refused this user: run as root or join the libvirt group, or use qemu:///session"
+    } else if message.contains("Connection refused") {
+      advice = "nothing listens there: is libvirtd running with that transport on that host?"
+    }
+    return .libvirt("cannot connect (\(call)): \(message); \(advice)")
   }
-  return .unsupported("\(call): \(message)")
+  return .libvirt("\(call) failed: \(message)")
 }
 
 /// A connection to a libvirt daemon (virConnectPtr), closed on deinit.

@@ -54,7 +54,7 @@ public final class LibvirtMachine: Machine {
   ) throws(MachineError) {
     connection = try LibvirtConnection(uri: uri)
     guard connection.isLocal else {
-      throw .unsupported(
+      throw .libvirt(
         "\(uri) is a remote connection; LibvirtMachine maps the domain's RAM file and needs the host it runs on")
     }
     let name = "mmlab-\(getpid())-\(Self.counter.add(1, ordering: .relaxed).newValue)"
@@ -117,7 +117,7 @@ public final class LibvirtMachine: Machine {
     let path = "\(DomainTemplate.memoryBackingDirectory)/libvirt/qemu/\(id)-\(domainName)/pc.ram"
     let fd = open(path, O_RDWR)
     guard fd >= 0 else {
-      throw .unsupported(
+      throw .libvirt(
         "cannot open the domain's RAM file \(path) (errno \(errno)): libvirtd needs memory_backing_dir = "
           + "\"\(DomainTemplate.memoryBackingDirectory)\" in /etc/libvirt/qemu.conf (Scripts/start-libvirt.sh sets it)")
     }
