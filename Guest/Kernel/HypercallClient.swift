@@ -44,7 +44,33 @@ enum Hypercall {
     }
     arch_outb(GuestPort.com1, 0x0A)
     let served = record.advanced(by: HypercallRequest.served).assumingMemoryBound(to: UInt32.self)
-    while arch_load32_volatile(served) == 0 { arch_pause() }
+    while arch_load32_volatile(served) == 0 {
+      if arch_inb(GuestPort.com1LineStatus) & 1 != 0, readSerialAnswer(record) { return }
+      arch_pause()
+    }
+  }
+
+  /// A host that cannot write guest memory (libvirt over the network) answers
+  /// on COM1: `HypercallRequest.serialAnswer`, 16 hex digits of the response,
+  /// a newline. True once a whole answer arrived and its response is stored;
+  /// other bytes are skipped.
+  private static func readSerialAnswer(_ record: UnsafeMutableRawPointer) -> Bool {
+    guard readSerialByte() == HypercallRequest.serialAnswer else { return false }
+    var response: UInt64 = 0
+    for _ in 0..<16 {
+      let byte = readSerialByte()
+      let digit: UInt8 = byte >= 0x61 ? byte - 0x57 : byte >= 0x41 ? byte - 0x37 : byte &- 0x30
+      response = response << 4 | UInt64(digit & 0xF)
+    }
+    _ = readSerialByte()  // the newline
+    record.storeBytes(of: response, toByteOffset: HypercallRequest.response, as: UInt64.self)
+    return true
+  }
+
+  /// The next byte COM1 receives (waits for one).
+  private static func readSerialByte() -> UInt8 {
+    while arch_inb(GuestPort.com1LineStatus) & 1 == 0 { arch_pause() }
+    return arch_inb(GuestPort.com1)
   }
 
   /// Stops at a checkpoint named `name`; returns the host's response.

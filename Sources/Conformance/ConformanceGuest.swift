@@ -78,6 +78,11 @@ public final class ConformanceGuest: @unchecked Sendable {
     } catch {
       throw .session(error)
     }
+    if let libvirt = session.machine as? LibvirtMachine, libvirt.memoryAccess == .peek {
+      throw .invalidArgument(
+        "the conformance runner writes its requests into guest RAM, which libvirt cannot do over a remote "
+          + "connection: run it against a local daemon (or run mmlab on that host)")
+    }
     let memory = session.machine.memory
     guard let requestRegion = session.machine.regions[GuestRegionKind.conformanceRequest.rawValue],
       let resultsRegion = session.machine.regions[GuestRegionKind.conformanceResults.rawValue],

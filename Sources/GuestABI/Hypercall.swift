@@ -45,6 +45,9 @@ public enum HypercallRequest {
   /// newline on COM1, then waits on `served`. Under QEMU, whose port I/O mmlab
   /// cannot see, this is how calls reach the host (LibvirtMachine).
   public static let serialMarker: StaticString = "\u{1}mmlab-hypercall 0x"
+  /// A host that cannot write the record (a remote libvirt) answers on COM1
+  /// instead: this byte ('!'), 16 lowercase hex digits of the response, "\n".
+  public static let serialAnswer: UInt8 = 0x21
   /// "MMHC" little-endian.
   public static let magicValue: UInt32 = 0x4348_4D4D
 }

@@ -22,6 +22,9 @@ public struct BootOptions: Sendable {
   /// Words for the guest's command line (GuestABI `GuestCommandLine`).
   public var commandLine: [String]
   public var backend: Backend
+  /// How a LibvirtMachine reaches guest RAM; nil: the shared file on a local
+  /// daemon, peeks on a remote one.
+  public var libvirtMemoryAccess: LibvirtMachine.MemoryAccess? = nil
 
   public init(
     imagePath: String? = nil, memoryMiB: Int = 64, timeoutSeconds: Double = 10, commandLine: [String] = [],
@@ -105,7 +108,7 @@ public final class Session {
         }
         machine = try LibvirtMachine(
           imagePath: path, memoryMiB: options.memoryMiB, commandLine: words.joined(separator: " "), uri: uri,
-          accelerator: accelerator)
+          accelerator: accelerator, memoryAccess: options.libvirtMemoryAccess)
       }
     } catch let error as MachineError {
       throw .machine(error)

@@ -99,3 +99,16 @@ struct BackendAgreementTests {
     #expect(report.platform.contains("qemu-tcg"))
   }
 }
+
+extension LibvirtMachineTests {
+  /// What a remote daemon gets: guest RAM through virDomainMemoryPeek into a
+  /// copy, answers over COM1 (forced here on the local daemon).
+  @Test("without the shared RAM file, peeks and serial answers run a scenario to a clean validation")
+  func peekModeValidates() throws {
+    var options = BootOptions(timeoutSeconds: 120, backend: LibvirtTests.tcg)
+    options.libvirtMemoryAccess = .peek
+    let result = try ScenarioValidation.run(options, scenario: "guard-pages", seed: nil)
+    #expect(result.passed)
+    #expect(result.checkpoints.count >= 2)
+  }
+}

@@ -191,6 +191,23 @@ final class LibvirtConsole {
     virStreamFree(stream)
   }
 
+  /// Sends `bytes` to the guest's COM1 (retrying while the stream would block).
+  func send(_ bytes: [UInt8]) throws(MachineError) {
+    var offset = 0
+    while offset < bytes.count {
+      let count = bytes[offset...].withUnsafeBytes { raw in
+        // SAFETY: the remaining bytes, read by the call.
+        virStreamSend(stream, raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
+      }
+      if count == -2 {
+        usleep(100)
+        continue
+      }
+      guard count > 0 else { throw libvirtError("virStreamSend") }
+      offset += Int(count)
+    }
+  }
+
   /// What arrived since the last call (empty when nothing did); nil at the
   /// end of the stream (the domain is gone).
   func read() throws(MachineError) -> [UInt8]? {

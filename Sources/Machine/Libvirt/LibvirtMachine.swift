@@ -21,6 +21,16 @@ public final class LibvirtMachine: Machine {
     case tcg
   }
 
+  /// How mmlab reaches the guest's RAM.
+  public enum MemoryAccess: Sendable {
+    /// The domain's RAM file, mapped shared: reads and writes in place (a
+    /// local daemon).
+    case sharedFile
+    /// virDomainMemoryPeek into a copy, refreshed at every stop; answers go
+    /// over COM1 (a remote daemon: libvirt has no call that writes guest RAM).
+    case peek
+  }
+
   public let platform: Platform
   public let memory: GuestPhysicalMemory
   public var console: (String) -> Void = { _ in }
@@ -37,6 +47,10 @@ public final class LibvirtMachine: Machine {
   private let domain: LibvirtDomain
   private let serial: LibvirtConsole
   private let ram: UnsafeMutableRawBufferPointer
+  /// How `memory` reaches guest RAM.
+  public let memoryAccess: MemoryAccess
+  /// The response a peek-mode checkpoint answer carries.
+  private var pendingResponse: UInt64 = 0
   private var started = false
   private var pendingRecord: UInt64?
   private var finalStop: MachineStop?
@@ -50,13 +64,11 @@ public final class LibvirtMachine: Machine {
   /// through its PVH note, maps its RAM and opens its console.
   public init(
     imagePath: String, memoryMiB: Int, commandLine: String, uri: String = "qemu:///system",
-    accelerator: Accelerator = .kvm
+    accelerator: Accelerator = .kvm, memoryAccess: MemoryAccess? = nil
   ) throws(MachineError) {
     connection = try LibvirtConnection(uri: uri)
-    guard connection.isLocal else {
-      throw .libvirt(
-        "\(uri) is a remote connection; LibvirtMachine maps the domain's RAM file and needs the host it runs on")
-    }
+    let access = memoryAccess ?? (connection.isLocal ? .sharedFile : .peek)
+    self.memoryAccess = access
     let name = "mmlab-\(getpid())-\(Self.counter.add(1, ordering: .relaxed).newValue)"
     let words =
       (commandLine.split(separator: " ").map(String.init) + [String(describing: GuestCommandLine.hypercallSerial)])
@@ -67,7 +79,10 @@ public final class LibvirtMachine: Machine {
     ).xml
     domain = try connection.createDomain(xml: xml, paused: true)
     do {
-      ram = try Self.mapRAM(domainName: name, id: domain.id, bytes: memoryMiB << 20)
+      switch access {
+      case .sharedFile: ram = try Self.mapRAM(domainName: name, id: domain.id, bytes: memoryMiB << 20)
+      case .peek: ram = Self.anonymousCopy(bytes: memoryMiB << 20)
+      }
       serial = try LibvirtConsole(domain: domain)
     } catch {
       domain.destroy()
@@ -111,6 +126,21 @@ public final class LibvirtMachine: Machine {
     return platform
   }
 
+  /// Zeroed memory of mmlab's own for the peek copy (anonymous, unmapped on deinit).
+  static func anonymousCopy(bytes: Int) -> UnsafeMutableRawBufferPointer {
+    // SAFETY: a private anonymous mapping the machine owns.
+    let address = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    precondition(address != MAP_FAILED, "LibvirtMachine.anonymousCopy: out of address space")
+    return UnsafeMutableRawBufferPointer(start: address, count: bytes)
+  }
+
+  /// Copies `count` bytes of guest RAM at `address` into the peek copy.
+  private func refresh(_ address: UInt64, count: Int) throws(MachineError) {
+    guard memoryAccess == .peek, count > 0, address + UInt64(count) <= UInt64(ram.count) else { return }
+    let bytes = try domain.peekPhysical(address, count: count)
+    ram.baseAddress!.advanced(by: Int(address)).copyMemory(from: bytes, byteCount: count)
+  }
+
   /// Maps the RAM file libvirt gave QEMU (memory_backing_dir, see
   /// Scripts/start-libvirt.sh), shared: the host reads and writes guest RAM in place.
   static func mapRAM(domainName: String, id: Int32, bytes: Int) throws(MachineError) -> UnsafeMutableRawBufferPointer {
@@ -133,7 +163,7 @@ public final class LibvirtMachine: Machine {
   public func run(timeoutSeconds: Double) throws(MachineError) -> MachineStop {
     if let finalStop { return finalStop }
     if let record = pendingRecord {
-      serve(record)
+      try serve(record)
       pendingRecord = nil
     }
     try domain.resume()
@@ -182,6 +212,7 @@ public final class LibvirtMachine: Machine {
 
   /// One hypercall record: recorded and served, or a stop.
   private func handle(record address: UInt64) throws(MachineError) -> MachineStop? {
+    try refresh(address, count: HypercallRequest.size)
     guard memory.load(UInt32.self, at: address) == HypercallRequest.magicValue,
       let rawKind = memory.load(UInt32.self, at: address + UInt64(HypercallRequest.kind)),
       let kind = HypercallKind(rawValue: rawKind)
@@ -195,11 +226,14 @@ public final class LibvirtMachine: Machine {
     case .checkpoint:
       try domain.suspend()
       pendingRecord = address
+      pendingResponse = 0
+      try refresh(0, count: ram.count)  // the whole of RAM, for the inspection to come
       let name = memory.bytes(at: a1, count: Int(min(a2, 4096))).map { String(decoding: $0, as: UTF8.self) } ?? "?"
       return .checkpoint(Checkpoint(code: a0, name: name))
     case .exit:
       exitStatus = UInt8(truncatingIfNeeded: a0)
     case .print:
+      try refresh(a0, count: Int(min(a1, 1 << 20)))
       if let bytes = memory.bytes(at: a0, count: Int(min(a1, 1 << 20))) {
         console(String(decoding: bytes, as: UTF8.self))
       }
@@ -208,13 +242,21 @@ public final class LibvirtMachine: Machine {
     case .measurement: measurements[a0] = GuestMeasurement(medianTicks: a1, iterations: a2, ticksPerMicrosecond: a3)
     case .region: regions[a0] = GuestRegion(physicalAddress: a1, size: a2)
     }
-    serve(address)
+    try serve(address)
     return nil
   }
 
-  /// Marks a record served: the guest's spin ends.
-  private func serve(_ record: UInt64) {
-    _ = memory.store(UInt32(1), at: record + UInt64(HypercallRequest.served))
+  /// Marks a record served, in its word or (peek mode) by an answer on COM1:
+  /// the guest's spin ends.
+  private func serve(_ record: UInt64) throws(MachineError) {
+    switch memoryAccess {
+    case .sharedFile: _ = memory.store(UInt32(1), at: record + UInt64(HypercallRequest.served))
+    case .peek:
+      let digits = String(pendingResponse, radix: 16)
+      let answer = String(repeating: "0", count: 16 - digits.count) + digits + "\n"
+      try serial.send([HypercallRequest.serialAnswer] + Array(answer.utf8))
+      pendingResponse = 0
+    }
   }
 
   /// The domain is gone: the guest exited (its status came by hypercall) or QEMU stopped.
@@ -249,6 +291,10 @@ public final class LibvirtMachine: Machine {
     guard let record = pendingRecord else {
       throw .invalidConfiguration(
         "no checkpoint is pending: setCheckpointResponse belongs between a checkpoint and the next run")
+    }
+    if memoryAccess == .peek {
+      pendingResponse = value
+      return
     }
     guard memory.store(value, at: record + UInt64(HypercallRequest.response)) else {
       throw .protocolViolation("the checkpoint's request record at 0x\(String(record, radix: 16)) left guest RAM")
