@@ -43,9 +43,9 @@ struct BenchCommand: ParsableCommand {
   var jobs = ProcessInfo.processInfo.activeProcessorCount
 
   @Flag(
-    name: .long,
+    inversion: .prefixedNo,
     help: "Also boot and dump on QEMU with KVM and with TCG through libvirt (qemu:///system), beside KVMMachine.")
-  var backends = false
+  var backends = true
 
   func validate() throws {
     guard (1...10_000).contains(bootRuns), (1...10_000).contains(walkRuns) else {
@@ -77,6 +77,20 @@ struct BenchCommand: ParsableCommand {
       object["conformance"] = conformance?.json
       if !figures.isEmpty { object["backends"] = BackendBenchmark.json(figures) }
       Terminal.writeReport(renderJSON(object))
+    }
+  }
+}
+
+extension BenchCommand {
+  /// The backends side by side; when libvirt cannot be reached, a note and none.
+  func measureBackends() throws -> [BackendFigures] {
+    do {
+      return try BackendBenchmark.backends.map {
+        try BackendBenchmark.measure(boot.options(), backend: $0, bootRuns: 3, dumpRuns: 5)
+      }
+    } catch SessionError.machine(.libvirt(let why)) {
+      Terminal.note("the libvirt backends are left out: \(why) (--no-backends to skip them)")
+      return []
     }
   }
 }
