@@ -79,7 +79,7 @@ enum Hypercall {
     let name = name ?? code.name
     Console.flush()
     let namePhysical = kernelPhysical(UInt64(UInt(bitPattern: name.utf8Start)))
-    return call(.checkpoint, code.rawValue, namePhysical, UInt64(name.utf8CodeUnitCount))
+    return call(.checkpoint, code.rawValue, namePhysical, UInt64(name.utf8CodeUnitCount), arch_read_cr3())
   }
 
   /// Ends the VM with `status` through isa-debug-exit (both backends understand it).

@@ -5,7 +5,9 @@ public enum HypercallKind: UInt32, Sendable {
   /// Text for the console: arg0 = physical address, arg1 = length in bytes.
   case print = 1
   /// Stop here for the host to inspect: arg0 = `CheckpointCode`, arg1 = physical
-  /// address of the name (ASCII), arg2 = its length. The host may answer in `response`.
+  /// address of the name (ASCII), arg2 = its length, arg3 = CR3 as the guest
+  /// reads it (the host checks the registers it reads against it). The host
+  /// may answer in `response`.
   case checkpoint = 2
   /// The guest is done: arg0 = exit status (0 = success).
   case exit = 3

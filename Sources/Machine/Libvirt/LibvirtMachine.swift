@@ -38,8 +38,17 @@ public final class LibvirtMachine: Machine {
   public private(set) var measurements: [UInt64: GuestMeasurement] = [:]
   public private(set) var regions: [UInt64: GuestRegion] = [:]
   public private(set) var lastException: GuestException?
-  /// QEMU's TSC rate is not something libvirt reports: unknown here.
-  public var timeStampCounterKHz: UInt64? { nil }
+  /// The guest's TSC ticks at the host's rate (QEMU with KVM passes the host
+  /// TSC through; TCG reads the host's): its "cpu MHz" with constant_tsc, on a
+  /// local daemon. nil otherwise.
+  public var timeStampCounterKHz: UInt64? {
+    guard memoryAccess == .sharedFile, let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+      cpuinfo.contains("constant_tsc"),
+      let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("cpu MHz") }),
+      let mhz = Double(line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "")
+    else { return nil }
+    return UInt64(mhz * 1000)
+  }
   /// The domain's name (mmlab-PID-N), for `virsh` while it runs.
   public var domainName: String { domain.name }
 
@@ -51,6 +60,8 @@ public final class LibvirtMachine: Machine {
   public let memoryAccess: MemoryAccess
   /// The response a peek-mode checkpoint answer carries.
   private var pendingResponse: UInt64 = 0
+  /// CR3 as the guest reported it at the pending checkpoint.
+  private var reportedCR3: UInt64?
   private var started = false
   private var pendingRecord: UInt64?
   private var finalStop: MachineStop?
@@ -227,6 +238,7 @@ public final class LibvirtMachine: Machine {
       try domain.suspend()
       pendingRecord = address
       pendingResponse = 0
+      reportedCR3 = a3
       try refresh(0, count: ram.count)  // the whole of RAM, for the inspection to come
       let name = memory.bytes(at: a1, count: Int(min(a2, 4096))).map { String(decoding: $0, as: UTF8.self) } ?? "?"
       return .checkpoint(Checkpoint(code: a0, name: name))
@@ -283,8 +295,15 @@ public final class LibvirtMachine: Machine {
   // MARK: State
 
   /// The vCPU's registers from QEMU's monitor (`info registers`).
+  /// At a checkpoint, CR3 must be what the guest itself reported there.
   public func registers() throws(MachineError) -> RegisterState {
-    try QEMURegisters.parse(try domain.monitor("info registers"))
+    let registers = try QEMURegisters.parse(try domain.monitor("info registers"))
+    if pendingRecord != nil, let reportedCR3, registers.cr3 != reportedCR3 {
+      throw .protocolViolation(
+        "QEMU's monitor says CR3 is 0x\(String(registers.cr3, radix: 16)), the guest reported "
+          + "0x\(String(reportedCR3, radix: 16)) at its checkpoint")
+    }
+    return registers
   }
 
   public func setCheckpointResponse(_ value: UInt64) throws(MachineError) {
