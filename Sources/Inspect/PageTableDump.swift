@@ -122,38 +122,44 @@ extension PageTableDump {
   /// large guest is hundreds of thousands of lines, and string interpolation
   /// per field costs ten times what the walk does.
   static func leafLines(_ leaves: [Leaf]) -> String {
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(leaves.count * 56)
-    func appendHex16(_ value: UInt64) {
-      for shift in stride(from: 60, through: 0, by: -4) {
-        let digit = UInt8((value >> UInt64(shift)) & 0xF)
-        bytes.append(digit < 10 ? 0x30 + digit : 0x57 + digit)
+    let sizes = PageSize.allCases.map { ($0, Array(pad($0.description, 5).utf8)) }
+    let lineBytes = 16 + 2 + 16 + 1 + 5 + 1 + 9 + 1
+    let reservedExtra = leaves.reduce(0) { $0 + ($1.reservedBits != 0 ? 40 : 0) }
+    let capacity = leaves.count * lineBytes + reservedExtra
+    return String(unsafeUninitializedCapacity: capacity) { buffer in
+      var at = 0
+      func put(_ byte: UInt8) {
+        buffer[at] = byte
+        at += 1
       }
+      func putHex16(_ value: UInt64) {
+        for shift in stride(from: 60, through: 0, by: -4) {
+          let digit = UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0xF
+          put(digit < 10 ? 0x30 + digit : 0x57 + digit)
+        }
+      }
+      for (index, leaf) in leaves.enumerated() {
+        if index > 0 { put(0x0A) }
+        putHex16(leaf.virtualAddress)
+        put(0x3A)  // ':'
+        put(0x20)
+        putHex16(leaf.physicalAddress)
+        put(0x20)
+        for (size, text) in sizes where size == leaf.pageSize { for byte in text { put(byte) } }
+        put(0x20)
+        put(leaf.executable ? 0x2D : 0x58)  // X G P D A C T U W, a dash where clear
+        put(leaf.global ? 0x47 : 0x2D)
+        put(leaf.pat ? 0x50 : 0x2D)
+        put(leaf.dirty ? 0x44 : 0x2D)
+        put(leaf.accessed ? 0x41 : 0x2D)
+        put(leaf.cacheDisable ? 0x43 : 0x2D)
+        put(leaf.writeThrough ? 0x54 : 0x2D)
+        put(leaf.user ? 0x55 : 0x2D)
+        put(leaf.writable ? 0x57 : 0x2D)
+        if leaf.reservedBits != 0 { for byte in " RESERVED \(hex(leaf.reservedBits))".utf8 { put(byte) } }
+      }
+      return at
     }
-    var sizes: [PageSize: [UInt8]] = [:]
-    for size in PageSize.allCases { sizes[size] = Array(pad(size.description, 5).utf8) }
-    func flag(_ set: Bool, _ letter: UInt8) { bytes.append(set ? letter : 0x2D) }
-    for (index, leaf) in leaves.enumerated() {
-      if index > 0 { bytes.append(0x0A) }
-      appendHex16(leaf.virtualAddress)
-      bytes.append(0x3A)  // ':'
-      bytes.append(0x20)
-      appendHex16(leaf.physicalAddress)
-      bytes.append(0x20)
-      bytes.append(contentsOf: sizes[leaf.pageSize] ?? [])
-      bytes.append(0x20)
-      flag(!leaf.executable, 0x58)  // X G P D A C T U W
-      flag(leaf.global, 0x47)
-      flag(leaf.pat, 0x50)
-      flag(leaf.dirty, 0x44)
-      flag(leaf.accessed, 0x41)
-      flag(leaf.cacheDisable, 0x43)
-      flag(leaf.writeThrough, 0x54)
-      flag(leaf.user, 0x55)
-      flag(leaf.writable, 0x57)
-      if leaf.reservedBits != 0 { bytes += Array(" RESERVED \(hex(leaf.reservedBits))".utf8) }
-    }
-    return String(decoding: bytes, as: UTF8.self)
   }
 
   /// The dump for a program (see `mmlab dump-pagetables --help` for the schema).
