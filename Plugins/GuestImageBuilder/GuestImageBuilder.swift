@@ -15,6 +15,8 @@ struct GuestImageBuilder: BuildToolPlugin {
     let inputs = try sourceFiles(under: guest) + shared.flatMap { try sourceFiles(under: $0) }
     let output = context.pluginWorkDirectoryURL.appending(path: "mmlab-guest.elf")
     let work = context.pluginWorkDirectoryURL.appending(path: "objects")
+    let template = package.appending(path: "Images/libvirt/domain.xml")
+    let templateOutput = context.pluginWorkDirectoryURL.appending(path: "mmlab-domain.xml")
     return [
       .buildCommand(
         displayName: "Building the mmlab guest kernel (Embedded Swift)",
@@ -30,7 +32,15 @@ struct GuestImageBuilder: BuildToolPlugin {
         ],
         inputFiles: inputs,
         outputFiles: [output]
-      )
+      ),
+      // The libvirt domain template travels with the image (LibvirtMachine).
+      .buildCommand(
+        displayName: "Copying the libvirt domain template",
+        executable: URL(filePath: "/bin/cp"),
+        arguments: [template.path(percentEncoded: false), templateOutput.path(percentEncoded: false)],
+        inputFiles: [template],
+        outputFiles: [templateOutput]
+      ),
     ]
   }
 

@@ -6,4 +6,10 @@ public enum GuestImage {
   public static var defaultPath: String? {
     Bundle.module.url(forResource: "mmlab-guest", withExtension: "elf")?.path(percentEncoded: false)
   }
+
+  /// The libvirt domain template (Images/libvirt/domain.xml), or nil if the build did not copy it.
+  public static var domainTemplate: String? {
+    guard let url = Bundle.module.url(forResource: "mmlab-domain", withExtension: "xml") else { return nil }
+    return try? String(contentsOf: url, encoding: .utf8)
+  }
 }

@@ -106,8 +106,13 @@ public final class Session {
         guard let path = options.imagePath ?? GuestImage.defaultPath else {
           throw SessionError.image("no guest image: the package build did not produce mmlab-guest.elf")
         }
+        guard let template = GuestImage.domainTemplate else {
+          throw SessionError.image(
+            "no libvirt domain template: the package build did not copy Images/libvirt/domain.xml")
+        }
         machine = try LibvirtMachine(
-          imagePath: path, memoryMiB: options.memoryMiB, commandLine: words.joined(separator: " "), uri: uri,
+          imagePath: path, domainTemplate: template, memoryMiB: options.memoryMiB,
+          commandLine: words.joined(separator: " "), uri: uri,
           accelerator: accelerator, memoryAccess: options.libvirtMemoryAccess)
       }
     } catch let error as MachineError {

@@ -1,9 +1,11 @@
-/// The transient domain mmlab defines for a run (Images/README.md explains it):
-/// the guest ELF as the kernel (QEMU boots it through its PVH note), RAM in a
-/// shared file the host maps, COM1 on a console libvirt streams to the host,
-/// and isa-debug-exit through `<qemu:commandline>`. Everything that could stop
+/// The transient domain mmlab defines for a run, from the template in
+/// Images/libvirt/domain.xml (Images/README.md explains it): the guest ELF as
+/// the kernel (QEMU boots it through its PVH note), RAM in a shared file the
+/// host maps, COM1 on a console libvirt streams to the host, and
+/// isa-debug-exit through `<qemu:commandline>`. Everything that could stop
 /// the domain destroys it.
 struct DomainTemplate {
+  var template: String
   var name: String
   var kernel: String
   var commandLine: String
@@ -13,7 +15,8 @@ struct DomainTemplate {
   /// libvirt's memory_backing_dir as Scripts/start-libvirt.sh sets it.
   static let memoryBackingDirectory = "/var/lib/libvirt/qemu/ram"
 
-  var xml: String {
+  /// The template with every field filled; fails on a field it does not know.
+  func xml() throws(MachineError) -> String {
     // On kvm-pvm QEMU's `-cpu host` aborts on MSR 0x10a (arch-capabilities):
     // host-passthrough without that feature boots. TCG gets QEMU's `max`
     // model: every paging feature it emulates (SMEP, SMAP, PKU, 1 GiB pages...).
@@ -21,32 +24,17 @@ struct DomainTemplate {
       accelerator == .kvm
       ? "<cpu mode='host-passthrough' check='none'><feature policy='disable' name='arch-capabilities'/></cpu>"
       : "<cpu mode='maximum' check='none'/>"
-    return """
-      <domain type='\(accelerator == .kvm ? "kvm" : "qemu")' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
-        <name>\(Self.escape(name))</name>
-        <memory unit='MiB'>\(memoryMiB)</memory>
-        <vcpu>1</vcpu>
-        <os>
-          <type arch='x86_64' machine='pc'>hvm</type>
-          <kernel>\(Self.escape(kernel))</kernel>
-          <cmdline>\(Self.escape(commandLine))</cmdline>
-        </os>
-        \(cpu)
-        <memoryBacking><source type='file'/><access mode='shared'/></memoryBacking>
-        <on_poweroff>destroy</on_poweroff>
-        <on_reboot>destroy</on_reboot>
-        <on_crash>destroy</on_crash>
-        <devices>
-          <serial type='pty'/>
-          <console type='pty'/>
-          <memballoon model='none'/>
-        </devices>
-        <qemu:commandline>
-          <qemu:arg value='-device'/>
-          <qemu:arg value='isa-debug-exit,iobase=0xf4,iosize=1'/>
-        </qemu:commandline>
-      </domain>
-      """
+    let fields = [
+      "DOMAIN_TYPE": accelerator == .kvm ? "kvm" : "qemu", "NAME": Self.escape(name), "KERNEL": Self.escape(kernel),
+      "CMDLINE": Self.escape(commandLine), "MEMORY_MIB": String(memoryMiB), "CPU": cpu,
+    ]
+    var xml = template
+    for (key, value) in fields { xml = xml.replacingOccurrences(of: "{{\(key)}}", with: value) }
+    if let start = xml.range(of: "{{") {
+      let field = xml[start.lowerBound...].prefix(40)
+      throw .badImage("the libvirt domain template has a field mmlab does not fill: \(field)")
+    }
+    return xml
   }
 
   /// XML text and attribute escaping.

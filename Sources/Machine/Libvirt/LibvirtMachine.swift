@@ -74,7 +74,7 @@ public final class LibvirtMachine: Machine {
   /// Defines and starts (paused) a transient domain booting `imagePath`
   /// through its PVH note, maps its RAM and opens its console.
   public init(
-    imagePath: String, memoryMiB: Int, commandLine: String, uri: String = "qemu:///system",
+    imagePath: String, domainTemplate: String, memoryMiB: Int, commandLine: String, uri: String = "qemu:///system",
     accelerator: Accelerator = .kvm, memoryAccess: MemoryAccess? = nil
   ) throws(MachineError) {
     connection = try LibvirtConnection(uri: uri)
@@ -84,10 +84,10 @@ public final class LibvirtMachine: Machine {
     let words =
       (commandLine.split(separator: " ").map(String.init) + [String(describing: GuestCommandLine.hypercallSerial)])
       .filter { !$0.hasPrefix("console=hypercall") }
-    let xml = DomainTemplate(
-      name: name, kernel: imagePath, commandLine: words.joined(separator: " "), memoryMiB: memoryMiB,
-      accelerator: accelerator
-    ).xml
+    let xml = try DomainTemplate(
+      template: domainTemplate, name: name, kernel: imagePath, commandLine: words.joined(separator: " "),
+      memoryMiB: memoryMiB, accelerator: accelerator
+    ).xml()
     domain = try connection.createDomain(xml: xml, paused: true)
     do {
       switch access {
