@@ -70,6 +70,8 @@ public final class LibvirtMachine: Machine {
   private var pending: [UInt8] = []
 
   private static let counter = Atomic<Int>(0)
+  /// The largest guest whose RAM QEMU's pc machine keeps whole below 4 GiB.
+  public static let maximumMemoryMiB = 3584
 
   /// Defines and starts (paused) a transient domain booting `imagePath`
   /// through its PVH note, maps its RAM and opens its console.
@@ -77,6 +79,14 @@ public final class LibvirtMachine: Machine {
     imagePath: String, domainTemplate: String, memoryMiB: Int, commandLine: String, uri: String = "qemu:///system",
     accelerator: Accelerator = .kvm, memoryAccess: MemoryAccess? = nil
   ) throws(MachineError) {
+    // QEMU's pc machine keeps RAM below 3.5 GiB in one piece at 0; more is
+    // split around the PCI hole, which the one-region RAM file view here
+    // does not model.
+    guard (2...Self.maximumMemoryMiB).contains(memoryMiB) else {
+      throw .invalidConfiguration(
+        "the libvirt backend runs guests of 2 to \(Self.maximumMemoryMiB) MiB (QEMU's pc machine splits larger RAM "
+          + "around the PCI hole); got \(memoryMiB) MiB")
+    }
     connection = try LibvirtConnection(uri: uri)
     let access = memoryAccess ?? (connection.isLocal ? .sharedFile : .peek)
     self.memoryAccess = access
