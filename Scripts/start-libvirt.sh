@@ -21,12 +21,19 @@ CONF
   restart=1  # a running libvirtd read the old settings
 fi
 if ! pgrep -x virtlogd >/dev/null; then virtlogd -d; fi
-if [ -n "${restart:-}" ] && pgrep -x libvirtd >/dev/null; then pkill -x libvirtd; sleep 0.5; fi
-if ! pgrep -x libvirtd >/dev/null; then
-  libvirtd -d
-  for _ in $(seq 120); do
-    [ -S /var/run/libvirt/libvirt-sock ] && break
-    sleep 0.25
-  done
+if [ -n "${restart:-}" ] && pgrep -x libvirtd >/dev/null; then
+  pkill -x libvirtd
+  for _ in $(seq 40); do pgrep -x libvirtd >/dev/null || break; sleep 0.25; done
 fi
-[ -S /var/run/libvirt/libvirt-sock ] || { echo "start-libvirt: libvirtd did not come up (see /var/log/libvirt)" >&2; exit 1; }
+# libvirtd takes a few seconds to open its socket here (it probes the host
+# first); one that was just stopped may still be on its way out.
+for _ in $(seq 120); do
+  if pgrep -x libvirtd >/dev/null; then
+    [ -S /var/run/libvirt/libvirt-sock ] && virsh -q -c qemu:///system uri >/dev/null 2>&1 && exit 0
+  else
+    libvirtd -d
+  fi
+  sleep 0.25
+done
+echo "start-libvirt: libvirtd did not come up within 30 s (see /var/log/libvirt/libvirtd.log)" >&2
+exit 1

@@ -67,6 +67,7 @@ public final class ConformanceGuest: @unchecked Sendable {
   public private(set) var totalTicks = RunnerTicks(access: 0, build: 0, blocks: 0)
   private let request: UnsafeMutableRawBufferPointer
   private let results: UnsafeRawBufferPointer
+  private let requestAddress: UInt64
 
   /// Boots the guest with the runner and waits for its first request.
   public init(options: BootOptions, console: @escaping (String) -> Void = { _ in }) throws(ConformanceError) {
@@ -80,8 +81,8 @@ public final class ConformanceGuest: @unchecked Sendable {
     }
     if let libvirt = session.machine as? LibvirtMachine, libvirt.memoryAccess == .peek {
       throw .invalidArgument(
-        "the conformance runner writes its requests into guest RAM, which libvirt cannot do over a remote "
-          + "connection: run it against a local daemon (or run mmlab on that host)")
+        "the conformance runner writes its requests into guest RAM, which peek mode cannot: use the shared file "
+          + "(a local daemon) or the RAM volume (a remote one)")
     }
     let memory = session.machine.memory
     guard let requestRegion = session.machine.regions[GuestRegionKind.conformanceRequest.rawValue],
@@ -93,6 +94,7 @@ public final class ConformanceGuest: @unchecked Sendable {
     else { throw .protocolViolation("the guest did not announce its request and results buffers") }
     self.request = request
     self.results = results
+    requestAddress = requestRegion.physicalAddress
     capabilities = GuestCapabilities(
       features: ConformanceFeatures(
         rawValue: request.load(fromByteOffset: ConformanceABI.requestFeatures, as: UInt64.self)),
@@ -122,6 +124,12 @@ public final class ConformanceGuest: @unchecked Sendable {
       item.encode(into: base + ConformanceABI.requestHeaderSize + n * ConformanceABI.caseSize)
     }
     base.storeBytes(of: UInt64(cases.count), toByteOffset: ConformanceABI.requestCaseCount, as: UInt64.self)
+    do {
+      try session.machine.commit(
+        requestAddress, count: ConformanceABI.requestHeaderSize + cases.count * ConformanceABI.caseSize)
+    } catch {
+      throw .session(.machine(error))
+    }
     let reached: Checkpoint
     do { reached = try session.run(toCheckpoint: nil) } catch { throw .session(error) }
     guard reached.code == CheckpointCode.conformanceReady.rawValue else {
@@ -139,6 +147,7 @@ public final class ConformanceGuest: @unchecked Sendable {
   /// Sends the empty request and runs the guest to its exit, which must be 0.
   public func finish() throws(ConformanceError) {
     request.baseAddress!.storeBytes(of: 0, toByteOffset: ConformanceABI.requestCaseCount, as: UInt64.self)
+    do { try session.machine.commit(requestAddress, count: 8) } catch { throw .session(.machine(error)) }
     let status: UInt8
     do { status = try session.runToExit().status } catch { throw .session(error) }
     guard status == 0 else { throw .protocolViolation("the guest exited with status \(status) after the last request") }

@@ -57,7 +57,7 @@ public struct ConformanceRunner: Sendable {
     var work: [(suite: any CaseSuite, indices: [Int])] = []
     for suite in options.suites where suite != .mm {
       let cases = Self.suite(suite, capabilities: capabilities)
-      work.append((cases, select(cases, into: &families, order: &order)))
+      work.append((cases, select(cases, platform: platform.hypervisor.rawValue, into: &families, order: &order)))
     }
     var tally = AttemptTally()
     runJobs(
@@ -98,7 +98,9 @@ public struct ConformanceRunner: Sendable {
 
   /// The indices of `suite` this run executes (shard, filter), with every
   /// case the CPU cannot run counted as skipped in its family instead.
-  func select(_ suite: any CaseSuite, into families: inout [String: FamilyResult], order: inout [String]) -> [Int] {
+  func select(
+    _ suite: any CaseSuite, platform: String, into families: inout [String: FamilyResult], order: inout [String]
+  ) -> [Int] {
     var indices: [Int] = []
     indices.reserveCapacity(suite.count / (options.shard?.count ?? 1) + 1)
     for index in 0..<suite.count {
@@ -113,6 +115,12 @@ public struct ConformanceRunner: Sendable {
       if let reason = suite.skipReason(for: c) {
         families[name]!.skipReason = families[name]!.skipReason ?? reason
         families[name]!.record(.skipped)
+      } else if let erratum = options.errata.skipping(c, platform: platform) {
+        families[name]!.record(
+          .expectedFailure,
+          mismatch: Mismatch(
+            caseDescription: suite.describe(c), expected: "(not run)",
+            observed: "not run on this platform: it takes the guest down", erratum: erratum.id))
       } else {
         indices.append(index)
       }

@@ -78,6 +78,14 @@ public struct Erratum: Sendable, Hashable {
   public var match: ErratumMatch
   /// Why the platform behaves so, with the evidence.
   public var explanation: String
+  /// The matching cases are not run on this platform: they take the guest
+  /// down (reported as expected failures, "not run", with this erratum).
+  public var skip: Bool = false
+
+  /// True when `c` must not run on `platform` (a `skip` erratum matches it).
+  public func skips(_ c: PagingCase, platform: String) -> Bool {
+    skip && self.platform == platform && suite == c.suite && match.matches(c)
+  }
 
   /// True when this erratum explains `c` differing in `kinds` on `platform`.
   public func explains(_ c: PagingCase, differences kinds: Set<DifferenceKind>, platform: String) -> Bool {
@@ -115,6 +123,11 @@ public struct Errata: Sendable {
   /// The erratum that explains `c` differing in `kinds` on `platform`, if any.
   public func erratum(for c: PagingCase, differences kinds: Set<DifferenceKind>, platform: String) -> Erratum? {
     errata.first { $0.explains(c, differences: kinds, platform: platform) }
+  }
+
+  /// The `skip` erratum that keeps `c` from running on `platform`, if any.
+  public func skipping(_ c: PagingCase, platform: String) -> Erratum? {
+    errata.first { $0.skips(c, platform: platform) }
   }
 
   /// The same for a judgement.
@@ -187,12 +200,13 @@ struct ErrataReader {
 
   /// One erratum object.
   func erratum(_ value: JSONValue, _ path: String) throws(ErrataError) -> Erratum {
-    let keys: Set<String> = ["id", "platform", "suite", "match", "explanation"]
-    let fields = try object(value, path, keys: keys, required: keys)
+    let keys: Set<String> = ["id", "platform", "suite", "match", "explanation", "skip"]
+    let fields = try object(value, path, keys: keys, required: keys.subtracting(["skip"]))
     let id = try string(fields["id"]!, path + ".id")
     let platform = try string(fields["platform"]!, path + ".platform")
     guard Platform.Hypervisor(rawValue: platform) != nil else {
-      throw fail(path + ".platform", "unknown platform '\(platform)' (expected kvm-intel, kvm-amd, kvm-pvm or unknown)")
+      throw fail(
+        path + ".platform", "unknown platform '\(platform)' (expected kvm-intel, kvm-amd, kvm-pvm, qemu-tcg or unknown)")
     }
     let suiteName = try string(fields["suite"]!, path + ".suite")
     guard let suite = ConformanceSuite(rawValue: suiteName) else {
@@ -201,9 +215,14 @@ struct ErrataReader {
     }
     let explanation = try string(fields["explanation"]!, path + ".explanation")
     guard !id.isEmpty, !explanation.isEmpty else { throw fail(path, "id and explanation must not be empty") }
-    return Erratum(
+    var erratum = Erratum(
       id: id, platform: platform, suite: suite, match: try match(fields["match"]!, path + ".match"),
       explanation: explanation)
+    if let value = fields["skip"] {
+      guard case .bool(let skip) = value else { throw fail(path + ".skip", "must be true or false") }
+      erratum.skip = skip
+    }
+    return erratum
   }
 
   /// The match object.

@@ -23,6 +23,9 @@ public protocol Machine: AnyObject {
   var debugBlockAddress: UInt64? { get }
   /// Buffers the guest announced (`HypercallKind.region`), by `GuestRegionKind` raw value.
   var regions: [UInt64: GuestRegion] { get }
+  /// Makes what the host wrote into `memory` at `address` (`count` bytes)
+  /// reach the guest. A no-op where `memory` is the guest's RAM itself.
+  func commit(_ address: UInt64, count: Int) throws(MachineError)
   /// The guest's TSC frequency in kHz, if the backend knows it (turns measured ticks into time).
   var timeStampCounterKHz: UInt64? { get }
 }
@@ -41,6 +44,10 @@ public struct GuestMeasurement: Equatable, Sendable {
 }
 
 /// Why `Machine.run` returned.
+extension Machine {
+  public func commit(_ address: UInt64, count: Int) throws(MachineError) {}
+}
+
 /// A guest buffer the host reads or writes in bulk (`HypercallKind.region`).
 public struct GuestRegion: Equatable, Sendable {
   public var physicalAddress: UInt64

@@ -33,6 +33,12 @@ struct BootArguments: ParsableArguments {
   )
   var accel: LibvirtMachine.Accelerator?
 
+  @Option(
+    name: .long,
+    help: "How --backend libvirt reaches guest RAM: file (the shared RAM file; local daemons), volume (a storage volume over it; the default for remote daemons) or peek (read-only)."
+  )
+  var guestMemory: GuestMemoryName?
+
   func validate() throws {
     guard (2...65536).contains(memory) else {
       throw ValidationError("--memory must be between 2 and 65536 MiB (got \(memory))")
@@ -40,8 +46,8 @@ struct BootArguments: ParsableArguments {
     guard timeout > 0, timeout <= 86400 else {
       throw ValidationError("--timeout must be more than 0 and at most 86400 seconds (got \(timeout))")
     }
-    if backend == .kvm, accel != nil || connect != "qemu:///system" {
-      throw ValidationError("--accel and --connect belong to --backend libvirt")
+    if backend == .kvm, accel != nil || connect != "qemu:///system" || guestMemory != nil {
+      throw ValidationError("--accel, --connect and --guest-memory belong to --backend libvirt")
     }
   }
 
@@ -57,8 +63,22 @@ struct BootArguments: ParsableArguments {
   /// The boot options, with logging set up first (once per process, as swift-log wants).
   func options(commandLine: [String] = []) -> BootOptions {
     LogSetup.bootstrap(verbose: verbose, environment: ProcessInfo.processInfo.environment)
-    return BootOptions(
+    var options = BootOptions(
       imagePath: image, memoryMiB: memory, timeoutSeconds: timeout, commandLine: commandLine, backend: machineBackend)
+    options.libvirtMemoryAccess = guestMemory?.access
+    return options
+  }
+}
+
+/// `--guest-memory`.
+enum GuestMemoryName: String, ExpressibleByArgument, CaseIterable {
+  case file, volume, peek
+  var access: LibvirtMachine.MemoryAccess {
+    switch self {
+    case .file: .sharedFile
+    case .volume: .volume
+    case .peek: .peek
+    }
   }
 }
 

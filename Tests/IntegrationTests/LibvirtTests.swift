@@ -112,3 +112,20 @@ extension LibvirtMachineTests {
     #expect(result.checkpoints.count >= 2)
   }
 }
+
+extension BackendAgreementTests {
+  /// What a remote daemon gets by default: guest RAM read and written through a
+  /// storage volume over the domain's RAM file (forced here on the local daemon).
+  @Test("through the RAM volume the conformance runner agrees with the shared file")
+  func ramVolumeAgrees() throws {
+    var boot = BootOptions(timeoutSeconds: 120, backend: LibvirtTests.tcg)
+    let options = { (boot: BootOptions) in
+      ConformanceOptions(suites: [.controls, .tlb, .paging], shard: (3, 997), jobs: 1, boot: boot, errata: try .bundled)
+    }
+    let shared = try ConformanceRunner(options: try options(boot)).run()
+    boot.libvirtMemoryAccess = .volume
+    let volume = try ConformanceRunner(options: try options(boot)).run()
+    #expect(volume.total > 1000)
+    #expect(Self.verdicts(volume) == Self.verdicts(shared))
+  }
+}

@@ -222,3 +222,85 @@ final class LibvirtConsole {
     return Array(buffer.prefix(Int(count)))
   }
 }
+
+/// A directory storage pool over a domain's RAM directory, whose one volume
+/// is the RAM file: `virStorageVolDownload` and `virStorageVolUpload` read and
+/// write guest RAM at any offset over any connection, remote ones included
+/// (where mmlab cannot map the file). Destroyed with the machine.
+final class LibvirtRAMVolume {
+  let pool: OpaquePointer
+  let volume: OpaquePointer
+  let connection: LibvirtConnection
+
+  /// virStoragePoolCreateXML (a transient dir pool at `directory`), then the volume `file`.
+  init(connection: LibvirtConnection, name: String, directory: String, file: String) throws(MachineError) {
+    self.connection = connection
+    let xml =
+      "<pool type='dir'><name>\(DomainTemplate.escape(name))</name><target><path>"
+      + "\(DomainTemplate.escape(directory))</path></target></pool>"
+    // SAFETY: the XML for the call; the pool is destroyed and freed on deinit.
+    guard let pool = virStoragePoolCreateXML(connection.pointer, xml, 0) else {
+      throw libvirtError("virStoragePoolCreateXML(\(directory))")
+    }
+    // SAFETY: a live pool; the volume reference is freed on deinit.
+    guard virStoragePoolRefresh(pool, 0) == 0, let volume = virStorageVolLookupByName(pool, file) else {
+      let error = libvirtError("virStorageVolLookupByName(\(file))")
+      virStoragePoolDestroy(pool)
+      virStoragePoolFree(pool)
+      throw error
+    }
+    self.pool = pool
+    self.volume = volume
+  }
+
+  deinit {
+    // SAFETY: the references from init, released once; destroying a dir pool leaves its files.
+    virStorageVolFree(volume)
+    virStoragePoolDestroy(pool)
+    virStoragePoolFree(pool)
+  }
+
+  /// virStorageVolDownload of `count` bytes at `offset` into `buffer`.
+  func read(_ offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(MachineError) {
+    // SAFETY: a blocking stream for this transfer, finished and freed below.
+    guard let stream = virStreamNew(connection.pointer, 0) else { throw libvirtError("virStreamNew") }
+    defer { virStreamFree(stream) }
+    guard virStorageVolDownload(volume, stream, offset, UInt64(buffer.count), 0) == 0 else {
+      throw libvirtError("virStorageVolDownload")
+    }
+    var done = 0
+    while done < buffer.count {
+      // SAFETY: the rest of the caller's buffer.
+      let got = virStreamRecv(
+        stream, buffer.baseAddress!.advanced(by: done).assumingMemoryBound(to: CChar.self), buffer.count - done)
+      guard got > 0 else {
+        _ = virStreamAbort(stream)
+        throw libvirtError("virStreamRecv (volume download)")
+      }
+      done += Int(got)
+    }
+    _ = virStreamFinish(stream)
+  }
+
+  /// virStorageVolUpload of `bytes` at `offset`.
+  func write(_ offset: UInt64, from bytes: UnsafeRawBufferPointer) throws(MachineError) {
+    // SAFETY: a blocking stream for this transfer, finished and freed below.
+    guard let stream = virStreamNew(connection.pointer, 0) else { throw libvirtError("virStreamNew") }
+    defer { virStreamFree(stream) }
+    guard virStorageVolUpload(volume, stream, offset, UInt64(bytes.count), 0) == 0 else {
+      throw libvirtError("virStorageVolUpload")
+    }
+    var done = 0
+    while done < bytes.count {
+      // SAFETY: the rest of the caller's bytes.
+      let sent = virStreamSend(
+        stream, bytes.baseAddress!.advanced(by: done).assumingMemoryBound(to: CChar.self), bytes.count - done)
+      guard sent > 0 else {
+        _ = virStreamAbort(stream)
+        throw libvirtError("virStreamSend (volume upload)")
+      }
+      done += Int(sent)
+    }
+    guard virStreamFinish(stream) == 0 else { throw libvirtError("virStreamFinish (volume upload)") }
+  }
+}

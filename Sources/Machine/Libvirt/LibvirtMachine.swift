@@ -26,8 +26,14 @@ public final class LibvirtMachine: Machine {
     /// The domain's RAM file, mapped shared: reads and writes in place (a
     /// local daemon).
     case sharedFile
+    /// A copy of RAM read and written through a storage pool over the
+    /// domain's RAM directory (virStorageVolDownload/Upload), refreshed at
+    /// every stop, written back by `commit`; answers go over COM1. What a
+    /// remote daemon gets.
+    case volume
     /// virDomainMemoryPeek into a copy, refreshed at every stop; answers go
-    /// over COM1 (a remote daemon: libvirt has no call that writes guest RAM).
+    /// over COM1. Read-only: `commit` fails. For daemons where a storage pool
+    /// cannot be made.
     case peek
   }
 
@@ -56,6 +62,8 @@ public final class LibvirtMachine: Machine {
   private let domain: LibvirtDomain
   private let serial: LibvirtConsole
   private let ram: UnsafeMutableRawBufferPointer
+  /// The RAM file as a storage volume (`.volume` access).
+  private let ramVolume: LibvirtRAMVolume?
   /// How `memory` reaches guest RAM.
   public let memoryAccess: MemoryAccess
   /// The response a peek-mode checkpoint answer carries.
@@ -88,7 +96,7 @@ public final class LibvirtMachine: Machine {
           + "around the PCI hole); got \(memoryMiB) MiB")
     }
     connection = try LibvirtConnection(uri: uri)
-    let access = memoryAccess ?? (connection.isLocal ? .sharedFile : .peek)
+    let access = memoryAccess ?? (connection.isLocal ? .sharedFile : .volume)
     self.memoryAccess = access
     let name = "mmlab-\(getpid())-\(Self.counter.add(1, ordering: .relaxed).newValue)"
     let words =
@@ -101,8 +109,17 @@ public final class LibvirtMachine: Machine {
     domain = try connection.createDomain(xml: xml, paused: true)
     do {
       switch access {
-      case .sharedFile: ram = try Self.mapRAM(domainName: name, id: domain.id, bytes: memoryMiB << 20)
-      case .peek: ram = Self.anonymousCopy(bytes: memoryMiB << 20)
+      case .sharedFile:
+        ram = try Self.mapRAM(domainName: name, id: domain.id, bytes: memoryMiB << 20)
+        ramVolume = nil
+      case .volume:
+        ram = Self.anonymousCopy(bytes: memoryMiB << 20)
+        ramVolume = try LibvirtRAMVolume(
+          connection: connection, name: "\(name)-ram", directory: Self.ramDirectory(domainName: name, id: domain.id),
+          file: "pc.ram")
+      case .peek:
+        ram = Self.anonymousCopy(bytes: memoryMiB << 20)
+        ramVolume = nil
       }
       serial = try LibvirtConsole(domain: domain)
     } catch {
@@ -115,6 +132,7 @@ public final class LibvirtMachine: Machine {
 
   deinit {
     domain.destroy()
+    // (the RAM volume's pool goes with `ramVolume`)
     // SAFETY: the mapping from mapRAM, unmapped once.
     munmap(ram.baseAddress, ram.count)
   }
@@ -155,17 +173,39 @@ public final class LibvirtMachine: Machine {
     return UnsafeMutableRawBufferPointer(start: address, count: bytes)
   }
 
-  /// Copies `count` bytes of guest RAM at `address` into the peek copy.
+  /// Copies `count` bytes of guest RAM at `address` into the local copy
+  /// (nothing to do with the shared file).
   private func refresh(_ address: UInt64, count: Int) throws(MachineError) {
-    guard memoryAccess == .peek, count > 0, address + UInt64(count) <= UInt64(ram.count) else { return }
-    let bytes = try domain.peekPhysical(address, count: count)
-    ram.baseAddress!.advanced(by: Int(address)).copyMemory(from: bytes, byteCount: count)
+    guard count > 0, address + UInt64(count) <= UInt64(ram.count) else { return }
+    let target = UnsafeMutableRawBufferPointer(rebasing: ram[Int(address)..<(Int(address) + count)])
+    switch memoryAccess {
+    case .sharedFile: return
+    case .volume: try ramVolume!.read(address, into: target)
+    case .peek: target.copyBytes(from: try domain.peekPhysical(address, count: count))
+    }
+  }
+
+  /// Writes the local copy's `count` bytes at `address` back into the guest.
+  public func commit(_ address: UInt64, count: Int) throws(MachineError) {
+    guard count > 0, address + UInt64(count) <= UInt64(ram.count) else { return }
+    switch memoryAccess {
+    case .sharedFile: return
+    case .volume:
+      try ramVolume!.write(address, from: UnsafeRawBufferPointer(rebasing: ram[Int(address)..<(Int(address) + count)]))
+    case .peek:
+      throw .libvirt("guest RAM is read-only in peek mode (virDomainMemoryPeek has no writing twin)")
+    }
   }
 
   /// Maps the RAM file libvirt gave QEMU (memory_backing_dir, see
   /// Scripts/start-libvirt.sh), shared: the host reads and writes guest RAM in place.
+  /// Where libvirt puts a domain's RAM file (memory_backing_dir/libvirt/qemu/ID-NAME).
+  static func ramDirectory(domainName: String, id: Int32) -> String {
+    "\(DomainTemplate.memoryBackingDirectory)/libvirt/qemu/\(id)-\(domainName)"
+  }
+
   static func mapRAM(domainName: String, id: Int32, bytes: Int) throws(MachineError) -> UnsafeMutableRawBufferPointer {
-    let path = "\(DomainTemplate.memoryBackingDirectory)/libvirt/qemu/\(id)-\(domainName)/pc.ram"
+    let path = ramDirectory(domainName: domainName, id: id) + "/pc.ram"
     let fd = open(path, O_RDWR)
     guard fd >= 0 else {
       throw .libvirt(
@@ -273,7 +313,7 @@ public final class LibvirtMachine: Machine {
   private func serve(_ record: UInt64) throws(MachineError) {
     switch memoryAccess {
     case .sharedFile: _ = memory.store(UInt32(1), at: record + UInt64(HypercallRequest.served))
-    case .peek:
+    case .peek, .volume:
       let digits = String(pendingResponse, radix: 16)
       let answer = String(repeating: "0", count: 16 - digits.count) + digits + "\n"
       try serial.send([HypercallRequest.serialAnswer] + Array(answer.utf8))
@@ -321,7 +361,7 @@ public final class LibvirtMachine: Machine {
       throw .invalidConfiguration(
         "no checkpoint is pending: setCheckpointResponse belongs between a checkpoint and the next run")
     }
-    if memoryAccess == .peek {
+    if memoryAccess != .sharedFile {
       pendingResponse = value
       return
     }
