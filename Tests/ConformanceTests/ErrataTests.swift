@@ -138,3 +138,33 @@ import Testing
     }
   }
 }
+
+@Suite("Errata that keep cases from running")
+struct SkipErrataTests {
+  static let json = #"""
+    {"errata": [{"id": "crash", "platform": "qemu-tcg", "suite": "controls", "skip": true,
+      "match": {"cpl": "supervisor", "entries": {"pml4e": {"set": ["bit31"]}}},
+      "explanation": "takes the guest down"}]}
+    """#
+
+  func controlWrite(clear: UInt64, user: Bool = false) -> PagingCase {
+    PagingCase(
+      pml4e: clear, pdpte: 0, pde: 0, pte: 0, leafLevel: 1, controls: user ? [.userMode] : [], kind: .write,
+      twice: false, controlWrite: true)
+  }
+
+  @Test("a skip erratum names exactly the cases it matches, on its platform only")
+  func skipMatchesItsCasesOnly() throws {
+    let errata = try Errata.decode(Data(Self.json.utf8), source: "test")
+    #expect(errata.skipping(controlWrite(clear: 1 << 31), platform: "qemu-tcg")?.id == "crash")
+    #expect(errata.skipping(controlWrite(clear: 1 << 31), platform: "kvm-pvm") == nil)
+    #expect(errata.skipping(controlWrite(clear: 1 << 16), platform: "qemu-tcg") == nil)
+    #expect(errata.skipping(controlWrite(clear: 1 << 31, user: true), platform: "qemu-tcg") == nil)
+  }
+
+  @Test("skip must be a boolean")
+  func skipMustBeBoolean() {
+    let bad = Self.json.replacingOccurrences(of: "\"skip\": true", with: "\"skip\": \"yes\"")
+    #expect(throws: ErrataError.self) { try Errata.decode(Data(bad.utf8), source: "test") }
+  }
+}
