@@ -206,7 +206,8 @@ struct ErrataReader {
     let platform = try string(fields["platform"]!, path + ".platform")
     guard Platform.Hypervisor(rawValue: platform) != nil else {
       throw fail(
-        path + ".platform", "unknown platform '\(platform)' (expected kvm-intel, kvm-amd, kvm-pvm, qemu-tcg or unknown)")
+        path + ".platform", "unknown platform '\(platform)' (expected kvm-intel, kvm-amd, kvm-pvm, qemu-tcg or unknown)"
+      )
     }
     let suiteName = try string(fields["suite"]!, path + ".suite")
     guard let suite = ConformanceSuite(rawValue: suiteName) else {

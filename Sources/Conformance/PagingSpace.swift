@@ -384,7 +384,8 @@ extension PagingSpace {
       PagingSection(
         name: "non-canonical", leafLevel: 1, explicitAddress: true, [addresses, [0], [0], [0]], everyAccess),
       PagingSection(
-        name: "canonical-user", leafLevel: 1, explicitAddress: true, [[ConformanceABI.userTargetAddress], [0], [0], [0]],
+        name: "canonical-user", leafLevel: 1, explicitAddress: true,
+        [[ConformanceABI.userTargetAddress], [0], [0], [0]],
         PagingEnvironments.canonical(cpls: [.userMode], kinds: [.read, .fetch])),
       PagingSection(
         name: "canonical-kernel", leafLevel: 1, explicitAddress: true,

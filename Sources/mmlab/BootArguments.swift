@@ -35,7 +35,8 @@ struct BootArguments: ParsableArguments {
 
   @Option(
     name: .long,
-    help: "How --backend libvirt reaches guest RAM: file (the shared RAM file; local daemons), volume (a storage volume over it; the default for remote daemons) or peek (read-only)."
+    help:
+      "How --backend libvirt reaches guest RAM: file (the shared RAM file; local daemons), volume (a storage volume over it; the default for remote daemons) or peek (read-only)."
   )
   var guestMemory: GuestMemoryName?
 

@@ -120,7 +120,8 @@ extension BackendAgreementTests {
   func ramVolumeAgrees() throws {
     var boot = BootOptions(timeoutSeconds: 120, backend: LibvirtTests.tcg)
     let options = { (boot: BootOptions) in
-      ConformanceOptions(suites: [.controls, .tlb, .paging], shard: (3, 997), jobs: 1, boot: boot, errata: try .bundled)
+      ConformanceOptions(
+        suites: [.controls, .tlb, .paging], shard: (3, 997), jobs: 1, boot: boot, errata: try .bundled)
     }
     let shared = try ConformanceRunner(options: try options(boot)).run()
     boot.libvirtMemoryAccess = .volume
