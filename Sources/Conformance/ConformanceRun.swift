@@ -240,10 +240,15 @@ public struct ConformanceRunner: Sendable {
       return
     }
     let erratum = options.errata.erratum(for: c, judgement: judgement, platform: platform.hypervisor.rawValue)
+    let verdict: Verdict = erratum == nil ? .failed : .expectedFailure
+    guard families[name]!.keepsMismatch(for: verdict) else {
+      families[name]!.record(verdict)
+      return
+    }
     let (expected, observedText) = suite.outcomes(c, observed: observed)
     let mismatch = Mismatch(
       caseDescription: suite.describe(c), expected: expected,
       observed: observedText + " [" + judgement.summary + "]", erratum: erratum?.id)
-    families[name]!.record(erratum == nil ? .failed : .expectedFailure, mismatch: mismatch)
+    families[name]!.record(verdict, mismatch: mismatch)
   }
 }

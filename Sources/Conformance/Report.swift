@@ -84,7 +84,18 @@ public struct FamilyResult: Codable, Sendable, Hashable {
     case .expectedFailure: expectedFailures += 1
     case .skipped: skipped += 1
     }
-    if let mismatch, mismatches.count < Self.mismatchLimit { mismatches.append(mismatch) }
+    guard let mismatch else { return }
+    if mismatches.count < Self.mismatchLimit {
+      mismatches.append(mismatch)
+    } else if verdict == .failed, let index = mismatches.lastIndex(where: { $0.erratum != nil }) {
+      mismatches[index] = mismatch  // an unexplained one is worth more than another example
+    }
+  }
+
+  /// Whether `record(verdict, mismatch:)` would keep a mismatch: callers build
+  /// one (strings for the whole case) only then.
+  public func keepsMismatch(for verdict: Verdict) -> Bool {
+    mismatches.count < Self.mismatchLimit || (verdict == .failed && mismatches.contains { $0.erratum != nil })
   }
 
   /// Folds another shard's result for the same family into this one.

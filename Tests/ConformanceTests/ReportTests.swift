@@ -263,3 +263,22 @@ private final class ProgressProbe: Sendable {
     #expect(ProgressBar.duration(3723) == "1:02:03")
   }
 }
+
+@Suite("A family's kept mismatches")
+struct ReportMismatchKeepingTests {
+  @Test("past the limit an unexplained mismatch takes the place of an expected one; counts stay whole")
+  func unexplainedMismatchIsNeverCrowdedOut() {
+    var family = FamilyResult(suite: .paging, name: "paging/4k/cpl3/none/read")
+    for n in 0..<FamilyResult.mismatchLimit {
+      let example = Mismatch(caseDescription: "case \(n)", expected: "ok", observed: "#PF", erratum: "known")
+      family.record(.expectedFailure, mismatch: example)
+    }
+    #expect(!family.keepsMismatch(for: .expectedFailure))
+    #expect(family.keepsMismatch(for: .failed))
+    family.record(.failed, mismatch: Mismatch(caseDescription: "the real one", expected: "ok", observed: "#GP"))
+    #expect(family.mismatches.count == FamilyResult.mismatchLimit)
+    #expect(family.mismatches.contains { $0.caseDescription == "the real one" && $0.erratum == nil })
+    #expect(family.failed == 1)
+    #expect(family.expectedFailures == FamilyResult.mismatchLimit)
+  }
+}
