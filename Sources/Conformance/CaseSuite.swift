@@ -14,6 +14,8 @@ public protocol CaseSuite: Sendable {
   func skipReason(for c: PagingCase) -> String?
   /// What the model says of what the guest observed.
   func judge(_ c: PagingCase, observed: Observation) -> Judgement
+  /// The same; without `details` its differences may carry kinds only.
+  func judge(_ c: PagingCase, observed: Observation, details: Bool) -> Judgement
   /// The whole case in one line, for mismatches and `--filter`.
   func describe(_ c: PagingCase) -> String
   /// The expected and the observed outcome, in words.
@@ -21,6 +23,10 @@ public protocol CaseSuite: Sendable {
 }
 
 extension CaseSuite {
+  public func judge(_ c: PagingCase, observed: Observation, details: Bool) -> Judgement {
+    judge(c, observed: observed)
+  }
+
   /// `--filter TEXT`: the family or the description contains `text`, ignoring case.
   public func matches(_ c: PagingCase, filter text: String) -> Bool {
     let needle = text.lowercased()

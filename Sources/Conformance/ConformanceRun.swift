@@ -5,6 +5,25 @@ import Inspect
 import Machine
 import Synchronization
 
+/// Family names by what they depend on (a case less its entry flags): the
+/// runner asks for one per case, and building it is string work.
+struct FamilyNameCache {
+  private var names: [PagingCase: String] = [:]
+
+  mutating func name(of c: PagingCase, in suite: any CaseSuite) -> String {
+    var key = c
+    key.pml4e = c.explicitAddress ? c.pml4e >> 47 : 0  // canonical cases: which half, not the address
+    key.pde = 0
+    key.pte = 0
+    key.mutation = 0
+    if !c.controlWrite { key.pdpte = 0 }
+    if let name = names[key] { return name }
+    let name = suite.family(of: c)
+    names[key] = name
+    return name
+  }
+}
+
 /// What `mmlab conformance` was asked to run.
 public struct ConformanceOptions: Sendable {
   public var suites: [ConformanceSuite]
@@ -102,6 +121,7 @@ public struct ConformanceRunner: Sendable {
     _ suite: any CaseSuite, platform: String, into families: inout [String: FamilyResult], order: inout [String]
   ) -> [Int] {
     var indices: [Int] = []
+    var names = FamilyNameCache()
     indices.reserveCapacity(suite.count / (options.shard?.count ?? 1) + 1)
     for index in 0..<suite.count {
       if let shard = options.shard, index % shard.count != shard.index - 1 { continue }
@@ -190,6 +210,7 @@ public struct ConformanceRunner: Sendable {
     _ suite: any CaseSuite, _ indices: ArraySlice<Int>, guest: ConformanceGuest, platform: Platform,
     into families: inout [String: FamilyResult], tally: inout AttemptTally, finished: (Int) -> Void
   ) throws {
+    var names = FamilyNameCache()
     var start = indices.startIndex
     while start < indices.endIndex {
       let end = min(start + ConformanceABI.capacity, indices.endIndex)
@@ -198,12 +219,14 @@ public struct ConformanceRunner: Sendable {
       }
       let began = DispatchTime.now()
       try guest.run(cases) { n, observed in
-        record(suite, cases[n], observed: observed, platform: platform, into: &families)
+        record(
+          suite, cases[n], name: names.name(of: cases[n], in: suite), observed: observed, platform: platform,
+          into: &families)
         if !cases[n].controlWrite { Self.count(observed, user: cases[n].controls.contains(.userMode), into: &tally) }
       }
       let seconds = Double(DispatchTime.now().uptimeNanoseconds - began.uptimeNanoseconds) / 1e9
       var perFamily: [String: Int] = [:]
-      for c in cases { perFamily[suite.family(of: c), default: 0] += 1 }
+      for c in cases { perFamily[names.name(of: c, in: suite), default: 0] += 1 }
       for (name, count) in perFamily { families[name]?.seconds += seconds * Double(count) / Double(cases.count) }
       finished(cases.count)
       start = end
@@ -226,12 +249,11 @@ public struct ConformanceRunner: Sendable {
   /// Judges one observation and adds it to its family: passed, failed, or
   /// expected-failed when an erratum for this platform explains it.
   func record(
-    _ suite: any CaseSuite, _ c: PagingCase, observed: Observation, platform: Platform,
+    _ suite: any CaseSuite, _ c: PagingCase, name: String, observed: Observation, platform: Platform,
     into families: inout [String: FamilyResult]
   ) {
-    let name = suite.family(of: c)
     if families[name] == nil { families[name] = FamilyResult(suite: suite.suite, name: name) }
-    let judgement = suite.judge(c, observed: observed)
+    let judgement = suite.judge(c, observed: observed, details: false)
     if let tlb = suite as? TLBSuite, judgement.passed, tlb.sawStale(c, observed: observed) {
       families[name]!.staleTranslations += 1
     }
@@ -246,9 +268,10 @@ public struct ConformanceRunner: Sendable {
       return
     }
     let (expected, observedText) = suite.outcomes(c, observed: observed)
+    let detailed = suite.judge(c, observed: observed, details: true)
     let mismatch = Mismatch(
       caseDescription: suite.describe(c), expected: expected,
-      observed: observedText + " [" + judgement.summary + "]", erratum: erratum?.id)
+      observed: observedText + " [" + detailed.summary + "]", erratum: erratum?.id)
     families[name]!.record(verdict, mismatch: mismatch)
   }
 }

@@ -326,31 +326,32 @@ public struct Judgement: Sendable, Hashable {
 /// each attempt's vector and error code, CR2 for a #PF, and every entry from
 /// the PML4E to the leaf: A as `prediction.accessed` allows, D as
 /// `prediction.dirty` allows, every other flag bit unchanged.
-public func judge(_ c: PagingCase, observed: Observation, prediction: Prediction) -> Judgement {
+/// Without `details` the differences carry their kinds only (empty details):
+/// enough for a verdict and for errata, and no string work.
+public func judge(_ c: PagingCase, observed: Observation, prediction: Prediction, details: Bool = true) -> Judgement {
   var differences: [Difference] = []
   if observed.linearAddress != prediction.linearAddress {
     differences.append(
       Difference(
         kind: .linearAddress,
-        detail: "expected \(hex(prediction.linearAddress)), observed \(hex(observed.linearAddress))"))
+        detail: details ? "expected \(hex(prediction.linearAddress)), observed \(hex(observed.linearAddress))" : ""))
   }
-  differences += judgeAttempts(observed.attempts, prediction: prediction)
+  differences += judgeAttempts(observed.attempts, prediction: prediction, details: details)
   if !c.explicitAddress { differences += judgeEntries(c, observed.finalEntries, prediction: prediction) }
   return Judgement(differences: differences)
 }
 
 /// The attempts' differences: count, then per attempt vector, error code, CR2.
-func judgeAttempts(_ observed: [AttemptOutcome], prediction: Prediction) -> [Difference] {
+func judgeAttempts(_ observed: [AttemptOutcome], prediction: Prediction, details: Bool = true) -> [Difference] {
   guard observed.count == prediction.attempts.count, !prediction.attempts.isEmpty else {
     let why = prediction.attempts.isEmpty ? prediction.reason : "expected \(prediction.attempts.count)"
     return [Difference(kind: .attempts, detail: "\(observed.count) attempt(s) recorded; \(why)")]
   }
   var differences: [Difference] = []
   for (n, (expected, actual)) in zip(prediction.attempts, observed).enumerated() {
+    if expected == actual { continue }  // the common case: no words to build
     let which = prediction.attempts.count > 1 ? "attempt \(n + 1): " : ""
-    let expectedText = CaseNames.attempt(expected)
-    let actualText = CaseNames.attempt(actual)
-    let detail = "\(which)expected \(expectedText), observed \(actualText)"
+    let detail = details ? "\(which)expected \(CaseNames.attempt(expected)), observed \(CaseNames.attempt(actual))" : ""
     switch (expected.vector, actual.vector) {
     case (nil, nil): continue
     case (nil, _): differences.append(Difference(kind: .fault, detail: detail))
@@ -384,25 +385,28 @@ func judgeEntries(_ c: PagingCase, _ finalEntries: [UInt64], prediction: Predict
     let mask = prediction.flagMasks[index]
     let written = c.entry(level: level) & mask
     let final = finalEntries[index] & mask
-    let name = CaseNames.entryName(level: level).uppercased()
-    let a = judgeFlag(PagingAlphabets.accessed, written, final, prediction.accessed[index], "\(name).A")
-    let d = judgeFlag(PagingAlphabets.dirty, written, final, prediction.dirty[index], "\(name).D")
-    if let a { differences.append(Difference(kind: .accessedBit, detail: a)) }
-    if let d { differences.append(Difference(kind: .dirtyBit, detail: d)) }
+    let name = { CaseNames.entryName(level: level).uppercased() }
+    if let a = judgeFlag(PagingAlphabets.accessed, written, final, prediction.accessed[index], { name() + ".A" }) {
+      differences.append(Difference(kind: .accessedBit, detail: a))
+    }
+    if let d = judgeFlag(PagingAlphabets.dirty, written, final, prediction.dirty[index], { name() + ".D" }) {
+      differences.append(Difference(kind: .dirtyBit, detail: d))
+    }
     let others = (written ^ final) & ~(PagingAlphabets.accessed | PagingAlphabets.dirty)
     if others != 0 {
       differences.append(
         Difference(
-          kind: .entryBits, detail: "\(name) flags \(hex(written)) became \(hex(final)) (bits \(hex(others)))"))
+          kind: .entryBits, detail: "\(name()) flags \(hex(written)) became \(hex(final)) (bits \(hex(others)))"))
     }
   }
   return differences
 }
 
-/// The difference for one flag, nil when `final` is what `expectation` allows.
-func judgeFlag(_ bit: UInt64, _ written: UInt64, _ final: UInt64, _ expectation: FlagExpectation, _ name: String)
-  -> String?
-{
+/// The difference for one flag, nil when `final` is what `expectation` allows
+/// (the flag's name is built only for a difference).
+func judgeFlag(
+  _ bit: UInt64, _ written: UInt64, _ final: UInt64, _ expectation: FlagExpectation, _ name: () -> String
+) -> String? {
   let before = written & bit != 0
   let after = final & bit != 0
   let allowed: Bool
@@ -413,7 +417,7 @@ func judgeFlag(_ bit: UInt64, _ written: UInt64, _ final: UInt64, _ expectation:
   }
   if allowed { return nil }
   let expected = expectation == .unchanged ? "unchanged (\(before ? 1 : 0))" : expectation.rawValue
-  return "\(name): expected \(expected), observed \(after ? 1 : 0)"
+  return "\(name()): expected \(expected), observed \(after ? 1 : 0)"
 }
 
 // MARK: - The model as a platform
