@@ -25,6 +25,9 @@ public struct BootOptions: Sendable {
   /// How a LibvirtMachine reaches guest RAM; nil: the shared file on a local
   /// daemon, peeks on a remote one.
   public var libvirtMemoryAccess: LibvirtMachine.MemoryAccess? = nil
+  /// Whether a LibvirtMachine uploads the guest image to its host first; nil:
+  /// only for remote daemons.
+  public var libvirtUploadImage: Bool? = nil
 
   public init(
     imagePath: String? = nil, memoryMiB: Int = 64, timeoutSeconds: Double = 10, commandLine: [String] = [],
@@ -113,7 +116,7 @@ public final class Session {
         machine = try LibvirtMachine(
           imagePath: path, domainTemplate: template, memoryMiB: options.memoryMiB,
           commandLine: words.joined(separator: " "), uri: uri,
-          accelerator: accelerator, memoryAccess: options.libvirtMemoryAccess)
+          accelerator: accelerator, memoryAccess: options.libvirtMemoryAccess, uploadImage: options.libvirtUploadImage)
       }
     } catch let error as MachineError {
       throw .machine(error)

@@ -130,3 +130,20 @@ extension BackendAgreementTests {
     #expect(Self.verdicts(volume) == Self.verdicts(shared))
   }
 }
+
+extension LibvirtMachineTests {
+  /// What a remote host gets: the guest image uploaded into a volume there
+  /// (forced here on the local daemon), then booted from that file.
+  @Test("a host without the image gets it uploaded, once, and boots it")
+  func imageIsUploaded() throws {
+    var options = BootOptions(timeoutSeconds: 60, backend: LibvirtTests.tcg)
+    options.libvirtUploadImage = true
+    options.libvirtMemoryAccess = .volume
+    for _ in 0..<2 {
+      let result = try ScenarioValidation.run(options, scenario: "process-smoke", seed: nil)
+      #expect(result.passed)
+    }
+    let uploaded = try FileManager.default.contentsOfDirectory(atPath: "/var/lib/libvirt/images/mmlab")
+    #expect(uploaded.contains { $0.hasPrefix("mmlab-guest-") && $0.hasSuffix(".elf") })
+  }
+}

@@ -228,9 +228,19 @@ final class LibvirtConsole {
 /// write guest RAM at any offset over any connection, remote ones included
 /// (where mmlab cannot map the file). Destroyed with the machine.
 final class LibvirtRAMVolume {
-  let pool: OpaquePointer
+  /// The pool this object opened and destroys, nil when it only borrows `volume`.
+  let pool: OpaquePointer?
   let volume: OpaquePointer
   let connection: LibvirtConnection
+  private let ownsVolume: Bool
+
+  /// A volume someone else owns (its transfers only).
+  init(volume: OpaquePointer, connection: LibvirtConnection) {
+    pool = nil
+    self.volume = volume
+    self.connection = connection
+    ownsVolume = false
+  }
 
   /// virStoragePoolCreateXML (a transient dir pool at `directory`), then the volume `file`.
   init(connection: LibvirtConnection, name: String, directory: String, file: String) throws(MachineError) {
@@ -251,9 +261,11 @@ final class LibvirtRAMVolume {
     }
     self.pool = pool
     self.volume = volume
+    ownsVolume = true
   }
 
   deinit {
+    guard ownsVolume, let pool else { return }
     // SAFETY: the references from init, released once; destroying a dir pool leaves its files.
     virStorageVolFree(volume)
     virStoragePoolDestroy(pool)

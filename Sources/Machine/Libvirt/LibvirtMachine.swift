@@ -85,7 +85,7 @@ public final class LibvirtMachine: Machine {
   /// through its PVH note, maps its RAM and opens its console.
   public init(
     imagePath: String, domainTemplate: String, memoryMiB: Int, commandLine: String, uri: String = "qemu:///system",
-    accelerator: Accelerator = .kvm, memoryAccess: MemoryAccess? = nil
+    accelerator: Accelerator = .kvm, memoryAccess: MemoryAccess? = nil, uploadImage: Bool? = nil
   ) throws(MachineError) {
     // QEMU's pc machine keeps RAM below 3.5 GiB in one piece at 0; more is
     // split around the PCI hole, which the one-region RAM file view here
@@ -99,11 +99,14 @@ public final class LibvirtMachine: Machine {
     let access = memoryAccess ?? (connection.isLocal ? .sharedFile : .volume)
     self.memoryAccess = access
     let name = "mmlab-\(getpid())-\(Self.counter.add(1, ordering: .relaxed).newValue)"
+    // A remote host boots the image from a file of its own.
+    let kernel =
+      try (uploadImage ?? !connection.isLocal) ? LibvirtImageUpload.place(imagePath, on: connection) : imagePath
     let words =
       (commandLine.split(separator: " ").map(String.init) + [String(describing: GuestCommandLine.hypercallSerial)])
       .filter { !$0.hasPrefix("console=hypercall") }
     let xml = try DomainTemplate(
-      template: domainTemplate, name: name, kernel: imagePath, commandLine: words.joined(separator: " "),
+      template: domainTemplate, name: name, kernel: kernel, commandLine: words.joined(separator: " "),
       memoryMiB: memoryMiB, accelerator: accelerator
     ).xml()
     domain = try connection.createDomain(xml: xml, paused: true)
