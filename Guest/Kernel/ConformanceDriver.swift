@@ -31,7 +31,7 @@ func serveConformance(_ frames: ConformanceFrames) {
 /// Runs the request's `count` cases block by block and records the ticks spent.
 private func serveConformanceRequest(_ frames: ConformanceFrames, count: Int, header: UnsafeMutablePointer<UInt64>) {
   var block = ConformanceBlock(frames: frames, caseCount: count)
-  var run = conformanceRunTemplate(frames)
+  let template = conformanceRunTemplate(frames)
   var accessTicks: UInt64 = 0
   var buildTicks: UInt64 = 0
   var blocks: UInt64 = 0
@@ -43,7 +43,7 @@ private func serveConformanceRequest(_ frames: ConformanceFrames, count: Int, he
     let built = arch_rdtsc()
     buildTicks &+= built &- start
     if block.count == 0 { break }
-    prepareConformanceRun(&run, frames, block)
+    var run = conformanceRun(template, frames, block)
     withUnsafePointer(to: &run) { conformance_run($0) }
     accessTicks &+= arch_rdtsc() &- built
     blocks += 1
@@ -56,13 +56,18 @@ private func serveConformanceRequest(_ frames: ConformanceFrames, count: Int, he
   header[ConformanceABI.requestBlocks / 8] = blocks
 }
 
-/// The parts of every block's run that do not change.
+/// CR0, CR4 and EFER bits a block sets from its controls.
+private let controlledCR0: UInt64 = 1 << 16  // WP
+private let controlledCR4: UInt64 = (1 << 7) | (1 << 17) | (1 << 20) | (1 << 21) | (1 << 22)  // PGE PCIDE SMEP SMAP PKE
+private let controlledEFER: UInt64 = 1 << 11  // NXE
+
+/// The parts of every block's run that do not change, the controlled bits clear.
 private func conformanceRunTemplate(_ frames: ConformanceFrames) -> ConformanceRun {
   var run = ConformanceRun()
   run.root = frames.root
-  run.cr0 = arch_read_cr0() & ~(1 << 16)
-  run.cr4 = arch_read_cr4() & ~((1 << 7) | (1 << 20) | (1 << 21) | (1 << 22))
-  run.efer = arch_rdmsr(0xC000_0080) & ~(1 << 11)
+  run.cr0 = arch_read_cr0() & ~controlledCR0
+  run.cr4 = arch_read_cr4() & ~controlledCR4
+  run.efer = arch_rdmsr(0xC000_0080) & ~controlledEFER
   run.userStack = UserLayout.stackTop
   run.userLoop = userAddress(ofUserCode: arch_conformance_user_loop())
   run.userFixup = userAddress(ofUserCode: arch_conformance_user_fixup())
@@ -71,27 +76,27 @@ private func conformanceRunTemplate(_ frames: ConformanceFrames) -> ConformanceR
   return run
 }
 
-/// Sets the block's controls, access list and results in `run` (whose CR0,
-/// CR4 and EFER still hold the template's cleared bits in `template`).
-private func prepareConformanceRun(_ run: inout ConformanceRun, _ frames: ConformanceFrames, _ block: ConformanceBlock)
+/// The template with the block's controls, access list and results.
+private func conformanceRun(_ template: ConformanceRun, _ frames: ConformanceFrames, _ block: ConformanceBlock)
+  -> ConformanceRun
 {
   let controls = ConformanceControls(rawValue: block.controls)
-  let cr0Base = run.cr0 & ~(1 << 16)
-  let cr4Base = run.cr4 & ~((1 << 7) | (1 << 17) | (1 << 20) | (1 << 21) | (1 << 22))
-  let eferBase = run.efer & ~(1 << 11)
-  run.cr0 = cr0Base | (controls.contains(.writeProtect) ? 1 << 16 : 0)
-  run.cr4 =
-    cr4Base | (controls.contains(.smep) ? 1 << 20 : 0) | (controls.contains(.smap) ? 1 << 21 : 0)
-    | (controls.contains(.pcid) ? 1 << 17 : 0) | (controls.contains(.globalPages) ? 1 << 7 : 0)
-    | (controls.contains(.protectionKeys) ? 1 << 22 : 0)
+  var run = template
+  if controls.contains(.writeProtect) { run.cr0 |= 1 << 16 }
+  if controls.contains(.globalPages) { run.cr4 |= 1 << 7 }
+  if controls.contains(.pcid) { run.cr4 |= 1 << 17 }
+  if controls.contains(.smep) { run.cr4 |= 1 << 20 }
+  if controls.contains(.smap) { run.cr4 |= 1 << 21 }
+  if controls.contains(.protectionKeys) { run.cr4 |= 1 << 22 }
+  if controls.contains(.noExecuteEnable) { run.efer |= 1 << 11 }
   run.pkru = UInt64(controls.pkru)
-  run.efer = eferBase | (controls.contains(.noExecuteEnable) ? 1 << 11 : 0)
   run.rflags = 0x2 | (controls.contains(.alignmentCheck) ? 1 << 18 : 0)
   run.accesses = frames.accessList &+ KernelLayout.virtualOffset
   run.userAccesses = UserLayout.stackTop
   run.count = UInt64(block.count)
   run.results = frames.results &+ UInt64(block.first * ConformanceABI.resultSize) &+ KernelLayout.virtualOffset
   run.userMode = controls.contains(.userMode) ? 1 : 0
+  return run
 }
 
 /// The paging features CPUID reports.

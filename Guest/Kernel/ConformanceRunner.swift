@@ -175,21 +175,44 @@ struct ConformanceCaseView {
   var controls: UInt64
   var access: ConformanceAccessWord
   var mutation: UInt64
+
+  /// The leaf level, held to 1...3 whatever the host wrote.
+  var leafLevel: Int { min(max(access.leafLevel, 1), 3) }
+
+  /// The flags of the entry at `depth` (0 = PML4E ... 3 = PTE).
+  func flags(depth: Int) -> UInt64 {
+    switch depth {
+    case 0: return entries.0
+    case 1: return entries.1
+    case 2: return entries.2
+    default: return entries.3
+    }
+  }
+}
+
+extension ConformanceFrames {
+  /// The block's table at `depth` (0 = the root ... 3 = the PT).
+  func blockTable(depth: Int) -> UInt64 {
+    switch depth {
+    case 0: return root
+    case 1: return pointerTable
+    case 2: return directory
+    default: return pageTable
+    }
+  }
 }
 
 /// The kernel address (through -2 GiB) of the leaf entry of a case at `slot`.
 private func leafEntryAddress(_ frames: ConformanceFrames, _ record: ConformanceCaseView, slot: Int) -> UInt64 {
-  let tables = [frames.pageTable, frames.directory, frames.pointerTable]
-  let leaf = min(max(record.access.leafLevel, 1), 3)
-  return tables[leaf - 1] + UInt64(slot * 8) + KernelLayout.virtualOffset
+  frames.blockTable(depth: 4 - record.leafLevel) + UInt64(slot * 8) + KernelLayout.virtualOffset
 }
 
 /// The leaf a tlb case stores between its attempts: the mutation's flags and
 /// the target page it names.
 private func mutatedLeaf(_ frames: ConformanceFrames, _ record: ConformanceCaseView) -> UInt64 {
   let second = record.mutation & ConformanceABI.remapToSecondTarget != 0
-  let leaf = min(max(record.access.leafLevel, 1), 3)
-  let target = ConformanceABI.leafFrame(leafLevel: leaf, targetPhysical: second ? frames.secondTarget : frames.target)
+  let target = ConformanceABI.leafFrame(
+    leafLevel: record.leafLevel, targetPhysical: second ? frames.secondTarget : frames.target)
   return record.mutation & ~ConformanceABI.remapToSecondTarget | target
 }
 
@@ -217,12 +240,12 @@ private func layOutConformanceCase(
   result[4] = 0
   for n in 5..<10 { result[n] = 0 }
   guard !record.access.explicitAddress, !record.access.controlWrite else { return address }
-  let leaf = min(max(record.access.leafLevel, 1), 3)
-  let tables = [frames.root, frames.pointerTable, frames.directory, frames.pageTable]
-  let flags = [record.entries.0, record.entries.1, record.entries.2, record.entries.3]
-  for n in 0...(4 - leaf) {
-    let next = n == 4 - leaf ? ConformanceABI.leafFrame(leafLevel: leaf, targetPhysical: frames.target) : tables[n + 1]
-    conformanceWords(tables[n])[slot] = flags[n] | next
+  let leaf = record.leafLevel
+  for depth in 0...(4 - leaf) {
+    let next =
+      depth == 4 - leaf
+      ? ConformanceABI.leafFrame(leafLevel: leaf, targetPhysical: frames.target) : frames.blockTable(depth: depth + 1)
+    conformanceWords(frames.blockTable(depth: depth))[slot] = record.flags(depth: depth) | next
   }
   return address
 }
@@ -231,7 +254,7 @@ private func layOutConformanceCase(
 private func conformanceAddress(_ frames: ConformanceFrames, _ record: ConformanceCaseView, slot: Int) -> UInt64 {
   if record.access.explicitAddress { return record.entries.0 }
   return ConformanceABI.linearAddress(
-    slot: slot, leafLevel: min(max(record.access.leafLevel, 1), 3), targetPhysical: frames.target,
+    slot: slot, leafLevel: record.leafLevel, targetPhysical: frames.target,
     kind: record.access.kind)
 }
 
@@ -239,7 +262,6 @@ private func conformanceAddress(_ frames: ConformanceFrames, _ record: Conforman
 /// left) into its results, and clears them for the next block.
 private func readBackConformanceBlock(_ block: ConformanceBlock) {
   let frames = block.frames
-  let tables = [frames.root, frames.pointerTable, frames.directory, frames.pageTable]
   var slots = ConformanceSlots()
   for n in 0..<block.previousCount {
     let index = block.previousFirst + n
@@ -248,9 +270,10 @@ private func readBackConformanceBlock(_ block: ConformanceBlock) {
     let result = conformanceWords(frames.results + UInt64(index * ConformanceABI.resultSize))
     result[ConformanceResultRecord.valueRead / 8] = conformanceWords(frames.accessList)[accessEntryWords * n + 2]
     guard !record.access.controlWrite else { continue }
-    for level in 0..<4 {
-      result[5 + level] = conformanceWords(tables[level])[slot]
-      conformanceWords(tables[level])[slot] = 0
+    for depth in 0..<4 {
+      let entries = conformanceWords(frames.blockTable(depth: depth))
+      result[5 + depth] = entries[slot]
+      entries[slot] = 0
     }
   }
 }

@@ -53,7 +53,7 @@ enum Console {
       let digit = UInt8((value >> UInt64(shift)) & 0xF)
       if digit != 0 || started || shift == 0 {
         started = true
-        put(digit < 10 ? 0x30 + digit : 0x57 + digit)
+        put(hexDigit(digit))
       }
     }
   }
@@ -62,6 +62,11 @@ enum Console {
     if value >= 10 { write(decimal: value / 10) }
     put(0x30 + UInt8(value % 10))
   }
+}
+
+/// The ASCII lowercase hexadecimal digit of `value` (0...15).
+func hexDigit(_ value: UInt8) -> UInt8 {
+  value < 10 ? 0x30 + value : 0x57 + value
 }
 
 /// `putchar` for the C runtime and Embedded Swift's `print`.

@@ -39,8 +39,7 @@ enum Hypercall {
     let marker = HypercallRequest.serialMarker
     for index in 0..<marker.utf8CodeUnitCount { arch_outb(GuestPort.com1, marker.utf8Start[index]) }
     for shift in stride(from: 60, through: 0, by: -4) {
-      let digit = UInt8((physical >> UInt64(shift)) & 0xF)
-      arch_outb(GuestPort.com1, digit < 10 ? 0x30 + digit : 0x57 + digit)
+      arch_outb(GuestPort.com1, hexDigit(UInt8((physical >> UInt64(shift)) & 0xF)))
     }
     arch_outb(GuestPort.com1, 0x0A)
     let served = record.advanced(by: HypercallRequest.served).assumingMemoryBound(to: UInt32.self)

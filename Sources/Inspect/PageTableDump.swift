@@ -74,11 +74,23 @@ extension PageTableDump {
 /// QEMU's `info tlb` flag letters for a leaf: XD, G, PAT, D, A, PCD, PWT, U, W;
 /// a dash where the flag is clear.
 public func leafFlags(_ leaf: Leaf) -> String {
-  let flags: [(Bool, Character)] = [
-    (!leaf.executable, "X"), (leaf.global, "G"), (leaf.pat, "P"), (leaf.dirty, "D"), (leaf.accessed, "A"),
-    (leaf.cacheDisable, "C"), (leaf.writeThrough, "T"), (leaf.user, "U"), (leaf.writable, "W"),
-  ]
-  return String(flags.map { $0.0 ? $0.1 : "-" })
+  var bytes: [UInt8] = []
+  writeLeafFlags(leaf) { bytes.append($0) }
+  return String(decoding: bytes, as: UTF8.self)
+}
+
+/// The nine flag letters of `leafFlags`, one byte at a time (the dump's hot loop writes them in place).
+@inline(__always)
+func writeLeafFlags(_ leaf: Leaf, _ put: (UInt8) -> Void) {
+  put(leaf.executable ? 0x2D : 0x58)  // X
+  put(leaf.global ? 0x47 : 0x2D)  // G
+  put(leaf.pat ? 0x50 : 0x2D)  // P
+  put(leaf.dirty ? 0x44 : 0x2D)  // D
+  put(leaf.accessed ? 0x41 : 0x2D)  // A
+  put(leaf.cacheDisable ? 0x43 : 0x2D)  // C
+  put(leaf.writeThrough ? 0x54 : 0x2D)  // T
+  put(leaf.user ? 0x55 : 0x2D)  // U
+  put(leaf.writable ? 0x57 : 0x2D)  // W
 }
 
 /// "urw", "-r-" ...: user, read (always), write, execute, as QEMU's `info mem` prints them.
@@ -147,15 +159,7 @@ extension PageTableDump {
         put(0x20)
         for (size, text) in sizes where size == leaf.pageSize { for byte in text { put(byte) } }
         put(0x20)
-        put(leaf.executable ? 0x2D : 0x58)  // X G P D A C T U W, a dash where clear
-        put(leaf.global ? 0x47 : 0x2D)
-        put(leaf.pat ? 0x50 : 0x2D)
-        put(leaf.dirty ? 0x44 : 0x2D)
-        put(leaf.accessed ? 0x41 : 0x2D)
-        put(leaf.cacheDisable ? 0x43 : 0x2D)
-        put(leaf.writeThrough ? 0x54 : 0x2D)
-        put(leaf.user ? 0x55 : 0x2D)
-        put(leaf.writable ? 0x57 : 0x2D)
+        writeLeafFlags(leaf, put)
         if leaf.reservedBits != 0 { for byte in " RESERVED \(hex(leaf.reservedBits))".utf8 { put(byte) } }
       }
       return at

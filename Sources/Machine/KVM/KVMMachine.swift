@@ -25,13 +25,14 @@
     /// Time from opening /dev/kvm to a vCPU ready at the PVH entry (VM, memory slot, vCPU, image, boot information).
     public let setupDuration: Duration
     /// Physical address of the guest's debug block (`HypercallKind.debugBlock`), once reported.
-    public private(set) var debugBlockAddress: UInt64?
+    public var debugBlockAddress: UInt64? { reports.debugBlockAddress }
     /// Figures the guest measured, keyed by `MeasurementKind` raw value.
-    public private(set) var measurements: [UInt64: GuestMeasurement] = [:]
+    public var measurements: [UInt64: GuestMeasurement] { reports.measurements }
     /// Buffers the guest announced, bounds-checked against guest RAM when announced.
-    public private(set) var regions: [UInt64: GuestRegion] = [:]
+    public var regions: [UInt64: GuestRegion] { reports.regions }
     /// The last exception the guest reported (`HypercallKind.exception`).
-    public private(set) var lastException: GuestException?
+    public var lastException: GuestException? { reports.lastException }
+    private var reports = GuestReports()
     /// Everything the guest printed so far (at most `transcriptLimit` bytes kept, the latest).
     public private(set) var consoleTranscript = ""
     /// Ports the guest used that no handler knows, with how often (reads answered 0xFF, writes ignored).
@@ -590,70 +591,21 @@
     // MARK: Hypercalls
 
     private func hypercall(at address: UInt64) throws(MachineError) -> MachineStop? {
-      let hex = "0x" + String(address, radix: 16)
-      guard memory.bytes(at: address, count: HypercallRequest.size) != nil,
-        let magic = memory.load(UInt32.self, at: address + UInt64(HypercallRequest.magic)),
-        let rawKind = memory.load(UInt32.self, at: address + UInt64(HypercallRequest.kind)),
-        let arg0 = memory.load(UInt64.self, at: address + UInt64(HypercallRequest.arg0)),
-        let arg1 = memory.load(UInt64.self, at: address + UInt64(HypercallRequest.arg1)),
-        let arg2 = memory.load(UInt64.self, at: address + UInt64(HypercallRequest.arg2)),
-        let arg3 = memory.load(UInt64.self, at: address + UInt64(HypercallRequest.arg3))
-      else { throw .protocolViolation("hypercall record at \(hex) is not inside guest RAM") }
-      guard magic == HypercallRequest.magicValue else {
-        throw .protocolViolation(
-          "hypercall record at \(hex) has magic 0x\(String(magic, radix: 16)), "
-            + "not 0x\(String(HypercallRequest.magicValue, radix: 16))")
-      }
-      guard let kind = HypercallKind(rawValue: rawKind) else {
-        throw .protocolViolation("hypercall record at \(hex) has unknown kind \(rawKind)")
-      }
-      Self.logger.trace("hypercall", metadata: ["kind": "\(kind)", "arg0": "\(arg0)", "arg1": "\(arg1)"])
-      switch kind {
+      let call = try HypercallCall(at: address, in: memory)
+      Self.logger.trace(
+        "hypercall", metadata: ["kind": "\(call.kind)", "arg0": "\(call.arg0)", "arg1": "\(call.arg1)"])
+      if try reports.record(call, memory: memory) { return nil }
+      switch call.kind {
       case .print:
-        appendConsole(try guestBytes(at: arg0, count: arg1, limit: 1 << 20, what: "print text"))
+        appendConsole(try memory.checkedBytes(at: call.arg0, count: call.arg1, limit: 1 << 20, what: "print text"))
         return nil
       case .checkpoint:
-        let name = try guestBytes(at: arg1, count: arg2, limit: 4096, what: "checkpoint name")
+        let name = try call.checkpointName(in: memory)
         pendingCheckpointRequest = address
-        return .checkpoint(Checkpoint(code: arg0, name: String(decoding: name, as: UTF8.self)))
-      case .exit:
-        guard arg0 <= UInt64(UInt8.max) else {
-          throw .protocolViolation("exit hypercall with status \(arg0); statuses are 0...255")
-        }
-        return .exited(status: UInt8(arg0), exception: lastException)
-      case .exception:
-        lastException = GuestException(vector: arg0, errorCode: arg1, cr2: arg2, rip: arg3)
-        return nil
-      case .debugBlock:
-        guard memory.bytes(at: arg0, count: 1) != nil else {
-          throw .protocolViolation("debug block at 0x\(String(arg0, radix: 16)) is outside guest RAM")
-        }
-        debugBlockAddress = arg0
-        return nil
-      case .measurement:
-        measurements[arg0] = GuestMeasurement(medianTicks: arg1, iterations: arg2, ticksPerMicrosecond: arg3)
-        return nil
-      case .region:
-        guard arg2 <= UInt64(Int.max), memory.bytes(at: arg1, count: Int(arg2)) != nil else {
-          throw .protocolViolation(
-            "region \(arg0) at 0x\(String(arg1, radix: 16)) (\(arg2) bytes) is not inside guest RAM")
-        }
-        regions[arg0] = GuestRegion(physicalAddress: arg1, size: arg2)
-        return nil
+        return .checkpoint(Checkpoint(code: call.arg0, name: name))
+      default:
+        return .exited(status: try call.exitStatus(), exception: reports.lastException)
       }
-    }
-
-    /// `count` bytes of guest memory at `address`, bounds-checked, at most `limit`.
-    private func guestBytes(at address: UInt64, count: UInt64, limit: Int, what: String) throws(MachineError) -> [UInt8]
-    {
-      guard count <= UInt64(limit) else {
-        throw .protocolViolation("\(what) of \(count) bytes exceeds the limit of \(limit)")
-      }
-      guard let bytes = memory.bytes(at: address, count: Int(count)) else {
-        throw .protocolViolation(
-          "\(what) at 0x\(String(address, radix: 16)) (\(count) bytes) is not inside guest RAM")
-      }
-      return Array(bytes)
     }
 
     // MARK: Console

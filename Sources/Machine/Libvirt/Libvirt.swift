@@ -223,23 +223,23 @@ final class LibvirtConsole {
   }
 }
 
-/// A directory storage pool over a domain's RAM directory, whose one volume
-/// is the RAM file: `virStorageVolDownload` and `virStorageVolUpload` read and
-/// write guest RAM at any offset over any connection, remote ones included
-/// (where mmlab cannot map the file). Destroyed with the machine.
-final class LibvirtRAMVolume {
-  /// The pool this object opened and destroys, nil when it only borrows `volume`.
+/// A storage volume that guest data moves through: the RAM file, in a
+/// directory pool over the domain's RAM directory (`virStorageVolDownload` and
+/// `virStorageVolUpload` read and write guest RAM at any offset over any
+/// connection, remote ones included, where mmlab cannot map the file), or a
+/// volume someone else made (the uploaded guest image).
+final class LibvirtVolume {
+  /// The pool this object opened and destroys with itself; nil when it only
+  /// borrows `volume`.
   let pool: OpaquePointer?
   let volume: OpaquePointer
   let connection: LibvirtConnection
-  private let ownsVolume: Bool
 
   /// A volume someone else owns (its transfers only).
   init(volume: OpaquePointer, connection: LibvirtConnection) {
     pool = nil
     self.volume = volume
     self.connection = connection
-    ownsVolume = false
   }
 
   /// virStoragePoolCreateXML (a transient dir pool at `directory`), then the volume `file`.
@@ -261,58 +261,58 @@ final class LibvirtRAMVolume {
     }
     self.pool = pool
     self.volume = volume
-    ownsVolume = true
   }
 
   deinit {
-    guard ownsVolume, let pool else { return }
+    guard let pool else { return }
     // SAFETY: the references from init, released once; destroying a dir pool leaves its files.
     virStorageVolFree(volume)
     virStoragePoolDestroy(pool)
     virStoragePoolFree(pool)
   }
 
-  /// virStorageVolDownload of `count` bytes at `offset` into `buffer`.
+  /// virStorageVolDownload of `buffer.count` bytes at `offset` into `buffer`.
   func read(_ offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) throws(MachineError) {
-    // SAFETY: a blocking stream for this transfer, finished and freed below.
-    guard let stream = virStreamNew(connection.pointer, 0) else { throw libvirtError("virStreamNew") }
-    defer { virStreamFree(stream) }
-    guard virStorageVolDownload(volume, stream, offset, UInt64(buffer.count), 0) == 0 else {
-      throw libvirtError("virStorageVolDownload")
-    }
-    var done = 0
-    while done < buffer.count {
+    try transfer("download", count: buffer.count) { stream in
+      // SAFETY: a live volume and stream.
+      virStorageVolDownload(volume, stream, offset, UInt64(buffer.count), 0)
+    } chunk: { stream, done in
       // SAFETY: the rest of the caller's buffer.
-      let got = virStreamRecv(
+      virStreamRecv(
         stream, buffer.baseAddress!.advanced(by: done).assumingMemoryBound(to: CChar.self), buffer.count - done)
-      guard got > 0 else {
-        _ = virStreamAbort(stream)
-        throw libvirtError("virStreamRecv (volume download)")
-      }
-      done += Int(got)
     }
-    _ = virStreamFinish(stream)
   }
 
   /// virStorageVolUpload of `bytes` at `offset`.
   func write(_ offset: UInt64, from bytes: UnsafeRawBufferPointer) throws(MachineError) {
+    try transfer("upload", count: bytes.count) { stream in
+      // SAFETY: a live volume and stream.
+      virStorageVolUpload(volume, stream, offset, UInt64(bytes.count), 0)
+    } chunk: { stream, done in
+      // SAFETY: the rest of the caller's bytes.
+      virStreamSend(
+        stream, bytes.baseAddress!.advanced(by: done).assumingMemoryBound(to: CChar.self), bytes.count - done)
+    }
+  }
+
+  /// One transfer of `count` bytes over a blocking stream: `start` ties the
+  /// stream to the volume, `chunk` moves what it can after `done` bytes.
+  private func transfer(
+    _ what: String, count: Int, start: (OpaquePointer) -> Int32, chunk: (OpaquePointer, Int) -> Int32
+  ) throws(MachineError) {
     // SAFETY: a blocking stream for this transfer, finished and freed below.
     guard let stream = virStreamNew(connection.pointer, 0) else { throw libvirtError("virStreamNew") }
     defer { virStreamFree(stream) }
-    guard virStorageVolUpload(volume, stream, offset, UInt64(bytes.count), 0) == 0 else {
-      throw libvirtError("virStorageVolUpload")
-    }
+    guard start(stream) == 0 else { throw libvirtError("virStorageVol \(what)") }
     var done = 0
-    while done < bytes.count {
-      // SAFETY: the rest of the caller's bytes.
-      let sent = virStreamSend(
-        stream, bytes.baseAddress!.advanced(by: done).assumingMemoryBound(to: CChar.self), bytes.count - done)
-      guard sent > 0 else {
+    while done < count {
+      let moved = chunk(stream, done)
+      guard moved > 0 else {
         _ = virStreamAbort(stream)
-        throw libvirtError("virStreamSend (volume upload)")
+        throw libvirtError("volume \(what) stream")
       }
-      done += Int(sent)
+      done += Int(moved)
     }
-    guard virStreamFinish(stream) == 0 else { throw libvirtError("virStreamFinish (volume upload)") }
+    guard virStreamFinish(stream) == 0 else { throw libvirtError("volume \(what) finish") }
   }
 }

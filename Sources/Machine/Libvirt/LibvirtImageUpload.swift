@@ -55,7 +55,7 @@ enum LibvirtImageUpload {
     // SAFETY: the XML for the call; the volume reference is freed below.
     guard let volume = virStorageVolCreateXML(pool, xml, 0) else { throw libvirtError("virStorageVolCreateXML") }
     defer { virStorageVolFree(volume) }
-    let transfer = LibvirtRAMVolume(volume: volume, connection: connection)
+    let transfer = LibvirtVolume(volume: volume, connection: connection)
     let failure: MachineError? = data.withUnsafeBytes { bytes -> MachineError? in
       do throws(MachineError) { try transfer.write(0, from: bytes) } catch { return error }
       return nil

@@ -40,10 +40,11 @@ public final class LibvirtMachine: Machine {
   public let platform: Platform
   public let memory: GuestPhysicalMemory
   public var console: (String) -> Void = { _ in }
-  public private(set) var debugBlockAddress: UInt64?
-  public private(set) var measurements: [UInt64: GuestMeasurement] = [:]
-  public private(set) var regions: [UInt64: GuestRegion] = [:]
-  public private(set) var lastException: GuestException?
+  public var debugBlockAddress: UInt64? { reports.debugBlockAddress }
+  public var measurements: [UInt64: GuestMeasurement] { reports.measurements }
+  public var regions: [UInt64: GuestRegion] { reports.regions }
+  public var lastException: GuestException? { reports.lastException }
+  private var reports = GuestReports()
   /// The guest's TSC ticks at the host's rate (QEMU with KVM passes the host
   /// TSC through; TCG reads the host's): its "cpu MHz" with constant_tsc, on a
   /// local daemon. nil otherwise.
@@ -63,7 +64,7 @@ public final class LibvirtMachine: Machine {
   private let serial: LibvirtConsole
   private let ram: UnsafeMutableRawBufferPointer
   /// The RAM file as a storage volume (`.volume` access).
-  private let ramVolume: LibvirtRAMVolume?
+  private let ramVolume: LibvirtVolume?
   /// How `memory` reaches guest RAM.
   public let memoryAccess: MemoryAccess
   /// The response a peek-mode checkpoint answer carries.
@@ -117,7 +118,7 @@ public final class LibvirtMachine: Machine {
         ramVolume = nil
       case .volume:
         ram = Self.anonymousCopy(bytes: memoryMiB << 20)
-        ramVolume = try LibvirtRAMVolume(
+        ramVolume = try LibvirtVolume(
           connection: connection, name: "\(name)-ram", directory: Self.ramDirectory(domainName: name, id: domain.id),
           file: "pc.ram")
       case .peek:
@@ -277,35 +278,23 @@ public final class LibvirtMachine: Machine {
   /// One hypercall record: recorded and served, or a stop.
   private func handle(record address: UInt64) throws(MachineError) -> MachineStop? {
     try refresh(address, count: HypercallRequest.size)
-    guard memory.load(UInt32.self, at: address) == HypercallRequest.magicValue,
-      let rawKind = memory.load(UInt32.self, at: address + UInt64(HypercallRequest.kind)),
-      let kind = HypercallKind(rawValue: rawKind)
-    else { throw .protocolViolation("no hypercall record at 0x\(String(address, radix: 16))") }
-    func argument(_ offset: Int) -> UInt64 { memory.load(UInt64.self, at: address + UInt64(offset)) ?? 0 }
-    let (a0, a1, a2, a3) = (
-      argument(HypercallRequest.arg0), argument(HypercallRequest.arg1), argument(HypercallRequest.arg2),
-      argument(HypercallRequest.arg3)
-    )
-    switch kind {
-    case .checkpoint:
-      try domain.suspend()
-      pendingRecord = address
-      pendingResponse = 0
-      reportedCR3 = a3
-      try refresh(0, count: ram.count)  // the whole of RAM, for the inspection to come
-      let name = memory.bytes(at: a1, count: Int(min(a2, 4096))).map { String(decoding: $0, as: UTF8.self) } ?? "?"
-      return .checkpoint(Checkpoint(code: a0, name: name))
-    case .exit:
-      exitStatus = UInt8(truncatingIfNeeded: a0)
-    case .print:
-      try refresh(a0, count: Int(min(a1, 1 << 20)))
-      if let bytes = memory.bytes(at: a0, count: Int(min(a1, 1 << 20))) {
-        console(String(decoding: bytes, as: UTF8.self))
+    let call = try HypercallCall(at: address, in: memory)
+    if try !reports.record(call, memory: memory) {
+      switch call.kind {
+      case .checkpoint:
+        try domain.suspend()
+        pendingRecord = address
+        pendingResponse = 0
+        reportedCR3 = call.arg3
+        try refresh(0, count: ram.count)  // the whole of RAM, for the inspection to come
+        return .checkpoint(Checkpoint(code: call.arg0, name: try call.checkpointName(in: memory)))
+      case .print:
+        try refresh(call.arg0, count: Int(min(call.arg1, 1 << 20)))
+        let text = try memory.checkedBytes(at: call.arg0, count: call.arg1, limit: 1 << 20, what: "print text")
+        console(String(decoding: text, as: UTF8.self))
+      default:
+        exitStatus = try call.exitStatus()
       }
-    case .exception: lastException = GuestException(vector: a0, errorCode: a1, cr2: a2, rip: a3)
-    case .debugBlock: debugBlockAddress = a0
-    case .measurement: measurements[a0] = GuestMeasurement(medianTicks: a1, iterations: a2, ticksPerMicrosecond: a3)
-    case .region: regions[a0] = GuestRegion(physicalAddress: a1, size: a2)
     }
     try serve(address)
     return nil
