@@ -74,23 +74,23 @@ extension PageTableDump {
 /// QEMU's `info tlb` flag letters for a leaf: XD, G, PAT, D, A, PCD, PWT, U, W;
 /// a dash where the flag is clear.
 public func leafFlags(_ leaf: Leaf) -> String {
-  var bytes: [UInt8] = []
-  writeLeafFlags(leaf) { bytes.append($0) }
-  return String(decoding: bytes, as: UTF8.self)
+  String(unsafeUninitializedCapacity: 9) { writeLeafFlags(leaf, into: $0, at: 0) }
 }
 
-/// The nine flag letters of `leafFlags`, one byte at a time (the dump's hot loop writes them in place).
+/// Writes the nine letters of `leafFlags` at `index` of `buffer` and returns
+/// the index after them (the dump's hot loop writes them in place).
 @inline(__always)
-func writeLeafFlags(_ leaf: Leaf, _ put: (UInt8) -> Void) {
-  put(leaf.executable ? 0x2D : 0x58)  // X
-  put(leaf.global ? 0x47 : 0x2D)  // G
-  put(leaf.pat ? 0x50 : 0x2D)  // P
-  put(leaf.dirty ? 0x44 : 0x2D)  // D
-  put(leaf.accessed ? 0x41 : 0x2D)  // A
-  put(leaf.cacheDisable ? 0x43 : 0x2D)  // C
-  put(leaf.writeThrough ? 0x54 : 0x2D)  // T
-  put(leaf.user ? 0x55 : 0x2D)  // U
-  put(leaf.writable ? 0x57 : 0x2D)  // W
+func writeLeafFlags(_ leaf: Leaf, into buffer: UnsafeMutableBufferPointer<UInt8>, at index: Int) -> Int {
+  buffer[index] = leaf.executable ? 0x2D : 0x58  // X
+  buffer[index + 1] = leaf.global ? 0x47 : 0x2D  // G
+  buffer[index + 2] = leaf.pat ? 0x50 : 0x2D  // P
+  buffer[index + 3] = leaf.dirty ? 0x44 : 0x2D  // D
+  buffer[index + 4] = leaf.accessed ? 0x41 : 0x2D  // A
+  buffer[index + 5] = leaf.cacheDisable ? 0x43 : 0x2D  // C
+  buffer[index + 6] = leaf.writeThrough ? 0x54 : 0x2D  // T
+  buffer[index + 7] = leaf.user ? 0x55 : 0x2D  // U
+  buffer[index + 8] = leaf.writable ? 0x57 : 0x2D  // W
+  return index + 9
 }
 
 /// "urw", "-r-" ...: user, read (always), write, execute, as QEMU's `info mem` prints them.
@@ -159,7 +159,7 @@ extension PageTableDump {
         put(0x20)
         for (size, text) in sizes where size == leaf.pageSize { for byte in text { put(byte) } }
         put(0x20)
-        writeLeafFlags(leaf, put)
+        at = writeLeafFlags(leaf, into: buffer, at: at)
         if leaf.reservedBits != 0 { for byte in " RESERVED \(hex(leaf.reservedBits))".utf8 { put(byte) } }
       }
       return at
