@@ -127,7 +127,7 @@ public struct ConformanceRunner: Sendable {
       if let shard = options.shard, index % shard.count != shard.index - 1 { continue }
       let c = suite.case(at: index)
       if let filter = options.filter, !suite.matches(c, filter: filter) { continue }
-      let name = suite.family(of: c)
+      let name = names.name(of: c, in: suite)
       if families[name] == nil {
         families[name] = FamilyResult(suite: suite.suite, name: name)
         order.append(name)
