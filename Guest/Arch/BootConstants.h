@@ -4,7 +4,8 @@
 #define MMLAB_BOOT_CONSTANTS_H
 
 /// RAM the boot page tables map (at 0 and at -2 GiB), in MiB: everything the
-/// deprivileged boot pass touches must lie below it.
-#define MMLAB_BOOT_IDENTITY_MIB 64
+/// deprivileged boot pass touches must lie below it. A whole page directory
+/// (1 GiB), so the pass can stock the zeroed list of a 1 GiB guest at CPL 3.
+#define MMLAB_BOOT_IDENTITY_MIB 1024
 
 #endif

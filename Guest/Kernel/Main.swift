@@ -80,7 +80,8 @@ func prepareBoot(_ plan: UnsafeMutablePointer<BootPlan>) {
   }
   guard
     let (database, debugBlock) = buildPageFrameDatabase(
-      boot: boot, frames: &frames, space: space, bench: plan.pointee.benchRegion)
+      boot: boot, frames: &frames, space: space, bench: plan.pointee.benchRegion,
+      zeroedPages: boot.number(after: GuestCommandLine.zeroedPagesPrefix) ?? 0)
   else {
     plan.pointee.failure = "out of frames for the PFN database"
     return

@@ -16,15 +16,31 @@ struct ScenarioRandom {
 /// Seeded random operations across three processes: reserve, commit,
 /// decommit, release, protect and user-mode touches, in a 2 MiB window per
 /// process (small, so operations keep meeting earlier ones). Checkpoint
-/// "stress-N" after every 1,000 operations; 4,000 in all.
-func stressScenario(seed: UInt64) {
+/// "stress-N" after every 1,000 operations; 4,000 in all. With
+/// `residentPages`, each process first touches a heap of that many pages
+/// (`GuestScenario.residentPagesPrefix`), which the random operations never reach.
+func stressScenario(seed: UInt64, residentPages: UInt64) {
   var random = ScenarioRandom(seed: seed)
   let processes = [startProcess(), startProcess(), startProcess()]
+  expect(residentPages <= GuestScenario.residentPageLimit, "stress", "resident heap too large")
+  if residentPages > 0 {
+    for index in processes { touchResidentHeap(index, pages: residentPages) }
+  }
   for step in 1...4000 {
     switchToProcess(processes[Int(random.below(3))])
     stressStep(&random)
     if step % 1000 == 0 { Hypercall.checkpoint(.named, stressCheckpointName(step / 1000)) }
   }
+}
+
+/// Commits `pages` pages at `GuestScenario.residentHeapBase` in process `index`
+/// and writes each from user mode (one demand-zero fault per page).
+private func touchResidentHeap(_ index: Int, pages: UInt64) {
+  switchToProcess(index)
+  let heap = kernel!.processes[index].memory.reserve(
+    base: GuestScenario.residentHeapBase, size: pages * 4096, protection: PageProtection.readWrite, commit: true)
+  expect(heap.status == .success, "stress", "resident heap reserve")
+  expect(userTouch(heap.base, pages: pages, write: true) == .success, "stress", "resident heap touch")
 }
 
 /// One random operation on the current process; every status is legal, a trap is not.

@@ -87,6 +87,11 @@ public enum GuestCommandLine {
   public static let conformance: StaticString = "conformance"
   /// Run a scenario: the word is "scenario=" and one of `GuestScenario`'s names.
   public static let scenarioPrefix: StaticString = "scenario="
+  /// "mm.zeroed=N": the boot pass zeroes N free pages (at most those in the first
+  /// GiB, which its tables map) and puts them on the zeroed list: the zero-page
+  /// thread's work done ahead, at CPL 3, where it runs natively on kvm-pvm instead of
+  /// in KVM's emulator.
+  public static let zeroedPagesPrefix: StaticString = "mm.zeroed="
 }
 
 /// Scenarios the host can ask for on the command line ("scenario=NAME"). Each
@@ -104,6 +109,14 @@ public enum GuestScenario {
   public static let stress: StaticString = "scenario=stress"
   /// The seed word's prefix.
   public static let seedPrefix: StaticString = "seed="
+  /// "stress.resident=N": before its random operations each stress process commits
+  /// and touches a heap of N pages at `residentHeapBase`, outside the random window,
+  /// so the run ends with working sets of a realistic size (N <= `residentPageLimit`).
+  public static let residentPagesPrefix: StaticString = "stress.resident="
+  /// Where the stress processes' resident heaps start (the random window is at 1 GiB).
+  public static let residentHeapBase: UInt64 = 0x2000_0000
+  /// The largest resident heap: 256 MiB, so it ends below the random window.
+  public static let residentPageLimit: UInt64 = 65_536
   /// Every scenario word, for hosts that check a name before booting.
   public static let all: [StaticString] = [processSmoke, virtualMemory, guardPages, badInputs, stress]
 }
