@@ -75,9 +75,12 @@ public struct BenchmarkReport: Sendable {
   public var tscKHz: UInt64?
   /// Microseconds per first touch of an anonymous page by a Linux process on the host (context).
   public var hostPageFault: Spread
-  /// Milliseconds for a full validation of a guest with `validationPages` pages.
+  /// Milliseconds for a full validation of the guest in `validationState`.
   public var validation: Spread
-  public var validationPages: UInt64
+  /// Milliseconds for a plain read of all that guest's RAM, timed in the same runs.
+  public var plainRead: Spread
+  public var plainReadBytes: UInt64
+  public var validationState: ValidationState
   /// RAM of the guest validated, in MiB.
   public static let validationMemoryMiB = 1024
 
@@ -86,6 +89,12 @@ public struct BenchmarkReport: Sendable {
   public static let walkTargetLeavesPerSecond = 50_000_000.0
   public static let demandZeroTargetRatio = 1.25
   public static let validationTargetMilliseconds = 20.0
+
+  /// Validations timed, and plain reads.
+  public static let validationRuns = 11
+
+  /// Validation time over the plain read of the same guest's RAM.
+  public var validationToReadRatio: Double? { plainRead.median > 0 ? validation.median / plainRead.median : nil }
 
   /// Demand-zero fault cost over the bare round trip, measured in the same boot.
   public var demandZeroRatio: Double? {
@@ -96,7 +105,7 @@ public struct BenchmarkReport: Sendable {
   }
 
   /// Runs every measurement.
-  public static func measure(_ options: BenchmarkOptions) throws(SessionError) -> BenchmarkReport {
+  public static func measure(_ options: BenchmarkOptions) throws -> BenchmarkReport {
     let image = try Session.loadImage(options.boot.imagePath, ramSize: UInt64(options.boot.memoryMiB) << 20)
     var bootSamples: [Double] = []
     var platform: Platform?
@@ -125,30 +134,12 @@ public struct BenchmarkReport: Sendable {
       return FloorCost(
         kind: kind, medianTicks: measured.medianTicks, iterations: measured.iterations, nanoseconds: nanoseconds)
     }
-    let (validation, validationPages) = try timeValidation(image: image, options: options.boot)
+    let timed = try timeValidation(image: image, options: options.boot, runs: validationRuns)
     return BenchmarkReport(
       platform: platform ?? session.machine.platform, boot: Spread(bootSamples), walkLeaves: leaves,
       walkTables: tables, walkRate: Spread(rates), floorCosts: costs, tscKHz: tscKHz,
-      hostPageFault: Spread(hostPageFaultMicroseconds()), validation: Spread(validation),
-      validationPages: validationPages)
-  }
-
-  /// Times full validations of a `validationMemoryMiB` guest at its first checkpoint.
-  static func timeValidation(image: BootImage, options: BootOptions) throws(SessionError) -> ([Double], UInt64) {
-    var large = options
-    large.memoryMiB = validationMemoryMiB
-    let session = try Session(image: image, options: large)
-    let checkpoint = try session.run(toCheckpoint: nil)
-    let snapshot = try GuestSnapshot(session: session, checkpoint: checkpoint)
-    let state = try ScenarioValidation.state(of: snapshot)
-    var samples: [Double] = []
-    for _ in 0..<11 {
-      let start = ContinuousClock.now
-      let report = MmValidator(state: state, maxPhysicalAddressBits: snapshot.maxPhysicalAddressBits).validate()
-      samples.append(milliseconds(ContinuousClock.now - start))
-      precondition(report.violationCount >= 0)
-    }
-    return (samples, state.pfnCount)
+      hostPageFault: Spread(hostPageFaultMicroseconds()), validation: Spread(timed.validation),
+      plainRead: Spread(timed.plainRead), plainReadBytes: timed.plainReadBytes, validationState: timed.state)
   }
 
   /// A Linux process on the host touching fresh anonymous pages: µs per page, per batch of 4,096.

@@ -13,7 +13,11 @@ struct BenchCommand: ParsableCommand {
       --boot-runs boots), the walk throughput (leaf PTEs per second over the guest's tables with \
       256 MiB mapped in 4 KiB pages, median of --walk-runs walks), and what the platform's \
       unavoidable events cost as the guest measures them with rdtsc (a #PF round trip, an \
-      INVLPG, a write to a live page-table page, a port exit); then the conformance suite's \
+      INVLPG, a write to a live page-table page, a port exit), and the full validation of a \
+      1 GiB guest at the end of the seeded stress run (three processes with resident heaps, a \
+      third of RAM stocked on the zeroed list) beside a plain read of all its RAM in the same \
+      runs; the bench fails if that guest has a violation or falls short of the processes, \
+      valid PTEs or zeroed pages (a quarter of RAM) it must have. Then the conformance suite's \
       rate over a uniform sample of the paging suite (every --conformance-sample-th case, \
       --jobs guests) against the event floor: what the platform's unavoidable events of an \
       average case cost, measured by the guest in the same run. Build with -c release for \
