@@ -28,7 +28,7 @@
 #define CR4_PKE (1 << 22)
 
 // Result record (GuestABI ConformanceResultRecord): attempts at 8, 16 bytes each.
-#define RESULT_SIZE 80
+#define RESULT_SIZE 88               // ConformanceABI.resultSize (Tests/ConformanceTests check it)
 #define RESULT_ATTEMPTS 8
 
 // Access list entries (Guest/Kernel/ConformanceRunner.swift writes them): the

@@ -134,11 +134,14 @@ func buildConformanceBlock(_ block: UnsafeMutablePointer<ConformanceBlock>) {
   let first = block.pointee.first
   let controls = conformanceCase(frames, first).controls
   var slots = ConformanceSlots()
+  var events = ConformanceEventTracker(userMode: controls & ConformanceControls.userMode.rawValue != 0)
   var count = 0
   while first + count < block.pointee.caseCount {
     let record = conformanceCase(frames, first + count)
     guard record.controls == controls, let slot = slots.take(upper: record.access.upperHalf) else { break }
     let address = layOutConformanceCase(frames, record, index: first + count, slot: slot)
+    conformanceWords(frames.results + UInt64((first + count) * ConformanceABI.resultSize))[
+      ConformanceResultRecord.events / 8] = events.next(record).rawValue
     let entry = conformanceWords(frames.accessList) + accessEntryWords * count
     entry[0] = record.access.controlWrite ? record.entries.0 : address
     entry[1] = record.access.rawValue
@@ -148,6 +151,29 @@ func buildConformanceBlock(_ block: UnsafeMutablePointer<ConformanceBlock>) {
   }
   block.pointee.count = count
   block.pointee.controls = controls
+}
+
+/// Follows a block's accesses in the order they run, for the facts the
+/// result record's `events` word reports.
+struct ConformanceEventTracker {
+  let userMode: Bool
+  /// A user access through an upper-half slot ran since CR3 was last loaded.
+  var upperHalfTouched = false
+
+  /// The events of `record`'s first attempt; a tlb case that reloads CR3
+  /// between its attempts starts the count again for the cases after it.
+  mutating func next(_ record: ConformanceCaseView) -> ConformanceResultEvents {
+    var events: ConformanceResultEvents = []
+    let access = record.access
+    if userMode && access.upperHalf && !access.explicitAddress && !access.controlWrite && !upperHalfTouched {
+      events.insert(.firstUserUpperHalfAccess)
+      upperHalfTouched = true
+    }
+    if access.invalidation == .reloadRoot || access.invalidation == .reloadRootKeepingPCID {
+      upperHalfTouched = false
+    }
+    return events
+  }
 }
 
 /// Hands out a block's PML4 slots in order, per half; the read-back replays
@@ -238,7 +264,7 @@ private func layOutConformanceCase(
   result[2] = 0
   result[3] = UInt64(ConformanceABI.noFault)
   result[4] = 0
-  for n in 5..<10 { result[n] = 0 }
+  for n in 5..<(ConformanceABI.resultSize / 8) { result[n] = 0 }
   guard !record.access.explicitAddress, !record.access.controlWrite else { return address }
   let leaf = record.leafLevel
   for depth in 0...(4 - leaf) {

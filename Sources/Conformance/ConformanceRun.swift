@@ -12,11 +12,13 @@ struct FamilyNameCache {
 
   mutating func name(of c: PagingCase, in suite: any CaseSuite) -> String {
     var key = c
-    key.pml4e = c.explicitAddress ? c.pml4e >> 47 : 0  // canonical cases: which half, not the address
-    key.pde = 0
+    if !c.controlWrite {  // a control write's words are the write, and its family is per write
+      key.pml4e = c.explicitAddress ? c.pml4e >> 47 : 0  // canonical cases: which half, not the address
+      key.pdpte = 0
+      key.pde = 0
+    }
     key.pte = 0
     key.mutation = 0
-    if !c.controlWrite { key.pdpte = 0 }
     if let name = names[key] { return name }
     let name = suite.family(of: c)
     names[key] = name
@@ -133,19 +135,20 @@ public struct ConformanceRunner: Sendable {
         order.append(name)
       }
       if let reason = suite.skipReason(for: c) {
-        families[name]!.skipReason = families[name]!.skipReason ?? reason
-        families[name]!.record(.skipped)
+        families[name]!.record(.skipped, skipReason: reason)
       } else if let erratum = options.errata.skipping(c, platform: platform) {
-        families[name]!.record(
-          .expectedFailure,
-          mismatch: Mismatch(
-            caseDescription: suite.describe(c), expected: "(not run)",
-            observed: "not run on this platform: it takes the guest down", erratum: erratum.id))
+        families[name]!.record(.skipped, skipReason: Self.skipReason(erratum))
       } else {
         indices.append(index)
       }
     }
     return indices
+  }
+
+  /// The skip reason of a case a skip erratum keeps from running: it names
+  /// the erratum, so reports (JUnit `<skipped>`, TAP `# SKIP`) carry its id.
+  public static func skipReason(_ erratum: Erratum) -> String {
+    "erratum \(erratum.id): not run on \(erratum.platform), it takes the guest down"
   }
 
   /// Spreads every suite's selected cases over the jobs: job 0 uses the
@@ -214,9 +217,11 @@ public struct ConformanceRunner: Sendable {
     var start = indices.startIndex
     while start < indices.endIndex {
       let end = min(start + ConformanceABI.capacity, indices.endIndex)
-      let cases = indices[start..<end].map { suite.case(at: $0) }.sorted {
-        ($0.controls.rawValue, $0.upperHalf ? 1 : 0) < ($1.controls.rawValue, $1.upperHalf ? 1 : 0)
-      }
+      // Sorted by controls so blocks fill; ties keep the suite's order, so
+      // which case runs first in a block (what errata may name) is fixed.
+      let cases = indices[start..<end].map { ($0, suite.case(at: $0)) }.sorted {
+        ($0.1.controls.rawValue, $0.1.upperHalf ? 1 : 0, $0.0) < ($1.1.controls.rawValue, $1.1.upperHalf ? 1 : 0, $1.0)
+      }.map(\.1)
       let began = DispatchTime.now()
       try guest.run(cases) { n, observed in
         record(
@@ -261,10 +266,11 @@ public struct ConformanceRunner: Sendable {
       families[name]!.record(.passed)
       return
     }
-    let erratum = options.errata.erratum(for: c, judgement: judgement, platform: platform.hypervisor.rawValue)
+    let erratum = options.errata.erratum(
+      for: c, observed: observed, judgement: judgement, platform: platform.hypervisor.rawValue)
     let verdict: Verdict = erratum == nil ? .failed : .expectedFailure
     guard families[name]!.keepsMismatch(for: verdict) else {
-      families[name]!.record(verdict)
+      families[name]!.record(verdict, erratum: erratum?.id)
       return
     }
     let (expected, observedText) = suite.outcomes(c, observed: observed)

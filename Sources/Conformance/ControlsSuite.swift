@@ -94,9 +94,20 @@ public struct ControlsSuite: CaseSuite {
     writes.first { $0.register.rawValue == c.pdpte && $0.clear == c.pml4e && $0.set == c.pde }
   }
 
+  /// One family per write ("controls/cpl0/cr4/pke-set"): each write is its
+  /// own test, so an erratum or a skip names exactly one.
   public func family(of c: PagingCase) -> String {
     let register = ConformanceRegister(rawValue: c.pdpte).map { "\($0)" } ?? "?"
-    return "controls/\(c.controls.contains(.userMode) ? "cpl3" : "cpl0")/\(register)"
+    let write = write(of: c).map { Self.slug($0.name, register: register) } ?? "unknown"
+    return "controls/\(c.controls.contains(.userMode) ? "cpl3" : "cpl0")/\(register)/\(write)"
+  }
+
+  /// "CR4.PCIDE set (CR3[11:0] = 0)" -> "pcide-set-cr3-11-0-0": lower case,
+  /// the register's name dropped, every other run of punctuation one "-".
+  static func slug(_ name: String, register: String) -> String {
+    var words = name.lowercased().split { !$0.isLetter && !$0.isNumber }.map(String.init)
+    if words.first == register { words.removeFirst() }
+    return words.joined(separator: "-")
   }
 
   public func skipReason(for c: PagingCase) -> String? { nil }

@@ -119,12 +119,19 @@ public struct Observation: Hashable, Sendable {
   /// What the last read attempt read (a target's marker), or a control
   /// register's value after a control write that did not fault.
   public var valueRead: UInt64
+  /// Where the case stood in its block's run (the first user access through
+  /// the upper half since a CR3 load, ...): what errata may condition on.
+  public var events: ConformanceResultEvents
 
-  public init(linearAddress: UInt64, attempts: [AttemptOutcome], finalEntries: [UInt64], valueRead: UInt64 = 0) {
+  public init(
+    linearAddress: UInt64, attempts: [AttemptOutcome], finalEntries: [UInt64], valueRead: UInt64 = 0,
+    events: ConformanceResultEvents = []
+  ) {
     self.linearAddress = linearAddress
     self.attempts = attempts
     self.finalEntries = finalEntries
     self.valueRead = valueRead
+    self.events = events
   }
 
   /// Decodes the result record at `record` for a case that ran `attempts` times.
@@ -145,5 +152,7 @@ public struct Observation: Hashable, Sendable {
       record.loadUnaligned(fromByteOffset: ConformanceResultRecord.finalEntries + 8 * $0, as: UInt64.self)
     }
     valueRead = record.loadUnaligned(fromByteOffset: ConformanceResultRecord.valueRead, as: UInt64.self)
+    events = ConformanceResultEvents(
+      rawValue: record.loadUnaligned(fromByteOffset: ConformanceResultRecord.events, as: UInt64.self))
   }
 }

@@ -6,7 +6,8 @@ public enum Verdict: String, Codable, Sendable, Hashable {
   case failed
   /// It did not, and an erratum for this platform explains it.
   case expectedFailure = "expected-failure"
-  /// Not run: the CPU lacks a feature the case needs (the reason says which).
+  /// Not run: the CPU lacks a feature the case needs, or a skip erratum keeps
+  /// it from running on this platform (the reason says which).
   case skipped
 }
 
@@ -37,8 +38,12 @@ public struct FamilyResult: Codable, Sendable, Hashable {
   public var failed: Int
   public var expectedFailures: Int
   public var skipped: Int
-  /// Why the family (or part of it) was skipped.
+  /// Why the family (or part of it) was skipped: the first reason recorded.
   public var skipReason: String?
+  /// Skipped cases by reason (every reason, exact counts).
+  public var skippedByReason: [String: Int] = [:]
+  /// Expected failures by the id of the erratum that explains them (exact).
+  public var expectedByErratum: [String: Int] = [:]
   /// The mismatches, failed ones first; at most `mismatchLimit` kept, the
   /// counts above are complete.
   public var mismatches: [Mismatch]
@@ -61,8 +66,18 @@ public struct FamilyResult: Codable, Sendable, Hashable {
     self.expectedFailures = expectedFailures
     self.skipped = skipped
     self.skipReason = skipReason
+    if skipped > 0 { skippedByReason[skipReason ?? "no reason given"] = skipped }
     self.mismatches = mismatches
     self.seconds = seconds
+    // Given counts with example mismatches: each kept example counts for its
+    // erratum, one erratum alone counts for them all, the rest is unattributed.
+    let named = mismatches.compactMap(\.erratum)
+    if expectedFailures > 0, Set(named).count == 1 {
+      expectedByErratum[named[0]] = expectedFailures
+    } else if expectedFailures > 0 {
+      for erratum in named { expectedByErratum[erratum, default: 0] += 1 }
+      if named.count < expectedFailures { expectedByErratum[Self.unattributedErratum] = expectedFailures - named.count }
+    }
   }
 
   public var total: Int { passed + failed + expectedFailures + skipped }
@@ -77,12 +92,22 @@ public struct FamilyResult: Codable, Sendable, Hashable {
   }
 
   /// Adds one case's verdict (and its mismatch, kept while under the limit).
-  public mutating func record(_ verdict: Verdict, mismatch: Mismatch? = nil) {
+  /// An expected failure names its erratum (`erratum`, or the mismatch's);
+  /// a skip its reason.
+  public mutating func record(
+    _ verdict: Verdict, mismatch: Mismatch? = nil, erratum: String? = nil, skipReason reason: String? = nil
+  ) {
     switch verdict {
     case .passed: passed += 1
     case .failed: failed += 1
-    case .expectedFailure: expectedFailures += 1
-    case .skipped: skipped += 1
+    case .expectedFailure:
+      expectedFailures += 1
+      expectedByErratum[erratum ?? mismatch?.erratum ?? Self.unattributedErratum, default: 0] += 1
+    case .skipped:
+      skipped += 1
+      let why = reason ?? "no reason given"
+      skipReason = skipReason ?? why
+      skippedByReason[why, default: 0] += 1
     }
     guard let mismatch else { return }
     if mismatches.count < Self.mismatchLimit {
@@ -105,6 +130,8 @@ public struct FamilyResult: Codable, Sendable, Hashable {
     expectedFailures += other.expectedFailures
     skipped += other.skipped
     skipReason = skipReason ?? other.skipReason
+    skippedByReason.merge(other.skippedByReason, uniquingKeysWith: +)
+    expectedByErratum.merge(other.expectedByErratum, uniquingKeysWith: +)
     mismatches = Array((mismatches + other.mismatches).prefix(Self.mismatchLimit))
     seconds += other.seconds
     staleTranslations += other.staleTranslations
@@ -168,14 +195,22 @@ public struct ConformanceReport: Codable, Sendable {
   public var total: Int { passed + failed + expectedFailures + skipped }
   /// Cases run (not skipped) per second of wall time.
   public var casesPerSecond: Double { seconds > 0 ? Double(total - skipped) / seconds : 0 }
-  /// True when nothing failed unexpectedly: the exit status is 0 exactly then.
-  public var succeeded: Bool { failed == 0 }
+  /// Cases that ran and were judged (passed, failed or expected to fail).
+  public var judged: Int { passed + failed + expectedFailures }
+  /// Why the run showed nothing, when it did not: no case selected, or every
+  /// selected one skipped. Such a run fails, since it tested nothing.
+  public var nothingTested: String? {
+    if total == 0 { return "no case was selected: check --suite, --filter and --shard" }
+    if judged == 0 { return "every selected case (\(ReportNumbers.cases(skipped))) was skipped: nothing was tested" }
+    return nil
+  }
+  /// True when something was tested and nothing failed unexpectedly: the
+  /// exit status is 0 exactly then.
+  public var succeeded: Bool { failed == 0 && nothingTested == nil }
   /// Skip reasons with the number of cases each skipped, for the summary.
   public var skipReasons: [(reason: String, cases: Int)] {
     var counts: [String: Int] = [:]
-    for family in families where family.skipped > 0 {
-      counts[family.skipReason ?? "no reason given", default: 0] += family.skipped
-    }
+    for family in families { counts.merge(family.skippedByReason, uniquingKeysWith: +) }
     return counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
   }
 }

@@ -25,7 +25,8 @@ enum JSONReporter {
 
     enum CodingKeys: String, CodingKey {
       case platform, suites, shard, families, seconds, attempts, cpu
-      case passed, failed, expectedFailures, skipped, total, casesPerSecond, succeeded
+      case passed, failed, expectedFailures, skipped, total, casesPerSecond, succeeded, nothingTested
+      case expectedFailuresByErratum
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -44,6 +45,9 @@ enum JSONReporter {
       try container.encode(report.total, forKey: .total)
       try container.encode(report.casesPerSecond, forKey: .casesPerSecond)
       try container.encode(report.succeeded, forKey: .succeeded)
+      try container.encode(report.nothingTested, forKey: .nothingTested)
+      let byErratum = Dictionary(uniqueKeysWithValues: report.expectedFailuresByErratum.map { ($0.erratum, $0.cases) })
+      try container.encode(byErratum, forKey: .expectedFailuresByErratum)
     }
   }
 }

@@ -4,7 +4,8 @@
 /// Only unexplained mismatches are <failure>s: an expected failure (an
 /// erratum of this platform) is a passing test case that names the errata in
 /// its <system-out>, so CI stays green on known silicon behaviour. A family
-/// with nothing run is <skipped> with the reason.
+/// with nothing run is <skipped> with the reason: the missing CPU feature,
+/// or the id of the skip erratum that keeps it from running here.
 enum JUnitReporter {
   static func render(_ report: ConformanceReport) -> String {
     let families = report.families
@@ -60,12 +61,19 @@ enum JUnitReporter {
         "      <failure" + attributes([("message", message), ("type", "mismatch")]) + ">"
           + XMLText.escaped(failureText(family)) + "</failure>")
     case .skipped:
-      body.append("      <skipped" + attributes([("message", family.skipReason ?? "no reason given")]) + "/>")
+      body.append("      <skipped" + attributes([("message", skipMessage(family))]) + "/>")
     case .passed, .expectedFailure:
       break
     }
     if let notes = notes(family) { body.append("      <system-out>" + XMLText.escaped(notes) + "</system-out>") }
     return body.isEmpty ? [open + "/>"] : [open + ">"] + body + ["    </testcase>"]
+  }
+
+  /// Every reason a wholly skipped family has ("; "-separated): a skip
+  /// erratum's id is in its reason.
+  static func skipMessage(_ family: FamilyResult) -> String {
+    let reasons = family.skipsByReason.map(\.reason)
+    return reasons.isEmpty ? family.skipReason ?? "no reason given" : reasons.joined(separator: "; ")
   }
 
   /// The failure's body: each kept unexplained mismatch in full.
@@ -93,7 +101,7 @@ enum JUnitReporter {
       }
     }
     if family.skipped > 0 && family.verdict != .skipped {
-      lines.append("skipped \(ReportNumbers.cases(family.skipped)): \(family.skipReason ?? "no reason given")")
+      for (reason, cases) in family.skipsByReason { lines.append("skipped \(ReportNumbers.cases(cases)): \(reason)") }
     }
     return lines.isEmpty ? nil : lines.joined(separator: "\n") + "\n"
   }

@@ -13,6 +13,8 @@ enum TAPReporter {
     for (index, family) in report.families.enumerated() {
       lines += testPoint(family, number: index + 1)
     }
+    // A harness reads "Bail out!" as a failed run: one that tested nothing.
+    if let nothing = report.nothingTested { lines.append("Bail out! \(oneLine(nothing))") }
     lines.append("# " + TextReporter.summaryLine(report))
     return lines.joined(separator: "\n") + "\n"
   }
@@ -23,12 +25,12 @@ enum TAPReporter {
     switch family.verdict {
     case .passed:
       var note = ReportNumbers.cases(family.passed)
-      if family.skipped > 0 {
-        note += ", \(ReportNumbers.grouped(family.skipped)) skipped: \(oneLine(family.skipReason ?? "no reason given"))"
+      for (reason, cases) in family.skipsByReason {
+        note += ", \(ReportNumbers.grouped(cases)) skipped: \(oneLine(reason))"
       }
       return ["ok \(point) # \(note)"]
     case .skipped:
-      return ["ok \(point) # SKIP \(oneLine(family.skipReason ?? "no reason given"))"]
+      return ["ok \(point) # SKIP \(oneLine(JUnitReporter.skipMessage(family)))"]
     case .expectedFailure:
       let errata = family.expectedFailuresByErratum.map(\.erratum)
       let label = errata.count == 1 ? "erratum" : "errata"

@@ -12,6 +12,7 @@ enum TextReporter {
     lines += failedSection(report)
     lines += expectedSection(report)
     lines += skippedSection(report)
+    if let nothing = report.nothingTested { lines.append("nothing tested: \(nothing)") }
     lines.append(summaryLine(report))
     return lines.joined(separator: "\n") + "\n"
   }

@@ -22,27 +22,20 @@ public func render(_ report: ConformanceReport, as format: ReportFormat) -> Stri
 }
 
 extension FamilyResult {
-  /// The family's expected failures by erratum, most cases first.
-  ///
-  /// The counts are exact when the kept mismatches cover every expected
-  /// failure, or when they all name one erratum (a family is one set of
-  /// controls, so one erratum is the usual case). Otherwise the cases beyond
-  /// the kept mismatches cannot be attributed and are counted under
-  /// `FamilyResult.unattributedErratum`.
+  /// The family's expected failures by erratum, most cases first (exact:
+  /// every expected failure is recorded with its erratum).
   public var expectedFailuresByErratum: [(erratum: String, cases: Int)] {
-    guard expectedFailures > 0 else { return [] }
-    var counts: [String: Int] = [:]
-    for erratum in mismatches.compactMap(\.erratum) { counts[erratum, default: 0] += 1 }
-    let kept = counts.values.reduce(0, +)
-    if counts.count == 1, let only = counts.keys.first {
-      counts[only] = expectedFailures
-    } else if kept < expectedFailures {
-      counts[Self.unattributedErratum, default: 0] += expectedFailures - kept
-    }
-    return counts.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map { ($0.key, $0.value) }
+    expectedByErratum.filter { $0.value > 0 }.sorted { ($1.value, $0.key) < ($0.value, $1.key) }
+      .map { ($0.key, $0.value) }
   }
 
-  /// The bucket for expected failures whose erratum was not kept.
+  /// Skipped cases by reason, most cases first.
+  public var skipsByReason: [(reason: String, cases: Int)] {
+    skippedByReason.filter { $0.value > 0 }.sorted { ($1.value, $0.key) < ($0.value, $1.key) }
+      .map { ($0.key, $0.value) }
+  }
+
+  /// The bucket for an expected failure recorded without its erratum.
   public static let unattributedErratum = "(erratum not recorded)"
 
   /// The kept mismatches no erratum explains (the real failures).

@@ -35,7 +35,7 @@ public enum ConformanceABI {
   /// Bytes of one case record (`ConformanceCaseRecord`).
   public static let caseSize = 64
   /// Bytes of one result record (`ConformanceResultRecord`).
-  public static let resultSize = 80
+  public static let resultSize = ConformanceResultRecord.events + 8
   /// Cases one request may hold.
   public static let capacity = 8192
   /// The request buffer's size: header and `capacity` cases.
@@ -117,7 +117,7 @@ public enum ConformanceCaseRecord {
   public static let mutation = 48
 }
 
-/// One case's result as the guest writes it (80 bytes).
+/// One case's result as the guest writes it (`ConformanceABI.resultSize` bytes).
 public enum ConformanceResultRecord {
   /// UInt64: the linear address accessed.
   public static let linearAddress = 0
@@ -135,6 +135,20 @@ public enum ConformanceResultRecord {
   /// UInt64: what the last read attempt read (a target's marker), or for a
   /// control-write case the register's value after the write.
   public static let valueRead = 72
+  /// UInt64 `ConformanceResultEvents`: where the case's attempts stood in
+  /// the block's run, written by the build pass.
+  public static let events = 80
+}
+
+/// Facts about when a case ran that the judge cannot derive from the case
+/// itself (the result record's `events` word).
+public struct ConformanceResultEvents: OptionSet, Sendable, Hashable {
+  public var rawValue: UInt64
+  public init(rawValue: UInt64) { self.rawValue = rawValue }
+  /// The case's first attempt was the first user-mode access through an
+  /// upper-half PML4 slot since CR3 was last loaded (the block's load, or a
+  /// tlb case's reload): the access kvm-pvm faults spuriously.
+  public static let firstUserUpperHalfAccess = Self(rawValue: 1 << 0)
 }
 
 /// CPU state a case runs under (the case record's `controls` word). Bits not

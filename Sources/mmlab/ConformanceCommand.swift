@@ -20,8 +20,9 @@ struct ConformanceCommand: ParsableCommand {
       canonical (non-canonical addresses raise #GP), controls (CR0/CR4/EFER writes: taken or #GP), \
       mm (the memory manager's scenarios under the invariant validator), all. Cases needing a \
       feature the CPU lacks are skipped with the reason; mismatches that an erratum in the bundled \
-      errata file explains for this platform are expected failures. Exits 0 only when no case \
-      failed unexpectedly.
+      errata file explains for this platform are expected failures; cases a skip erratum keeps \
+      from running are skipped with its id. Exits 0 only when some case was tested and none \
+      failed unexpectedly: a run that selects no case, or skips every one, exits 1.
       """
   )
 
@@ -104,6 +105,7 @@ struct ConformanceCommand: ParsableCommand {
     }
     let report = try ConformanceCommand.execute(options)
     try Terminal.writeReport(render(report, as: format), to: output)
+    if let nothing = report.nothingTested { Terminal.note("conformance: nothing tested: \(nothing)") }
     if !report.succeeded { throw ExitCode.failure }
   }
 

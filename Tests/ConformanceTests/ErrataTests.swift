@@ -62,12 +62,83 @@ import Testing
     #expect(e.erratum(for: base, differences: [.accessedBit, .dirtyBit], platform: "kvm-pvm") == nil)
   }
 
-  @Test func emptyMatchExplainsAnyDifferenceOfItsSuiteAndPlatform() throws {
-    let e = try errata(match: "{}")
+  @Test func differencesMustBeExactlyTheListedOnes() throws {
+    let e = try errata(match: #"{"differences": ["fault", "entry-bits"]}"#)
     #expect(e.erratum(for: pagingCase(), differences: [.fault, .entryBits], platform: "kvm-pvm") != nil)
-    #expect(e.erratum(for: pagingCase(), differences: [.fault], platform: "kvm-amd") == nil)
+    #expect(e.erratum(for: pagingCase(), differences: [.fault], platform: "kvm-pvm") == nil)
+    #expect(e.erratum(for: pagingCase(), differences: [.fault, .entryBits, .dirtyBit], platform: "kvm-pvm") == nil)
+    #expect(e.erratum(for: pagingCase(), differences: [], platform: "kvm-pvm") == nil)
+    #expect(e.erratum(for: pagingCase(), differences: [.fault, .entryBits], platform: "kvm-amd") == nil)
     let canonical = PagingSpace.canonical(features: testFeatures).case(at: 0)
-    #expect(e.erratum(for: canonical, differences: [.noFault], platform: "kvm-pvm") == nil)
+    #expect(e.erratum(for: canonical, differences: [.fault, .entryBits], platform: "kvm-pvm") == nil)
+  }
+
+  @Test func aSubsetOnlyWhereTheErratumSaysWhy() throws {
+    let e = try errata(match: #"{"differences": ["fault", "entry-bits"], "subsetBecause": "the bits vary"}"#)
+    #expect(e.erratum(for: pagingCase(), differences: [.fault], platform: "kvm-pvm") != nil)
+    #expect(e.erratum(for: pagingCase(), differences: [.fault, .entryBits], platform: "kvm-pvm") != nil)
+    #expect(e.erratum(for: pagingCase(), differences: [.fault, .dirtyBit], platform: "kvm-pvm") == nil)
+    #expect(e.erratum(for: pagingCase(), differences: [], platform: "kvm-pvm") == nil)
+  }
+
+  @Test func anySetNeedsOneOfItsFlags() throws {
+    let e = try errata(
+      match: #"{"leafLevel": 3, "entries": {"pdpte": {"anySet": ["bit13", "bit21"]}}, "differences": "fault"}"#)
+    let leaf = Bit.p | Bit.ps
+    #expect(
+      e.erratum(for: pagingCase(pdpte: leaf | Bit.r13, leafLevel: 3), differences: [.fault], platform: "kvm-pvm") != nil
+    )
+    #expect(
+      e.erratum(for: pagingCase(pdpte: leaf | Bit.r21, leafLevel: 3), differences: [.fault], platform: "kvm-pvm") != nil
+    )
+    #expect(
+      e.erratum(for: pagingCase(pdpte: leaf | Bit.r51, leafLevel: 3), differences: [.fault], platform: "kvm-pvm") == nil
+    )
+    #expect(e.erratum(for: pagingCase(pdpte: leaf, leafLevel: 3), differences: [.fault], platform: "kvm-pvm") == nil)
+  }
+
+  @Test func observationConditionsNeedTheObservation() throws {
+    let e = try errata(
+      match:
+        #"{"cpl": "user", "firstUserUpperHalfAccess": true, "firstAttempt": {"vector": 14, "errorCode": 4}, "differences": "fault"}"#
+    )
+    let c = pagingCase(controls: [.userMode])
+    let fault = AttemptOutcome(vector: 14, errorCode: 4, faultAddress: 0x1000)
+    func observed(_ attempt: AttemptOutcome, first: Bool) -> Observation {
+      Observation(
+        linearAddress: 0x1000, attempts: [attempt], finalEntries: [0, 0, 0, 0],
+        events: first ? [.firstUserUpperHalfAccess] : [])
+    }
+    #expect(
+      e.erratum(for: c, observed: observed(fault, first: true), differences: [.fault], platform: "kvm-pvm") != nil)
+    #expect(
+      e.erratum(for: c, observed: observed(fault, first: false), differences: [.fault], platform: "kvm-pvm") == nil)
+    let other = AttemptOutcome(vector: 14, errorCode: 5, faultAddress: 0x1000)
+    #expect(
+      e.erratum(for: c, observed: observed(other, first: true), differences: [.fault], platform: "kvm-pvm") == nil)
+    #expect(e.erratum(for: c, differences: [.fault], platform: "kvm-pvm") == nil)
+  }
+
+  @Test func controlErrataNameExactlyTheirWrites() throws {
+    let json = #"""
+      [{"id": "w", "platform": "qemu-tcg", "suite": "controls", "explanation": "why",
+        "match": {"cpl": "supervisor", "write": [{"register": "efer", "set": [1]}, {"register": "cr0", "clear": [30], "set": [29]}],
+                  "differences": ["no-fault"]}}]
+      """#
+    let e = try Errata.decode(Data(json.utf8), source: "test")
+    func write(_ register: ConformanceRegister, clear: UInt64 = 0, set: UInt64 = 0, user: Bool = false) -> PagingCase {
+      PagingCase(
+        pml4e: clear, pdpte: register.rawValue, pde: set, pte: 0, leafLevel: 1, controls: user ? [.userMode] : [],
+        kind: .write, twice: false, controlWrite: true)
+    }
+    func explained(_ c: PagingCase) -> Bool { e.erratum(for: c, differences: [.noFault], platform: "qemu-tcg") != nil }
+    #expect(explained(write(.efer, set: 1 << 1)))
+    #expect(explained(write(.cr0, clear: 1 << 30, set: 1 << 29)))
+    #expect(!explained(write(.efer, set: 1 << 63)))
+    #expect(!explained(write(.cr4, set: 1 << 1)))
+    #expect(!explained(write(.cr0, clear: 0, set: 1 << 29)))
+    #expect(!explained(write(.efer, set: 1 << 1 | 1 << 63)))
+    #expect(!explained(write(.efer, set: 1 << 1, user: true)))
   }
 
   /// The problem, with the JSON path of the value at fault.
@@ -102,7 +173,7 @@ import Testing
     #expect(problem(match: #"{"entries": {"pt": {"set": ["P"]}}}"#)?.problem.contains("unknown entry 'pt'") == true)
     #expect(problem(match: #"{"entries": {"pte": {"set": ["P"], "clear": ["P"]}}}"#) != nil)
     #expect(problem(match: #"{"differences": ["accesed-bit"]}"#)?.problem.contains("accessed-bit") == true)
-    #expect(problem(match: #"{"differences": []}"#) != nil)
+    #expect(problem(match: #"{"differences": []}"#)?.problem == "must name at least one difference kind")
     let platform = problem(#"[{"id": "e", "platform": "kvm-vmx", "suite": "paging", "match": {}, "explanation": "x"}]"#)
     #expect(platform?.path == "[0].platform")
     let suite = problem(#"[{"id": "e", "platform": "kvm-pvm", "suite": "pagin", "match": {}, "explanation": "x"}]"#)
@@ -110,8 +181,38 @@ import Testing
     #expect(
       problem(#"[{"id": "e", "platform": "kvm-pvm", "suite": "paging", "match": {}}]"#)?.problem
         == "missing key 'explanation'")
-    let twice = #"{"id": "e", "platform": "kvm-pvm", "suite": "paging", "match": {}, "explanation": "x"}"#
+    let twice =
+      #"{"id": "e", "platform": "kvm-pvm", "suite": "paging", "match": {"differences": "fault"}, "explanation": "x"}"#
     #expect(problem("[\(twice), \(twice)]")?.problem == "duplicate id 'e'")
+    #expect(problem(match: #"{"cpl": "user"}"#)?.problem.hasPrefix("missing key 'differences'") == true)
+    #expect(problem(match: #"{"differences": "fault", "subsetBecause": "x"}"#)?.path == "[0].match.subsetBecause")
+    #expect(problem(match: #"{"differences": ["fault", "vector"], "subsetBecause": ""}"#)?.problem == "must say why")
+    #expect(problem(match: #"{"write": {"register": "cr0"}, "differences": "fault"}"#)?.path == "[0].match.write")
+    #expect(
+      problem(match: #"{"firstAttempt": {"vector": 14}, "differences": "fault"}"#)?.problem == "missing key 'errorCode'"
+    )
+    #expect(
+      problem(match: #"{"firstUserUpperHalfAccess": 1, "differences": "fault"}"#)?.problem == "must be true or false")
+    #expect(
+      problem(match: #"{"entries": {"pte": {"anySet": ["P"], "clear": ["P"]}}, "differences": "fault"}"#)?.path
+        == "[0].match.entries.pte.anySet")
+    func controls(_ match: String, skip: Bool = false) -> ErrataError? {
+      problem(
+        #"[{"id": "e", "platform": "qemu-tcg", "suite": "controls", "match": \#(match), "explanation": "x""#
+          + (skip ? #", "skip": true}]"# : "}]"))
+    }
+    #expect(
+      controls(#"{"entries": {"pde": {"set": ["bit32"]}}, "differences": "no-fault"}"#)?.path == "[0].match.entries")
+    #expect(controls(#"{"write": {"register": "cr3"}, "differences": "no-fault"}"#)?.problem.contains("cr3") == true)
+    #expect(
+      controls(#"{"write": {"register": "cr4", "set": [64]}, "differences": "no-fault"}"#)?.path
+        == "[0].match.write.set[0]")
+    #expect(controls(#"{"write": {"register": "cr4", "set": [5], "clear": [5]}, "differences": "no-fault"}"#) != nil)
+    #expect(controls(#"{"write": [], "differences": "no-fault"}"#)?.problem == "must name at least one write")
+    #expect(controls(#"{"write": {"register": "cr4", "set": [15]}}"#, skip: true) == nil)
+    #expect(
+      controls(#"{"write": {"register": "cr4", "set": [15]}, "differences": "no-fault"}"#, skip: true)?.path
+        == "[0].match.differences")
   }
 
   @Test func missingFileSaysSo() {
@@ -143,7 +244,7 @@ import Testing
 struct SkipErrataTests {
   static let json = #"""
     {"errata": [{"id": "crash", "platform": "qemu-tcg", "suite": "controls", "skip": true,
-      "match": {"cpl": "supervisor", "entries": {"pml4e": {"set": ["bit31"]}}},
+      "match": {"cpl": "supervisor", "write": {"register": "cr0", "clear": [31]}},
       "explanation": "takes the guest down"}]}
     """#
 

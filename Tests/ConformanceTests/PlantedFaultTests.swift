@@ -71,7 +71,8 @@ import X86Paging
           "suite": "paging",
           "match": {
             "cpl": "supervisor", "access": "write", "controlsSet": ["wp"],
-            "differences": ["no-fault", "dirty-bit"]
+            "differences": ["no-fault", "dirty-bit"],
+            "subsetBecause": "the write sets D only where the case left it clear"
           },
           "explanation": "The test platform ignores CR0.WP."
         }
