@@ -69,6 +69,33 @@ struct ConformanceCLIBootingTests {
     #expect(points.allSatisfy { $0.contains("invlpg") })
   }
 
+  @Test("a filter that selects no case says so and exits 1")
+  func filterSelectingNothing() throws {
+    let result = try MMLabProcess.run(["conformance", "--suite", "controls", "--filter", "no-such-family"])
+    #expect(result.status == 1, "\(result.standardOutput)")
+    #expect(result.standardError.contains("nothing tested: no case was selected"))
+    #expect(result.standardOutput.contains("0 passed, 0 failed, 0 expected failures, 0 skipped"))
+  }
+
+  @Test("a run whose every case is skipped says so and exits 1")
+  func everyCaseSkipped() throws {
+    // A skip erratum for this platform that keeps every controls write from running.
+    let path = temporaryPath("skip-all.json")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let platforms = ["kvm-pvm", "kvm-intel", "kvm-amd", "qemu-tcg", "unknown"]
+    let errata = platforms.map {
+      #"{"id": "skip-\#($0)", "platform": "\#($0)", "suite": "controls", "skip": true, "match": {}, "explanation": "test"}"#
+    }
+    try Data("[\(errata.joined(separator: ","))]".utf8).write(to: URL(filePath: path))
+    let result = try MMLabProcess.run(["conformance", "--suite", "controls", "--errata", path, "--format", "tap"])
+    #expect(result.status == 1, "\(result.standardOutput)")
+    #expect(result.standardError.contains("nothing tested: every selected case (40 cases) was skipped"))
+    let points = result.standardOutput.split(separator: "\n").filter { $0.hasPrefix("ok ") }
+    #expect(points.count == 40)
+    #expect(points.allSatisfy { $0.contains("# SKIP erratum skip-") })
+    #expect(result.standardOutput.contains("Bail out!"))
+  }
+
   @Test("a shard of the paging suite runs with no unexplained mismatch")
   func pagingShard() throws {
     let result = try MMLabProcess.run(["conformance", "--suite", "paging", "--shard", "7/199", "--format", "json"])

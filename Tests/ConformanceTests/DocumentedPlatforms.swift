@@ -213,3 +213,22 @@ extension PagingOracle {
   /// An oracle for bugs planted on suites that have none (controls).
   static let unused = PagingOracle(maxPhysicalAddressBits: 48, features: .all, targetPhysical: 0x0123_4000)
 }
+
+extension DocumentedPlatform {
+  /// Per erratum of this platform, the cases of the space (those the CPU can
+  /// run) that its conditions on the case select, whatever they showed.
+  func candidates(_ errata: Errata) -> [String: Int] {
+    var result: [String: Int] = [:]
+    for suite in [ConformanceSuite.paging, .canonical, .tlb, .controls] {
+      let mine = errata.errata.filter { $0.platform == name && $0.suite == suite }
+      guard !mine.isEmpty else { continue }
+      let cases = self.suite(suite)
+      for index in 0..<cases.count {
+        let c = cases.case(at: index)
+        guard cases.skipReason(for: c) == nil else { continue }
+        for erratum in mine where erratum.match.matches(c) { result[erratum.id, default: 0] += 1 }
+      }
+    }
+    return result
+  }
+}

@@ -282,3 +282,80 @@ struct ReportMismatchKeepingTests {
     #expect(family.expectedFailures == FamilyResult.mismatchLimit)
   }
 }
+
+@Suite("Honest counts")
+struct ReportHonestCountTests {
+  /// A family whose one write a skip erratum keeps from running, beside one that passed.
+  static func skippedByErratum() -> ConformanceReport {
+    var skipped = FamilyResult(suite: .controls, name: "controls/cpl0/cr4/bit-15-reserved-set")
+    skipped.record(.skipped, skipReason: "erratum tcg-cr4-bit15-crash: not run on qemu-tcg, it takes the guest down")
+    var passed = FamilyResult(suite: .controls, name: "controls/cpl0/cr4/smep-set")
+    passed.record(.passed)
+    return ConformanceReport(platform: "qemu-tcg", suites: [.controls], families: [passed, skipped], seconds: 1)
+  }
+
+  @Test("a case a skip erratum keeps from running is skipped, with the erratum's id, in every format")
+  func skipErratumIsSkipped() {
+    let report = Self.skippedByErratum()
+    #expect(report.skipped == 1 && report.expectedFailures == 0 && report.passed == 1)
+    let junit = render(report, as: .junit)
+    #expect(junit.contains(#"<skipped message="erratum tcg-cr4-bit15-crash: not run on qemu-tcg"#))
+    #expect(junit.contains(#"skipped="1""#))
+    let tap = render(report, as: .tap)
+    #expect(tap.contains("ok 2 - controls/cpl0/cr4/bit-15-reserved-set # SKIP erratum tcg-cr4-bit15-crash"))
+    #expect(!tap.contains("TODO"))
+    let text = render(report, as: .text)
+    #expect(text.contains("conformance: 1 passed, 0 failed, 0 expected failures, 1 skipped"))
+    #expect(text.contains("erratum tcg-cr4-bit15-crash: not run on qemu-tcg, it takes the guest down: 1"))
+    #expect(report.succeeded)
+  }
+
+  @Test("a family keeps every skip reason with its own count")
+  func everySkipReasonCounted() {
+    var family = FamilyResult(suite: .paging, name: "paging/4k/cpl3/pke/read")
+    for _ in 0..<3 { family.record(.skipped, skipReason: "CPU lacks PKU") }
+    family.record(.skipped, skipReason: "erratum x: not run")
+    family.record(.passed)
+    #expect(family.skipsByReason.map(\.cases) == [3, 1])
+    let report = ConformanceReport(platform: "p", suites: [.paging], families: [family])
+    #expect(report.skipReasons.map(\.reason) == ["CPU lacks PKU", "erratum x: not run"])
+    #expect(render(report, as: .junit).contains("skipped 1 case: erratum x: not run"))
+  }
+
+  @Test("a run that selected nothing, or skipped everything, did not succeed")
+  func nothingTestedFails() {
+    let empty = ConformanceReport(platform: "p", suites: [.paging])
+    #expect(!empty.succeeded)
+    #expect(empty.nothingTested?.hasPrefix("no case was selected") == true)
+    #expect(render(empty, as: .text).contains("nothing tested: no case was selected"))
+    #expect(render(empty, as: .tap).contains("Bail out! no case was selected"))
+    let skipped = ConformanceReport(
+      platform: "p", suites: [.paging],
+      families: [FamilyResult(suite: .paging, name: "f", skipped: 5, skipReason: "CPU lacks PKU")])
+    #expect(!skipped.succeeded)
+    #expect(skipped.nothingTested == "every selected case (5 cases) was skipped: nothing was tested")
+    let json = render(skipped, as: .json)
+    #expect(json.contains(#""succeeded" : false"#))
+    #expect(json.contains(#""nothingTested" : "every selected case"#))
+    let ran = ConformanceReport(
+      platform: "p", suites: [.paging], families: [FamilyResult(suite: .paging, name: "f", expectedFailures: 1)])
+    #expect(ran.succeeded && ran.nothingTested == nil)
+  }
+
+  @Test("expected failures are counted per erratum exactly, past the kept examples")
+  func expectedFailuresExactPerErratum() {
+    var family = FamilyResult(suite: .paging, name: "f")
+    for n in 0..<120 {
+      let erratum = n % 3 == 0 ? "A" : "B"
+      let mismatch = Mismatch(caseDescription: "\(n)", expected: "e", observed: "o", erratum: erratum)
+      if family.keepsMismatch(for: .expectedFailure) {
+        family.record(.expectedFailure, mismatch: mismatch)
+      } else {
+        family.record(.expectedFailure, erratum: erratum)
+      }
+    }
+    #expect(family.mismatches.count == FamilyResult.mismatchLimit)
+    #expect(family.expectedFailuresByErratum.map(\.erratum) == ["B", "A"])
+    #expect(family.expectedFailuresByErratum.map(\.cases) == [80, 40])
+  }
+}
