@@ -112,7 +112,7 @@ public struct ConformanceRunner: Sendable {
       return PagingSuite(
         space: .canonical(maxPhysicalAddressBits: capabilities.maxPhysicalAddressBits, features: features),
         capabilities: capabilities)
-    case .tlb: return TLBSuite(features: capabilities.features)
+    case .tlb: return TLBSuite(capabilities: capabilities)
     case .controls, .mm: return ControlsSuite(features: capabilities.features)
     }
   }

@@ -32,18 +32,28 @@ public struct TLBSuite: CaseSuite {
   /// X86Paging applied to a case's tables, for the second read through the changed leaf.
   let oracle: PagingOracle
 
-  /// The oracle's MAXPHYADDR and target page. Neither changes its answer for these cases:
-  /// their entries hold no address bit above 4 MiB (the fake tables' and this target's)
-  /// and no bit in 51:36, so no MAXPHYADDR makes one reserved; and the marker the read
-  /// returns is named by the case, not found at the physical address.
-  static let oraclePhysicalAddressBits = 52
-  static let oracleTarget: UInt64 = 0x20_0000
+  /// The oracle's MAXPHYADDR and target page when no guest gave them (tests). Neither
+  /// changes its answer for these cases: their entries hold no address bit above 4 MiB
+  /// (the fake tables' and this target's) and no bit in 51:36, so no MAXPHYADDR makes
+  /// one reserved; and the marker the read returns is named by the case, not found at
+  /// the physical address.
+  public static let oraclePhysicalAddressBits = 52
+  public static let oracleTarget: UInt64 = 0x20_0000
 
-  public init(features: ConformanceFeatures) {
+  /// The suite for the guest's CPU: its features, MAXPHYADDR and target page.
+  public init(capabilities: GuestCapabilities) {
+    self.init(
+      features: capabilities.features, maxPhysicalAddressBits: capabilities.maxPhysicalAddressBits,
+      targetPhysical: capabilities.targetPhysical)
+  }
+
+  public init(
+    features: ConformanceFeatures, maxPhysicalAddressBits: Int = Self.oraclePhysicalAddressBits,
+    targetPhysical: UInt64 = Self.oracleTarget
+  ) {
     self.features = features
     oracle = PagingOracle(
-      maxPhysicalAddressBits: Self.oraclePhysicalAddressBits, features: CPUFeatures(features),
-      targetPhysical: Self.oracleTarget)
+      maxPhysicalAddressBits: maxPhysicalAddressBits, features: CPUFeatures(features), targetPhysical: targetPhysical)
     var shapes: [Shape] = []
     for user in [false, true] {
       for leafLevel in [1, 2] {
