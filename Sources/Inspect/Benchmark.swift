@@ -77,7 +77,7 @@ public struct BenchmarkReport: Sendable {
   public var hostPageFault: Spread
   /// Milliseconds for a full validation of the guest in `validationState`.
   public var validation: Spread
-  /// Milliseconds for a plain read of all that guest's RAM, timed in the same runs.
+  /// Milliseconds for a plain read of the bytes the validation reads (the PFN database and the zeroed pages), timed in the same runs.
   public var plainRead: Spread
   public var plainReadBytes: UInt64
   public var validationState: ValidationState
@@ -93,7 +93,7 @@ public struct BenchmarkReport: Sendable {
   /// Validations timed, and plain reads.
   public static let validationRuns = 11
 
-  /// Validation time over the plain read of the same guest's RAM.
+  /// Validation time over the plain read of the same bytes.
   public var validationToReadRatio: Double? { plainRead.median > 0 ? validation.median / plainRead.median : nil }
 
   /// Demand-zero fault cost over the bare round trip, measured in the same boot.

@@ -47,7 +47,7 @@ extension BenchmarkReport {
         + verdict(validation.median <= Self.validationTargetMilliseconds),
       "  its state (checked, and clean): \(state.processes) processes, \(state.validLeafPTEs) valid leaf PTEs, "
         + "\(state.zeroedPages) zeroed pages (\(state.zeroedPages >> 8) MiB, each read back), \(state.pfns) PFNs",
-      "  plain read of all its RAM (\(plainReadBytes >> 20) MiB, a sum of every 64-bit word), in the same runs: "
+      "  plain read of the same bytes (\(plainReadBytes >> 20) MiB: the PFN database and every zeroed page, a sum of every 64-bit word), in the same runs: "
         + "median \(format(plainRead.median, 2)) ms (\(format(gigabytesPerSecond, 1)) GB/s); validation / plain read: \(ratio)",
     ]
   }

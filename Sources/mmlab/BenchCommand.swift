@@ -15,7 +15,7 @@ struct BenchCommand: ParsableCommand {
       unavoidable events cost as the guest measures them with rdtsc (a #PF round trip, an \
       INVLPG, a write to a live page-table page, a port exit), and the full validation of a \
       1 GiB guest at the end of the seeded stress run (three processes with resident heaps, a \
-      third of RAM stocked on the zeroed list) beside a plain read of all its RAM in the same \
+      third of RAM stocked on the zeroed list) beside a plain read of the same bytes in the same \
       runs; the bench fails if that guest has a violation or falls short of the processes, \
       valid PTEs or zeroed pages (a quarter of RAM) it must have. Then the conformance suite's \
       rate over a uniform sample of the paging suite (every --conformance-sample-th case, \
