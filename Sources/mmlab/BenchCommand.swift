@@ -66,11 +66,7 @@ struct BenchCommand: ParsableCommand {
     let conformance =
       conformanceSample == 0
       ? nil : try ConformanceBenchmark.measure(boot: boot.options(), jobs: jobs, sampleEvery: conformanceSample)
-    let figures =
-      try backends
-      ? BackendBenchmark.backends.map {
-        try BackendBenchmark.measure(boot.options(), backend: $0, bootRuns: 3, dumpRuns: 5)
-      } : []
+    let figures = try backends ? measureBackends() : []
     switch format {
     case .text:
       Terminal.writeReport(
