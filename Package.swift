@@ -59,6 +59,9 @@ let package = Package(
       resources: [.copy("Errata")],
       swiftSettings: optimizedInDebug
     ),
+    // The script language: parse and check scripts of NT calls, encode them
+    // for the guest, judge what came back.
+    .target(name: "Script", dependencies: ["GuestABI"]),
     .executableTarget(
       name: "mmlab",
       dependencies: [
@@ -73,6 +76,7 @@ let package = Package(
     .testTarget(name: "GuestMmTests", dependencies: ["GuestMm", "GuestABI"]),
     .testTarget(name: "InspectTests", dependencies: ["Inspect", "Machine", "X86Paging", "GuestABI"]),
     .testTarget(name: "ConformanceTests", dependencies: ["Conformance", "X86Paging", "GuestABI"]),
+    .testTarget(name: "ScriptTests", dependencies: ["Script", "GuestABI"]),
     .testTarget(
       name: "IntegrationTests",
       dependencies: ["Machine", "Inspect", "GuestImage", "X86Paging", "GuestABI", "Conformance"]

@@ -1,0 +1,98 @@
+/// The script interpreter's contract: the host streams a script's steps to
+/// the guest in batches of step records; the guest performs each in its
+/// process and writes one result record per step.
+///
+/// Flow: with `GuestCommandLine`'s script word the guest announces its request
+/// and results buffers (`HypercallKind.region`) and stops at `scriptReady`. The
+/// host writes a batch (a header and `stepCount` step records) and resumes;
+/// the guest runs the steps, stopping at `scriptStep` after any step whose
+/// flags ask for it (the host inspects the Mm there), writes the results, and
+/// stops at `scriptReady` again. A batch of zero steps ends the run.
+///
+/// A step's operands are immediates or alias references: the guest keeps one
+/// table of 64-bit alias slots for the whole script, so a step can use what
+/// an earlier step of the same batch saved (a BaseAddress, a process handle).
+public enum ScriptABI {
+  /// Steps one batch may hold.
+  public static let batchCapacity = 256
+  /// Alias slots (slot 0 means "an immediate").
+  public static let aliasSlots = 256
+  /// Operands a step record holds.
+  public static let operandCount = 8
+  /// Out-parameters a result record holds.
+  public static let outputCount = 8
+  /// Bytes of the request header: UInt64 step count, then reserved words.
+  public static let requestHeaderSize = 64
+  public static let requestStepCount = 0
+  /// The request buffer: header and `batchCapacity` steps.
+  public static let requestBufferSize = requestHeaderSize + batchCapacity * ScriptStepRecord.size
+  /// The results buffer: `batchCapacity` results.
+  public static let resultsBufferSize = batchCapacity * ScriptResultRecord.size
+}
+
+/// One step as the guest reads it.
+public enum ScriptStepRecord {
+  public static let size = 128
+  /// UInt32 `ScriptCall`.
+  public static let call = 0
+  /// UInt32 `ScriptStepFlags`.
+  public static let flags = 4
+  /// UInt32 the step's index in the script (echoed in the result and at stops).
+  public static let index = 8
+  /// 8 × UInt64 operand values, in the call's parameter order: an immediate,
+  /// or for an alias reference the offset added (wrapping) to the slot's value.
+  public static let operands = 16
+  /// 8 × UInt8 operand sources: 0 an immediate, n the alias slot n.
+  public static let operandSlots = 80
+  /// 8 × UInt8: the alias slot each out-parameter is saved into (0: none).
+  public static let saveSlots = 88
+}
+
+/// One step's result as the guest writes it.
+public enum ScriptResultRecord {
+  public static let size = 80
+  /// UInt32 NTSTATUS.
+  public static let status = 0
+  /// UInt32 the step's index.
+  public static let index = 4
+  /// 8 × UInt64 out-parameters, in the call's order.
+  public static let outputs = 8
+  /// UInt64 TSC ticks the guest spent on the step.
+  public static let ticks = 72
+}
+
+/// What a step does.
+public enum ScriptCall: UInt32, Sendable, CaseIterable {
+  case createProcess = 1
+  case allocateVirtualMemory = 2
+  case freeVirtualMemory = 3
+  case protectVirtualMemory = 4
+  case queryVirtualMemory = 5
+  /// Accesses pages from user mode in the process.
+  case touch = 6
+  /// User mode writes bytes derived from (seed, address).
+  case writePattern = 7
+  /// User mode checks every byte WritePattern wrote.
+  case checkPattern = 8
+  /// The host validates the Mm here.
+  case checkpoint = 9
+}
+
+/// Stops a step asks for.
+public struct ScriptStepFlags: OptionSet, Sendable, Hashable {
+  public var rawValue: UInt32
+  public init(rawValue: UInt32) { self.rawValue = rawValue }
+  /// Stop at `scriptStep` before the step runs (the host keeps the state it
+  /// must compare with, for a step that may fail).
+  public static let stopBefore = Self(rawValue: 1 << 0)
+  /// Stop at `scriptStep` after it ran.
+  public static let stopAfter = Self(rawValue: 1 << 1)
+}
+
+/// Process handles as the guest hands them out: NT handles are multiples of
+/// four, and these never collide with small numbers a script passes by hand.
+public enum ScriptHandles {
+  public static let first: UInt64 = 0x1000
+  /// The handle of process slot `index`.
+  @inlinable public static func handle(ofProcess index: Int) -> UInt64 { first + UInt64(index) * 4 }
+}

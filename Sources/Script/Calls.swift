@@ -1,0 +1,103 @@
+import GuestABI
+
+/// What a parameter of a call holds, which decides how its JSON is read.
+public enum ParameterKind: Sendable, Equatable {
+  /// A process: a name an earlier CreateProcess gave with "as", or a raw
+  /// handle value (a number), so a script can pass a bad one on purpose.
+  case handle
+  /// An address, size or count: an integer, "0x…", "64KiB", "$alias+0x1000".
+  case number
+  /// MEM_* flags joined by "|", or numbers.
+  case memoryFlags
+  /// PAGE_* values joined by "|", or numbers.
+  case protection
+  /// read, write or execute.
+  case access
+  /// MemoryBasicInformation, or a number.
+  case informationClass
+}
+
+/// How an out-parameter's value reads in a report.
+public enum OutputKind: Sendable, Equatable {
+  case number
+  case protection
+  case regionState
+  case regionType
+  case handle
+}
+
+/// One call of the script language: its parameters under NT's names (in the
+/// order the guest takes them) and its out-parameters.
+public struct CallSpec: Sendable, Equatable {
+  public var name: String
+  public var call: ScriptCall
+  public var inputs: [(name: String, kind: ParameterKind)]
+  public var outputs: [(name: String, kind: OutputKind)]
+
+  public static func == (a: CallSpec, b: CallSpec) -> Bool { a.call == b.call }
+
+  /// The index of out-parameter `name`, or nil.
+  public func outputIndex(_ name: String) -> Int? { outputs.firstIndex { $0.name == name } }
+}
+
+extension CallSpec {
+  /// Every call a script may make. Adding calls is fine; renaming one or
+  /// changing its meaning breaks scripts users keep.
+  public static let all: [CallSpec] = [
+    CallSpec(name: "CreateProcess", call: .createProcess, inputs: [], outputs: [("ProcessHandle", .handle)]),
+    CallSpec(
+      name: "NtAllocateVirtualMemory", call: .allocateVirtualMemory,
+      inputs: [
+        ("ProcessHandle", .handle), ("BaseAddress", .number), ("ZeroBits", .number), ("RegionSize", .number),
+        ("AllocationType", .memoryFlags), ("Protect", .protection),
+      ], outputs: [("BaseAddress", .number), ("RegionSize", .number)]),
+    CallSpec(
+      name: "NtFreeVirtualMemory", call: .freeVirtualMemory,
+      inputs: [
+        ("ProcessHandle", .handle), ("BaseAddress", .number), ("RegionSize", .number), ("FreeType", .memoryFlags),
+      ],
+      outputs: [("BaseAddress", .number), ("RegionSize", .number)]),
+    CallSpec(
+      name: "NtProtectVirtualMemory", call: .protectVirtualMemory,
+      inputs: [
+        ("ProcessHandle", .handle), ("BaseAddress", .number), ("RegionSize", .number), ("NewProtect", .protection),
+      ], outputs: [("BaseAddress", .number), ("RegionSize", .number), ("OldProtect", .protection)]),
+    CallSpec(
+      name: "NtQueryVirtualMemory", call: .queryVirtualMemory,
+      inputs: [("ProcessHandle", .handle), ("BaseAddress", .number), ("MemoryInformationClass", .informationClass)],
+      outputs: [
+        ("BaseAddress", .number), ("AllocationBase", .number), ("AllocationProtect", .protection),
+        ("RegionSize", .number), ("State", .regionState), ("Protect", .protection), ("Type", .regionType),
+      ]),
+    CallSpec(
+      name: "Touch", call: .touch,
+      inputs: [("ProcessHandle", .handle), ("Address", .number), ("Pages", .number), ("Access", .access)],
+      outputs: [("FaultAddress", .number), ("PagesDone", .number)]),
+    CallSpec(
+      name: "WritePattern", call: .writePattern,
+      inputs: [("ProcessHandle", .handle), ("Address", .number), ("Size", .number), ("Seed", .number)],
+      outputs: []),
+    CallSpec(
+      name: "CheckPattern", call: .checkPattern,
+      inputs: [("ProcessHandle", .handle), ("Address", .number), ("Size", .number), ("Seed", .number)],
+      outputs: [("FirstMismatch", .number)]),
+    CallSpec(name: "Checkpoint", call: .checkpoint, inputs: [], outputs: []),
+  ]
+
+  /// The call named `name`, or nil.
+  public static func named(_ name: String) -> CallSpec? { all.first { $0.name == name } }
+}
+
+/// The access a Touch makes.
+public enum TouchAccess: String, CaseIterable, Sendable {
+  case read, write, execute
+
+  /// Its code in the step record.
+  public var code: UInt64 {
+    switch self {
+    case .read: 0
+    case .write: 1
+    case .execute: 2
+    }
+  }
+}

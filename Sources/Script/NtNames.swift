@@ -1,0 +1,82 @@
+import GuestABI
+
+/// NT's own names for the numbers a script passes and gets back: MEM_* and
+/// PAGE_* flags (winnt.h) and NTSTATUS values (ntstatus.h), as Microsoft
+/// documents them.
+public enum NtNames {
+  /// AllocationType and FreeType flags.
+  public static let memoryFlags: [(name: String, value: UInt32)] = [
+    ("MEM_COMMIT", MemoryAllocationType.commit.rawValue), ("MEM_RESERVE", MemoryAllocationType.reserve.rawValue),
+    ("MEM_DECOMMIT", MemoryAllocationType.decommit.rawValue), ("MEM_RELEASE", MemoryAllocationType.release.rawValue),
+    ("MEM_RESET", MemoryAllocationType.reset.rawValue), ("MEM_TOP_DOWN", MemoryAllocationType.topDown.rawValue),
+    ("MEM_WRITE_WATCH", MemoryAllocationType.writeWatch.rawValue),
+    ("MEM_PHYSICAL", MemoryAllocationType.physical.rawValue),
+    ("MEM_RESET_UNDO", MemoryAllocationType.resetUndo.rawValue),
+    ("MEM_LARGE_PAGES", MemoryAllocationType.largePages.rawValue),
+  ]
+
+  /// PAGE_* protections and modifiers.
+  public static let protections: [(name: String, value: UInt32)] = [
+    ("PAGE_NOACCESS", Win32Protection.noAccess.rawValue), ("PAGE_READONLY", Win32Protection.readOnly.rawValue),
+    ("PAGE_READWRITE", Win32Protection.readWrite.rawValue), ("PAGE_WRITECOPY", Win32Protection.writeCopy.rawValue),
+    ("PAGE_EXECUTE", Win32Protection.execute.rawValue), ("PAGE_EXECUTE_READ", Win32Protection.executeRead.rawValue),
+    ("PAGE_EXECUTE_READWRITE", Win32Protection.executeReadWrite.rawValue),
+    ("PAGE_EXECUTE_WRITECOPY", Win32Protection.executeWriteCopy.rawValue),
+    ("PAGE_GUARD", Win32Protection.guardPage.rawValue), ("PAGE_NOCACHE", Win32Protection.noCache.rawValue),
+    ("PAGE_WRITECOMBINE", Win32Protection.writeCombine.rawValue),
+  ]
+
+  /// MEMORY_BASIC_INFORMATION.State and .Type values, for reports.
+  public static let regionStates: [(name: String, value: UInt32)] = [
+    ("MEM_COMMIT", MemoryRegionState.commit.rawValue), ("MEM_RESERVE", MemoryRegionState.reserve.rawValue),
+    ("MEM_FREE", MemoryRegionState.free.rawValue),
+  ]
+  public static let regionTypes: [(name: String, value: UInt32)] = [
+    ("MEM_PRIVATE", MemoryRegionType.private.rawValue), ("MEM_MAPPED", MemoryRegionType.mapped.rawValue),
+    ("MEM_IMAGE", MemoryRegionType.image.rawValue),
+  ]
+
+  /// The NTSTATUS values the virtual-memory calls and the script runner can
+  /// return or a script may expect.
+  public static let statuses: [(name: String, value: UInt32)] =
+    [
+      ("STATUS_SUCCESS", 0x0000_0000), ("STATUS_GUARD_PAGE_VIOLATION", 0x8000_0001),
+      ("STATUS_DATATYPE_MISALIGNMENT", 0x8000_0002), ("STATUS_UNSUCCESSFUL", 0xC000_0001),
+      ("STATUS_NOT_IMPLEMENTED", 0xC000_0002), ("STATUS_INVALID_INFO_CLASS", 0xC000_0003),
+      ("STATUS_INFO_LENGTH_MISMATCH", 0xC000_0004), ("STATUS_ACCESS_VIOLATION", 0xC000_0005),
+      ("STATUS_INVALID_HANDLE", 0xC000_0008), ("STATUS_INVALID_PARAMETER", 0xC000_000D),
+      ("STATUS_NO_MEMORY", 0xC000_0017), ("STATUS_CONFLICTING_ADDRESSES", 0xC000_0018),
+      ("STATUS_NOT_MAPPED_VIEW", 0xC000_0019), ("STATUS_UNABLE_TO_FREE_VM", 0xC000_001A),
+      ("STATUS_INVALID_VIEW_SIZE", 0xC000_001F), ("STATUS_ALREADY_COMMITTED", 0xC000_0021),
+      ("STATUS_ACCESS_DENIED", 0xC000_0022), ("STATUS_OBJECT_TYPE_MISMATCH", 0xC000_0024),
+      ("STATUS_NOT_COMMITTED", 0xC000_002D), ("STATUS_INVALID_PARAMETER_MIX", 0xC000_0030),
+      ("STATUS_INVALID_PAGE_PROTECTION", 0xC000_0045), ("STATUS_SECTION_PROTECTION", 0xC000_004E),
+      ("STATUS_INSUFFICIENT_RESOURCES", 0xC000_009A), ("STATUS_FREE_VM_NOT_AT_BASE", 0xC000_009F),
+      ("STATUS_MEMORY_NOT_ALLOCATED", 0xC000_00A0), ("STATUS_NOT_SUPPORTED", 0xC000_00BB),
+      ("STATUS_PROCESS_IS_TERMINATING", 0xC000_010A), ("STATUS_COMMITMENT_LIMIT", 0xC000_012D),
+      ("STATUS_INVALID_ADDRESS", 0xC000_0141),
+    ]
+    + (1...12).map { ("STATUS_INVALID_PARAMETER_\($0)", 0xC000_00EE + UInt32($0)) }
+
+  /// The name of status `value`, or nil.
+  public static func statusName(_ value: UInt32) -> String? { statuses.first { $0.value == value }?.name }
+
+  /// "STATUS_NO_MEMORY" for a known status, else "0xC0001234".
+  public static func describeStatus(_ value: UInt32) -> String {
+    statusName(value) ?? "0x" + String(value, radix: 16, uppercase: true).leftPadded(to: 8)
+  }
+
+  /// `value` as flags of `table` joined by "|", with any bits no name covers
+  /// in hex ("MEM_COMMIT|MEM_RESERVE", "PAGE_READWRITE|0x800", "0" for none).
+  public static func describeFlags(_ value: UInt32, _ table: [(name: String, value: UInt32)]) -> String {
+    var names = table.filter { $0.value != 0 && value & $0.value == $0.value }.map(\.name)
+    let rest = table.reduce(value) { $0 & ~$1.value }
+    if rest != 0 { names.append("0x" + String(rest, radix: 16, uppercase: true)) }
+    return names.isEmpty ? "0" : names.joined(separator: "|")
+  }
+}
+
+extension String {
+  /// The string with zeros in front, to `width` characters.
+  func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}

@@ -1,0 +1,71 @@
+import GuestABI
+
+/// When the host inspects the Mm during a script (`--validate`).
+public enum ValidationPolicy: String, CaseIterable, Sendable {
+  /// At Checkpoint steps, and around every step that may fail (its "expect"
+  /// admits an error, or it has none), whose state the host compares.
+  case checkpoints
+  /// After every step as well: the first step after which an invariant
+  /// broke is named.
+  case everyStep = "every-step"
+}
+
+extension ScriptStep {
+  /// The stops this step asks the guest for under `policy`.
+  public func stops(_ policy: ValidationPolicy) -> ScriptStepFlags {
+    var flags: ScriptStepFlags = []
+    if spec.call == .checkpoint { flags.insert(.stopAfter) }
+    if mayFail && spec.call != .checkpoint { flags.formUnion([.stopBefore, .stopAfter]) }
+    if policy == .everyStep {
+      flags.insert(.stopAfter)
+      if index == 0 { flags.insert(.stopBefore) }
+    }
+    return flags
+  }
+
+  /// Writes the step record (`ScriptStepRecord`) at `record`.
+  public func encode(into record: UnsafeMutableRawPointer, policy: ValidationPolicy) {
+    record.initializeMemory(as: UInt8.self, repeating: 0, count: ScriptStepRecord.size)
+    record.storeBytes(of: spec.call.rawValue, toByteOffset: ScriptStepRecord.call, as: UInt32.self)
+    record.storeBytes(of: stops(policy).rawValue, toByteOffset: ScriptStepRecord.flags, as: UInt32.self)
+    record.storeBytes(of: UInt32(truncatingIfNeeded: index), toByteOffset: ScriptStepRecord.index, as: UInt32.self)
+    for (n, operand) in operands.enumerated() {
+      let (value, slot): (UInt64, Int) =
+        switch operand {
+        case .immediate(let value): (value, 0)
+        case .alias(_, let slot, let offset): (offset, slot)
+        }
+      record.storeBytes(of: value, toByteOffset: ScriptStepRecord.operands + 8 * n, as: UInt64.self)
+      record.storeBytes(of: UInt8(slot), toByteOffset: ScriptStepRecord.operandSlots + n, as: UInt8.self)
+    }
+    for save in saves {
+      record.storeBytes(of: UInt8(save.slot), toByteOffset: ScriptStepRecord.saveSlots + save.output, as: UInt8.self)
+    }
+  }
+}
+
+/// What the guest wrote for one step (`ScriptResultRecord`).
+public struct StepResult: Sendable, Equatable {
+  public var index: Int
+  public var status: UInt32
+  public var outputs: [UInt64]
+  /// TSC ticks the guest spent on the step.
+  public var ticks: UInt64
+
+  public init(index: Int, status: UInt32, outputs: [UInt64], ticks: UInt64) {
+    self.index = index
+    self.status = status
+    self.outputs = outputs
+    self.ticks = ticks
+  }
+
+  /// Decodes the result record at `record`, keeping the first `outputCount` outputs.
+  public init(record: UnsafeRawPointer, outputCount: Int) {
+    index = Int(record.loadUnaligned(fromByteOffset: ScriptResultRecord.index, as: UInt32.self))
+    status = record.loadUnaligned(fromByteOffset: ScriptResultRecord.status, as: UInt32.self)
+    outputs = (0..<min(outputCount, ScriptABI.outputCount)).map {
+      record.loadUnaligned(fromByteOffset: ScriptResultRecord.outputs + 8 * $0, as: UInt64.self)
+    }
+    ticks = record.loadUnaligned(fromByteOffset: ScriptResultRecord.ticks, as: UInt64.self)
+  }
+}
