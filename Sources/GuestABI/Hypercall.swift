@@ -65,6 +65,11 @@ public enum CheckpointCode: UInt64, Sendable {
   case measured = 3
   /// The conformance runner waits for a request (`ConformanceABI`).
   case conformanceReady = 4
+  /// The script interpreter waits for a batch of steps (`ScriptABI`).
+  case scriptReady = 5
+  /// The script interpreter stopped around a step: the request header says
+  /// which step and whether before or after it ran (`ScriptABI.requestStopStep`).
+  case scriptStep = 6
   /// Any other checkpoint a scenario names.
   case named = 0x100
 
@@ -75,6 +80,8 @@ public enum CheckpointCode: UInt64, Sendable {
     case .largeRegionMapped: return "large-region-mapped"
     case .measured: return "measured"
     case .conformanceReady: return "conformance-ready"
+    case .scriptReady: return "script-ready"
+    case .scriptStep: return "script-step"
     case .named: return "named"
     }
   }
@@ -117,4 +124,8 @@ public enum GuestRegionKind: UInt64, Sendable {
   case conformanceResults = 2
   /// The page every conformance case's leaf maps (a `RET` at offset 0).
   case conformanceTarget = 3
+  /// The script interpreter's request buffer (`ScriptABI.requestBufferSize` bytes).
+  case scriptRequest = 4
+  /// The script interpreter's results buffer (`ScriptABI.resultsBufferSize` bytes).
+  case scriptResults = 5
 }

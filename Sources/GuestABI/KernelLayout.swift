@@ -85,6 +85,8 @@ public enum GuestCommandLine {
   /// Run the hardware conformance runner (`ConformanceABI`) until the host
   /// sends an empty request.
   public static let conformance: StaticString = "conformance"
+  /// Run the script interpreter (`ScriptABI`) until the host sends an empty batch.
+  public static let script: StaticString = "script"
   /// Run a scenario: the word is "scenario=" and one of `GuestScenario`'s names.
   public static let scenarioPrefix: StaticString = "scenario="
   /// "mm.zeroed=N": the boot pass zeroes N free pages (at most those in the first

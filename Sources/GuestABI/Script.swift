@@ -24,6 +24,10 @@ public enum ScriptABI {
   /// Bytes of the request header: UInt64 step count, then reserved words.
   public static let requestHeaderSize = 64
   public static let requestStepCount = 0
+  /// Guest to host at a `scriptStep` stop: UInt64 the step's index, and
+  /// UInt64 0 when it has yet to run, 1 when it ran (its result is written).
+  public static let requestStopStep = 8
+  public static let requestStopPhase = 16
   /// The request buffer: header and `batchCapacity` steps.
   public static let requestBufferSize = requestHeaderSize + batchCapacity * ScriptStepRecord.size
   /// The results buffer: `batchCapacity` results.
