@@ -61,11 +61,11 @@ let package = Package(
     ),
     // The script language: parse and check scripts of NT calls, encode them
     // for the guest, judge what came back.
-    .target(name: "Script", dependencies: ["GuestABI"]),
+    .target(name: "Script", dependencies: ["GuestABI", "Machine", "Inspect"]),
     .executableTarget(
       name: "mmlab",
       dependencies: [
-        "Conformance", "Inspect", "Machine", "X86Paging", "GuestImage",
+        "Conformance", "Inspect", "Machine", "X86Paging", "GuestImage", "Script",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]

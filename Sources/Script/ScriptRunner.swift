@@ -1,0 +1,113 @@
+import Dispatch
+import GuestABI
+import Inspect
+import Machine
+
+/// What `mmlab script` was asked to do with a script.
+public struct ScriptOptions: Sendable {
+  public var boot: BootOptions
+  public var validation: ValidationPolicy
+  /// Let the guest serve test-only calls (`script.test-hooks`).
+  public var testHooks: Bool
+
+  public init(boot: BootOptions = BootOptions(), validation: ValidationPolicy = .checkpoints, testHooks: Bool = false) {
+    self.boot = boot
+    self.validation = validation
+    self.testHooks = testHooks
+  }
+}
+
+/// Runs a checked script in a guest: streams its steps in batches, inspects
+/// the Mm where the steps ask (state before a step that may fail, the state
+/// after it, the validator at checkpoints), and judges every step.
+public final class ScriptRunner {
+  public let script: Script
+  public let options: ScriptOptions
+  var steps: [StepReport]
+  var before: [Int: MmStateCapture] = [:]
+  var problems: [String] = []
+  var firstBrokenStep: Int?
+
+  public init(script: Script, options: ScriptOptions) {
+    self.script = script
+    self.options = options
+    steps = script.steps.map {
+      StepReport(
+        index: $0.index, call: $0.spec.name, status: nil, expect: $0.expect, outputs: [], guestMicroseconds: nil,
+        violations: [], checkpointName: $0.checkpointName)
+    }
+  }
+
+  /// Boots the guest, runs every batch, and returns the judged report.
+  public func run() throws(SessionError) -> ScriptReport {
+    let start = DispatchTime.now()
+    var boot = options.boot
+    if let memory = script.memoryMiB { boot.memoryMiB = memory }
+    boot.commandLine.append(String(describing: GuestCommandLine.script))
+    if options.testHooks { boot.commandLine.append(String(describing: GuestCommandLine.scriptTestHooks)) }
+    let session = try Session(options: boot)
+    var exitStatus: UInt8?
+    do {
+      let guest = try ScriptGuest(session: session)
+      var first = 0
+      while first < script.steps.count {
+        let batch = Array(script.steps[first..<min(first + ScriptABI.batchCapacity, script.steps.count)])
+        try guest.send(batch, policy: options.validation) { (stop) throws(SessionError) in
+          try self.inspect(stop, session: session)
+        }
+        record(batch, guest.results(count: batch.count), tscKHz: session.machine.timeStampCounterKHz)
+        first += batch.count
+      }
+      exitStatus = try guest.finish()
+    } catch .guestExited(let status, let exception, _, _) {
+      exitStatus = status
+      problems.append(
+        "the guest exited with status \(status) before the script's end" + (exception.map { ": \($0.summary)" } ?? ""))
+    }
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+    return ScriptReport(
+      platform: session.machine.platform.description, steps: steps, exitStatus: exitStatus, problems: problems,
+      seconds: seconds, firstBrokenStep: firstBrokenStep)
+  }
+
+  /// What the host does at a stop around step `stop.index`.
+  func inspect(_ stop: ScriptGuest.Stop, session: Session) throws(SessionError) {
+    guard script.steps.indices.contains(stop.index) else {
+      problems.append("the guest stopped around step \(stop.index), which the script does not have")
+      return
+    }
+    let snapshot = try GuestSnapshot(session: session, checkpoint: stop.checkpoint)
+    let state = try ScenarioValidation.state(of: snapshot)
+    guard stop.ran else {
+      before[stop.index] = MmStateCapture(state)
+      return
+    }
+    let step = script.steps[stop.index]
+    if let status = stop.status, status & 0xC000_0000 == 0xC000_0000, let earlier = before[stop.index] {
+      for change in MmStateCapture(state).changes(since: earlier) {
+        steps[stop.index].violations.append("the call failed but changed state: \(change)")
+      }
+    }
+    before[stop.index] = nil
+    if step.spec.call == .checkpoint || options.validation == .everyStep {
+      let report = MmValidator(state: state, maxPhysicalAddressBits: snapshot.maxPhysicalAddressBits).validate()
+      steps[stop.index].violations += report.violations.prefix(8).map(\.description)
+      if !report.isClean && firstBrokenStep == nil && options.validation == .everyStep { firstBrokenStep = stop.index }
+    }
+  }
+
+  /// Folds a batch's results into the step reports.
+  func record(_ batch: [ScriptStep], _ results: [StepResult], tscKHz: UInt64?) {
+    for (step, result) in zip(batch, results) {
+      guard result.index == step.index else {
+        problems.append("the guest's result for step \(step.index) names step \(result.index)")
+        continue
+      }
+      steps[step.index].status = result.status
+      steps[step.index].outputs = step.spec.outputs.enumerated().map { n, output in
+        (output.name, n < result.outputs.count ? result.outputs[n] : 0, output.kind)
+      }
+      steps[step.index].guestMicroseconds = tscKHz.map { Double(result.ticks) * 1000 / Double($0) }
+    }
+  }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import Script
+
+extension ValidationPolicy: ExpressibleByArgument {}
+
+/// `mmlab script FILE`: NT calls as data, performed by the guest's Mm.
+struct ScriptCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "script",
+    abstract: "Run a script of NT virtual-memory calls in the guest and judge every step.",
+    discussion: """
+      A script is JSON: {"memory": MiB (optional), "steps": [...]}. Each step has "call", its \
+      parameters under NT's own names, an optional "expect" (a status name, "0xC0000018", or a \
+      list of them) and an optional "save" ({alias: out-parameter}). Numbers are JSON integers, \
+      "0x..." hex, sizes ("64KiB", "2MiB") or an alias with an offset ("$r1+0x1000"); flags and \
+      protections are NT's names joined by "|" (MEM_COMMIT|MEM_RESERVE, PAGE_READWRITE|PAGE_GUARD) \
+      or numbers, so invalid combinations can be passed on purpose.
+
+      Calls: CreateProcess ("as": a name later steps pass as ProcessHandle); \
+      NtAllocateVirtualMemory (ProcessHandle, BaseAddress, ZeroBits, RegionSize, AllocationType, \
+      Protect -> BaseAddress, RegionSize); NtFreeVirtualMemory (ProcessHandle, BaseAddress, \
+      RegionSize, FreeType -> BaseAddress, RegionSize); NtProtectVirtualMemory (ProcessHandle, \
+      BaseAddress, RegionSize, NewProtect -> BaseAddress, RegionSize, OldProtect); \
+      NtQueryVirtualMemory (ProcessHandle, BaseAddress, MemoryInformationClass \
+      MemoryBasicInformation -> BaseAddress, AllocationBase, AllocationProtect, RegionSize, State, \
+      Protect, Type); Touch (ProcessHandle, Address, Pages, Access read|write|execute -> \
+      FaultAddress, PagesDone); WritePattern and CheckPattern (ProcessHandle, Address, Size, Seed; \
+      CheckPattern -> FirstMismatch); Checkpoint ("name": the host validates the Mm there).
+
+      The host judges every step: its status against "expect", and for every step that may fail \
+      it compares the process's VADs, its user-half page-table entries and the PFN database \
+      before and after the call: a failed call must change nothing. Exits 0 when every step got \
+      an acceptable status and nothing was violated, 1 otherwise, 2 for a bad script (the \
+      message names the JSON path and why), before any guest boots. The JSON Schema is \
+      Sources/Script/Schema/script.schema.json.
+      """
+  )
+
+  @Argument(help: "The script (JSON).")
+  var file: String?
+
+  @Flag(name: .long, help: "Print the script format's JSON Schema and exit.")
+  var schema = false
+
+  @OptionGroup var boot: BootArguments
+
+  @Option(
+    name: .customLong("validate"),
+    help: "checkpoints (at Checkpoint steps and around steps that may fail) or every-step.")
+  var validation: ValidationPolicy = .checkpoints
+
+  @Option(name: .long, help: "Report format: text or json.")
+  var format: ReportFormat = .text
+
+  @Option(name: .long, help: "Write the report to FILE instead of standard output.")
+  var output: String?
+
+  @Flag(name: .long, help: "Let the guest serve test-only calls (for mmlab's own tests).")
+  var testHooks = false
+
+  func validate() throws {
+    guard (file == nil) == schema else {
+      throw ValidationError(schema ? "--schema takes no script" : "name the script to run (or --schema)")
+    }
+  }
+
+  func run() throws {
+    guard let file else { return Terminal.writeReport(ScriptSchema.text) }
+    let script = try Self.load(file)
+    let options = ScriptOptions(boot: try boot.options(), validation: validation, testHooks: testHooks)
+    let report = try ScriptRunner(script: script, options: options).run()
+    try Terminal.writeReport(format == .json ? report.json : report.text, to: output)
+    if !report.succeeded { throw ExitCode.failure }
+  }
+
+  /// The checked script in `path`; a bad one exits 2 with its JSON path and why.
+  static func load(_ path: String) throws -> Script {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      Terminal.note("\(path): cannot read the file")
+      throw ExitCode(2)
+    }
+    do {
+      return try Script.parse(String(decoding: data, as: UTF8.self))
+    } catch {
+      Terminal.note("\(path): \(error)")
+      throw ExitCode(2)
+    }
+  }
+}
