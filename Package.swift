@@ -55,13 +55,15 @@ let package = Package(
     // runner that drives the guest, and the reporters.
     .target(
       name: "Conformance",
-      dependencies: ["Machine", "Inspect", "X86Paging", "GuestABI", "GuestImage"],
+      dependencies: ["Machine", "Inspect", "X86Paging", "GuestABI", "GuestImage", "Reporting"],
       resources: [.copy("Errata")],
       swiftSettings: optimizedInDebug
     ),
+    // JUnit XML and TAP 13 documents, for every command that reports tests.
+    .target(name: "Reporting"),
     // The script language: parse and check scripts of NT calls, encode them
     // for the guest, judge what came back.
-    .target(name: "Script", dependencies: ["GuestABI", "Machine", "Inspect"]),
+    .target(name: "Script", dependencies: ["GuestABI", "Machine", "Inspect", "Reporting"]),
     .executableTarget(
       name: "mmlab",
       dependencies: [
@@ -75,7 +77,7 @@ let package = Package(
     .testTarget(name: "CLITests", dependencies: ["GuestABI"]),
     .testTarget(name: "GuestMmTests", dependencies: ["GuestMm", "GuestABI"]),
     .testTarget(name: "InspectTests", dependencies: ["Inspect", "Machine", "X86Paging", "GuestABI"]),
-    .testTarget(name: "ConformanceTests", dependencies: ["Conformance", "X86Paging", "GuestABI"]),
+    .testTarget(name: "ConformanceTests", dependencies: ["Conformance", "X86Paging", "GuestABI", "Reporting"]),
     .testTarget(name: "ScriptTests", dependencies: ["Script", "GuestABI"]),
     .testTarget(
       name: "IntegrationTests",

@@ -1,3 +1,5 @@
+import Reporting
+
 /// TAP version 13: one test point per family, for TAP harnesses.
 ///
 /// The directives carry the verdicts TAP has words for: a family whose only
@@ -7,101 +9,71 @@
 /// diagnostic block with their mismatches.
 enum TAPReporter {
   static func render(_ report: ConformanceReport) -> String {
-    var lines = ["TAP version 13", "# platform: \(oneLine(report.platform))"]
-    if let shard = report.shard { lines.append("# shard: \(oneLine(shard))") }
-    lines.append(report.families.isEmpty ? "1..0 # SKIP no cases were run" : "1..\(report.families.count)")
-    for (index, family) in report.families.enumerated() {
-      lines += testPoint(family, number: index + 1)
-    }
+    var header = ["platform: \(report.platform)"]
+    if let shard = report.shard { header.append("shard: \(shard)") }
     // A harness reads "Bail out!" as a failed run: one that tested nothing.
-    if let nothing = report.nothingTested { lines.append("Bail out! \(oneLine(nothing))") }
-    lines.append("# " + TextReporter.summaryLine(report))
-    return lines.joined(separator: "\n") + "\n"
+    return TAPDocument(
+      header: header, points: report.families.map(testPoint), emptyReason: "no cases were run",
+      bailOut: report.nothingTested, footer: TextReporter.summaryLine(report)
+    ).render()
   }
 
-  /// The test line and, for failed and TODO points, its YAML block.
-  static func testPoint(_ family: FamilyResult, number: Int) -> [String] {
-    let point = "\(number) - \(description(family.name))"
+  /// The test point of one family and, for failed and TODO points, its YAML block.
+  static func testPoint(_ family: FamilyResult) -> TAPDocument.Point {
     switch family.verdict {
     case .passed:
       var note = ReportNumbers.cases(family.passed)
       for (reason, cases) in family.skipsByReason {
-        note += ", \(ReportNumbers.grouped(cases)) skipped: \(oneLine(reason))"
+        note += ", \(ReportNumbers.grouped(cases)) skipped: \(TAPDocument.oneLine(reason))"
       }
-      return ["ok \(point) # \(note)"]
+      return TAPDocument.Point(ok: true, description: family.name, directive: note)
     case .skipped:
-      return ["ok \(point) # SKIP \(oneLine(JUnitReporter.skipMessage(family)))"]
+      return TAPDocument.Point(
+        ok: true, description: family.name, directive: "SKIP " + JUnitReporter.skipMessage(family))
     case .expectedFailure:
       let errata = family.expectedFailuresByErratum.map(\.erratum)
       let label = errata.count == 1 ? "erratum" : "errata"
       let count = ReportNumbers.grouped(family.expectedFailures)
       let explanation = "\(count) of \(ReportNumbers.cases(family.total)) fail as documented"
       let examples = errata.compactMap { family.example(of: $0) }
-      return ["not ok \(point) # TODO \(label) \(oneLine(errata.joined(separator: ", "))): \(explanation)"]
-        + diagnostics(family, message: explanation, severity: "todo", mismatches: examples)
+      return TAPDocument.Point(
+        ok: false, description: family.name,
+        directive: "TODO \(label) \(errata.joined(separator: ", ")): \(explanation)",
+        diagnostics: diagnostics(family, message: explanation, severity: "todo", mismatches: examples))
     case .failed:
       let message = "\(ReportNumbers.grouped(family.failed)) of \(ReportNumbers.cases(family.total)) failed"
-      let failed = family.failedMismatches
-      return ["not ok \(point)"] + diagnostics(family, message: message, severity: "fail", mismatches: failed)
+      return TAPDocument.Point(
+        ok: false, description: family.name,
+        diagnostics: diagnostics(family, message: message, severity: "fail", mismatches: family.failedMismatches))
     }
   }
 
-  /// The YAML block: indented two spaces, between "---" and "...".
+  /// The YAML block's lines (the document indents them and adds "---" and "...").
   static func diagnostics(
     _ family: FamilyResult, message: String, severity: String, mismatches: [Mismatch]
   ) -> [String] {
+    let yaml = TAPDocument.yaml
     var lines = [
-      "  ---",
-      "  message: \(yaml(message))",
-      "  severity: \(severity)",
-      "  data:",
-      "    suite: \(family.suite.rawValue)",
-      "    passed: \(family.passed)",
-      "    failed: \(family.failed)",
-      "    expectedFailures: \(family.expectedFailures)",
-      "    skipped: \(family.skipped)",
-      "    seconds: \(ReportNumbers.fixed(family.seconds, places: 3))",
+      "message: \(yaml(message))",
+      "severity: \(severity)",
+      "data:",
+      "  suite: \(family.suite.rawValue)",
+      "  passed: \(family.passed)",
+      "  failed: \(family.failed)",
+      "  expectedFailures: \(family.expectedFailures)",
+      "  skipped: \(family.skipped)",
+      "  seconds: \(ReportNumbers.fixed(family.seconds, places: 3))",
     ]
-    if !mismatches.isEmpty { lines.append("  mismatches:") }
+    if !mismatches.isEmpty { lines.append("mismatches:") }
     for mismatch in mismatches {
-      lines.append("    - case: \(yaml(mismatch.caseDescription))")
-      lines.append("      expected: \(yaml(mismatch.expected))")
-      lines.append("      observed: \(yaml(mismatch.observed))")
-      if let erratum = mismatch.erratum { lines.append("      erratum: \(yaml(erratum))") }
+      lines.append("  - case: \(yaml(mismatch.caseDescription))")
+      lines.append("    expected: \(yaml(mismatch.expected))")
+      lines.append("    observed: \(yaml(mismatch.observed))")
+      if let erratum = mismatch.erratum { lines.append("    erratum: \(yaml(erratum))") }
     }
     if severity == "fail" && family.failed > mismatches.count {
-      lines.append("  notKept: \(family.failed - mismatches.count)")
+      lines.append("notKept: \(family.failed - mismatches.count)")
     }
-    return lines + ["  ..."]
-  }
-
-  /// A test point description: one line, and a literal "#" escaped so it is
-  /// not read as the start of a directive.
-  static func description(_ name: String) -> String {
-    oneLine(name).replacingOccurrences(of: "#", with: "\\#")
-  }
-
-  static func oneLine(_ text: String) -> String {
-    text.split(whereSeparator: \.isNewline).joined(separator: " ")
-  }
-
-  /// A YAML double-quoted scalar: always quoted, so no value can be read as
-  /// a number, a boolean or YAML syntax.
-  static func yaml(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-      switch scalar {
-      case "\\": out += "\\\\"
-      case "\"": out += "\\\""
-      case "\n": out += "\\n"
-      case "\t": out += "\\t"
-      case "\r": out += "\\r"
-      case "\u{0}"..."\u{1F}", "\u{7F}"..."\u{9F}", "\u{FEFF}", "\u{FFFE}", "\u{FFFF}", "\u{2028}", "\u{2029}":
-        let hex = String(scalar.value, radix: 16, uppercase: true)
-        out += "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
-      default: out.unicodeScalars.append(scalar)
-      }
-    }
-    return out + "\""
+    return lines
   }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Conformance
 import Foundation
 import Script
 
@@ -50,8 +51,8 @@ struct ScriptCommand: ParsableCommand {
     help: "checkpoints (at Checkpoint steps and around steps that may fail) or every-step.")
   var validation: ValidationPolicy = .checkpoints
 
-  @Option(name: .long, help: "Report format: text or json.")
-  var format: ReportFormat = .text
+  @Option(name: .long, help: "Report format: text, json, junit or tap.")
+  var format: Conformance.ReportFormat = .text
 
   @Option(name: .long, help: "Write the report to FILE instead of standard output.")
   var output: String?
@@ -70,8 +71,19 @@ struct ScriptCommand: ParsableCommand {
     let script = try Self.load(file)
     let options = ScriptOptions(boot: try boot.options(), validation: validation, testHooks: testHooks)
     let report = try ScriptRunner(script: script, options: options).run()
-    try Terminal.writeReport(format == .json ? report.json : report.text, to: output)
+    try Terminal.writeReport(
+      render(report, name: URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent), to: output)
     if !report.succeeded { throw ExitCode.failure }
+  }
+
+  /// The report in the chosen format.
+  func render(_ report: ScriptReport, name: String) -> String {
+    switch format {
+    case .text: report.text
+    case .json: report.json
+    case .junit: report.junit(name: name)
+    case .tap: report.tap()
+    }
   }
 
   /// The checked script in `path`; a bad one exits 2 with its JSON path and why.

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import Conformance
+import Reporting
 
 #if canImport(FoundationXML)
   import FoundationXML
@@ -145,7 +146,7 @@ private final class XMLCollector: NSObject, XMLParserDelegate {
   }
 
   @Test func escapesHashInDescriptions() {
-    #expect(TAPReporter.description("a#b\nc") == "a\\#b c")
+    #expect(TAPDocument.description("a#b\nc") == "a\\#b c")
   }
 }
 

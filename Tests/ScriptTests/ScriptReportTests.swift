@@ -1,3 +1,7 @@
+import Foundation
+#if canImport(FoundationXML)
+  import FoundationXML
+#endif
 import GuestABI
 import Testing
 
@@ -63,5 +67,34 @@ struct ScriptReportTests {
     #expect(NtNames.describeStatus(0xC000_1234) == "0xC0001234")
     #expect(NtNames.describeFlags(0x804, NtNames.protections) == "PAGE_READWRITE|0x800")
     #expect(NtNames.describeFlags(0, NtNames.protections) == "0")
+  }
+}
+
+@Suite("Script reports for CI")
+struct ScriptCIReportTests {
+  @Test("JUnit: a test case per step, failures and skips counted, and it parses")
+  func junit() throws {
+    let xml = ScriptReportTests.report.junit(name: "basics")
+    #expect(xml.contains(#"<testsuites name="mmlab script" tests="5" failures="2" errors="0" skipped="1""#))
+    #expect(xml.contains(##"<testcase classname="script.basics" name="#1 NtAllocateVirtualMemory""##))
+    #expect(xml.contains(#"message="STATUS_INVALID_PAGE_PROTECTION, expected STATUS_INVALID_PARAMETER_4""#))
+    #expect(xml.contains(#"<skipped message="not run: the guest stopped before this step"/>"#))
+    let parser = XMLParser(data: Data(xml.utf8))
+    #expect(parser.parse())
+    var dead = ScriptReportTests.report
+    dead.problems = ["the guest exited with status 127 before the script's end"]
+    #expect(dead.junit(name: "basics").contains(#"name="guest""#))
+  }
+
+  @Test("TAP: a point per step, a plan that matches, diagnostics for failures")
+  func tap() {
+    let lines = ScriptReportTests.report.tap().split(separator: "\n").map(String.init)
+    #expect(lines[0] == "TAP version 13")
+    #expect(lines.contains("1..5"))
+    #expect(lines.contains("ok 1 - \\#0 NtQueryVirtualMemory"))
+    #expect(lines.contains("not ok 2 - \\#1 NtAllocateVirtualMemory"))
+    #expect(lines.contains("ok 4 - \\#3 Touch # STATUS_ACCESS_VIOLATION"))
+    #expect(lines.contains { $0.hasPrefix("ok 5 - \\#4 Touch # SKIP not run") })
+    #expect(lines.contains { $0.contains("violations:") })
   }
 }
