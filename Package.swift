@@ -63,7 +63,7 @@ let package = Package(
     .target(name: "Reporting"),
     // The script language: parse and check scripts of NT calls, encode them
     // for the guest, judge what came back.
-    .target(name: "Script", dependencies: ["GuestABI", "Machine", "Inspect", "Reporting"]),
+    .target(name: "Script", dependencies: ["GuestABI", "GuestMm", "Machine", "Inspect", "Reporting"]),
     .executableTarget(
       name: "mmlab",
       dependencies: [

@@ -44,6 +44,19 @@ struct ScriptCommand: ParsableCommand {
   @Flag(name: .long, help: "Print the script format's JSON Schema and exit.")
   var schema = false
 
+  @Option(
+    name: .long,
+    help:
+      "Print a generated script instead of running one: stress (seeded random calls, each with the status the host's model of the Mm predicts)."
+  )
+  var generate: String?
+
+  @Option(name: .long, help: "With --generate: the seed.")
+  var seed: UInt64 = 1
+
+  @Option(name: .long, help: "With --generate: the number of random calls.")
+  var steps: Int = 1000
+
   @OptionGroup var boot: BootArguments
 
   @Option(
@@ -61,13 +74,23 @@ struct ScriptCommand: ParsableCommand {
   var testHooks = false
 
   func validate() throws {
-    guard (file == nil) == schema else {
-      throw ValidationError(schema ? "--schema takes no script" : "name the script to run (or --schema)")
+    let modes = [file != nil, schema, generate != nil].count { $0 }
+    guard modes == 1 else {
+      throw ValidationError(
+        modes == 0
+          ? "name the script to run (or --schema, or --generate stress)"
+          : "a script, --schema and --generate are three different things: give one")
     }
+    if let generate, generate != "stress" { throw ValidationError("--generate knows one generator: stress") }
+    guard (1...1_000_000).contains(steps) else { throw ValidationError("--steps must be from 1 to 1000000") }
   }
 
   func run() throws {
-    guard let file else { return Terminal.writeReport(ScriptSchema.text) }
+    if schema { return try Terminal.writeReport(ScriptSchema.text, to: output) }
+    if generate != nil {
+      return try Terminal.writeReport(StressGenerator(seed: seed, steps: steps).script(), to: output)
+    }
+    guard let file else { return }
     let script = try Self.load(file)
     let options = ScriptOptions(boot: try boot.options(), validation: validation, testHooks: testHooks)
     let report = try ScriptRunner(script: script, options: options).run()

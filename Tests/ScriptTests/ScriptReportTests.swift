@@ -1,11 +1,12 @@
 import Foundation
-#if canImport(FoundationXML)
-  import FoundationXML
-#endif
 import GuestABI
 import Testing
 
 @testable import Script
+
+#if canImport(FoundationXML)
+  import FoundationXML
+#endif
 
 /// How a run reads: one line per step with its status, what was expected
 /// when it differs, its out-parameters by kind, and the verdicts.
