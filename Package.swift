@@ -63,7 +63,8 @@ let package = Package(
     .target(name: "Reporting"),
     // The script language: parse and check scripts of NT calls, encode them
     // for the guest, judge what came back.
-    .target(name: "Script", dependencies: ["GuestABI", "GuestMm", "Machine", "Inspect", "Reporting"]),
+    .target(
+      name: "Script", dependencies: ["GuestABI", "GuestMm", "Machine", "Inspect", "Reporting"], exclude: ["Schema"]),
     .executableTarget(
       name: "mmlab",
       dependencies: [

@@ -17,22 +17,8 @@ struct GuestImageBuilder: BuildToolPlugin {
     let work = context.pluginWorkDirectoryURL.appending(path: "objects")
     let template = package.appending(path: "Images/libvirt/domain.xml")
     let templateOutput = context.pluginWorkDirectoryURL.appending(path: "mmlab-domain.xml")
-    return [
-      .buildCommand(
-        displayName: "Building the mmlab guest kernel (Embedded Swift)",
-        executable: URL(filePath: "/bin/sh"),
-        arguments: [
-          guest.appending(path: "build-guest.sh").path(percentEncoded: false),
-          try context.tool(named: "swiftc").url.path(percentEncoded: false),
-          try context.tool(named: "clang").url.path(percentEncoded: false),
-          try context.tool(named: "ld.lld").url.path(percentEncoded: false),
-          package.path(percentEncoded: false),
-          output.path(percentEncoded: false),
-          work.path(percentEncoded: false),
-        ],
-        inputFiles: inputs,
-        outputFiles: [output]
-      ),
+    return try [
+      imageCommand(context: context, guest: guest, package: package, inputs: inputs, output: output, work: work),
       // The libvirt domain template travels with the image (LibvirtMachine).
       .buildCommand(
         displayName: "Copying the libvirt domain template",
@@ -41,7 +27,46 @@ struct GuestImageBuilder: BuildToolPlugin {
         inputFiles: [template],
         outputFiles: [templateOutput]
       ),
-    ]
+    ] + shippedScripts(context: context, package: package)
+  }
+
+  /// The guest build itself.
+  private func imageCommand(
+    context: PluginContext, guest: URL, package: URL, inputs: [URL], output: URL, work: URL
+  ) throws -> Command {
+    .buildCommand(
+      displayName: "Building the mmlab guest kernel (Embedded Swift)",
+      executable: URL(filePath: "/bin/sh"),
+      arguments: [
+        guest.appending(path: "build-guest.sh").path(percentEncoded: false),
+        try context.tool(named: "swiftc").url.path(percentEncoded: false),
+        try context.tool(named: "clang").url.path(percentEncoded: false),
+        try context.tool(named: "ld.lld").url.path(percentEncoded: false),
+        package.path(percentEncoded: false),
+        output.path(percentEncoded: false),
+        work.path(percentEncoded: false),
+      ],
+      inputFiles: inputs,
+      outputFiles: [output]
+    )
+  }
+
+  /// The shipped scripts (Images/scripts/NAME.json) travel with the image as
+  /// mmlab-script-NAME.json: `mmlab validate --scenario NAME` runs them.
+  private func shippedScripts(context: PluginContext, package: URL) throws -> [Command] {
+    let folder = package.appending(path: "Images/scripts")
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path(percentEncoded: false))) ?? []
+    return names.filter { $0.hasSuffix(".json") }.sorted().map { name in
+      let source = folder.appending(path: name)
+      let copy = context.pluginWorkDirectoryURL.appending(path: "mmlab-script-" + name)
+      return .buildCommand(
+        displayName: "Copying the shipped script \(name)",
+        executable: URL(filePath: "/bin/cp"),
+        arguments: [source.path(percentEncoded: false), copy.path(percentEncoded: false)],
+        inputFiles: [source],
+        outputFiles: [copy]
+      )
+    }
   }
 
   /// Every file under `directory` that can change the image.

@@ -12,4 +12,17 @@ public enum GuestImage {
     guard let url = Bundle.module.url(forResource: "mmlab-domain", withExtension: "xml") else { return nil }
     return try? String(contentsOf: url, encoding: .utf8)
   }
+
+  /// The shipped scripts by name (Images/scripts/NAME.json): their text.
+  public static var shippedScripts: [String: String] {
+    guard let folder = Bundle.module.resourceURL,
+      let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path(percentEncoded: false))
+    else { return [:] }
+    var scripts: [String: String] = [:]
+    for name in names where name.hasPrefix("mmlab-script-") && name.hasSuffix(".json") {
+      let key = String(name.dropFirst("mmlab-script-".count).dropLast(".json".count))
+      scripts[key] = try? String(contentsOf: folder.appending(path: name), encoding: .utf8)
+    }
+    return scripts
+  }
 }
