@@ -87,6 +87,8 @@ public enum GuestCommandLine {
   public static let conformance: StaticString = "conformance"
   /// Run the script interpreter (`ScriptABI`) until the host sends an empty batch.
   public static let script: StaticString = "script"
+  /// With `script`: enables the test-only calls (`ScriptCall.testChangeThenFail`).
+  public static let scriptTestHooks: StaticString = "script.test-hooks"
   /// Run a scenario: the word is "scenario=" and one of `GuestScenario`'s names.
   public static let scenarioPrefix: StaticString = "scenario="
   /// "mm.zeroed=N": the boot pass zeroes N free pages (at most those in the first
