@@ -1,14 +1,15 @@
 import GuestArch
 
-/// NTSTATUS values the interpreter returns beyond the Mm's own (`Status`).
+/// The NTSTATUS values the interpreter returns: the Mm's (`Status`), and
+/// STATUS_UNSUCCESSFUL and STATUS_INVALID_HANDLE, which only it returns.
 enum ScriptStatus {
-  static let success: UInt32 = 0
+  static let success = Status.success.rawValue
   static let unsuccessful: UInt32 = 0xC000_0001
-  static let notImplemented: UInt32 = 0xC000_0002
+  static let notImplemented = Status.notImplemented.rawValue
   static let invalidHandle: UInt32 = 0xC000_0008
-  static let invalidParameter: UInt32 = 0xC000_000D
-  static let noMemory: UInt32 = 0xC000_0017
-  static let insufficientResources: UInt32 = 0xC000_009A
+  static let invalidParameter = Status.invalidParameter.rawValue
+  static let noMemory = Status.noMemory.rawValue
+  static let insufficientResources = Status.insufficientResources.rawValue
 }
 
 /// Runs the step's call in its process and writes the call's out-parameters

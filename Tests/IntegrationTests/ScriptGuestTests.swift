@@ -191,6 +191,58 @@ struct ScriptGuestTests {
     try guest.finish()
   }
 
+  @Test("the NT virtual-memory calls, each once, with aliases between them")
+  func ntCalls() throws {
+    let guest = try ScriptTestGuest()
+    let text = """
+      {"steps": [
+        {"call": "CreateProcess", "as": "A", "expect": "STATUS_SUCCESS"},
+        {"call": "NtAllocateVirtualMemory", "ProcessHandle": "A", "BaseAddress": 0, "ZeroBits": 0,
+         "RegionSize": "1MiB", "AllocationType": "MEM_RESERVE|MEM_COMMIT", "Protect": "PAGE_READWRITE",
+         "expect": "STATUS_SUCCESS", "save": {"r": "BaseAddress", "size": "RegionSize"}},
+        {"call": "WritePattern", "ProcessHandle": "A", "Address": "$r+5", "Size": "64KiB", "Seed": 7,
+         "expect": "STATUS_SUCCESS"},
+        {"call": "CheckPattern", "ProcessHandle": "A", "Address": "$r+5", "Size": "64KiB", "Seed": 7,
+         "expect": "STATUS_SUCCESS"},
+        {"call": "NtProtectVirtualMemory", "ProcessHandle": "A", "BaseAddress": "$r", "RegionSize": 4096,
+         "NewProtect": "PAGE_READONLY", "expect": "STATUS_SUCCESS"},
+        {"call": "Touch", "ProcessHandle": "A", "Address": "$r+4096", "Pages": 2, "Access": "write",
+         "expect": "STATUS_SUCCESS"},
+        {"call": "Touch", "ProcessHandle": "A", "Address": "$r", "Pages": 2, "Access": "write",
+         "expect": "STATUS_ACCESS_VIOLATION"},
+        {"call": "NtQueryVirtualMemory", "ProcessHandle": "A", "BaseAddress": "$r+12",
+         "MemoryInformationClass": "MemoryBasicInformation", "expect": "STATUS_SUCCESS"},
+        {"call": "NtQueryVirtualMemory", "ProcessHandle": 4, "BaseAddress": "$r",
+         "MemoryInformationClass": "MemoryBasicInformation", "expect": "STATUS_INVALID_HANDLE"},
+        {"call": "NtFreeVirtualMemory", "ProcessHandle": "A", "BaseAddress": "$r", "RegionSize": 0,
+         "FreeType": "MEM_RELEASE", "expect": "STATUS_SUCCESS"},
+        {"call": "NtQueryVirtualMemory", "ProcessHandle": "A", "BaseAddress": "$r",
+         "MemoryInformationClass": "MemoryBasicInformation", "expect": "STATUS_SUCCESS"},
+        {"call": "NtFreeVirtualMemory", "ProcessHandle": "A", "BaseAddress": "$r", "RegionSize": 0,
+         "FreeType": "MEM_RELEASE", "expect": "STATUS_MEMORY_NOT_ALLOCATED"}]}
+      """
+    let script = try Script.parse(text)
+    let results = try guest.run(script)
+    for (step, result) in zip(script.steps, results) {
+      #expect(step.expect!.contains(result.status), "step \(step.index): \(result)")
+    }
+    let base = results[1].outputs[0]
+    #expect(base != 0 && base & 0xFFFF == 0 && results[1].outputs[1] == 1 << 20)
+    #expect(results[3].outputs == [0])
+    #expect(results[4].outputs == [base, 4096, 0x04], "BaseAddress, RegionSize, OldProtect PAGE_READWRITE")
+    #expect(results[6].outputs == [base, 0])
+    #expect(
+      results[7].outputs == [base, base, 0x04, 4096, 0x1000, 0x02, 0x2_0000],
+      "the read-only first page: MEM_COMMIT, PAGE_READONLY, MEM_PRIVATE")
+    #expect(results[9].outputs == [base, 1 << 20])
+    #expect(results[10].outputs[0] == base && results[10].outputs[4] == 0x1_0000, "MEM_FREE")
+    print(
+      "script step ticks: NtQueryVirtualMemory \(results[7].ticks), invalid handle \(results[8].ticks), "
+        + "NtAllocateVirtualMemory \(results[1].ticks), NtProtectVirtualMemory \(results[4].ticks), "
+        + "NtFreeVirtualMemory \(results[9].ticks)")
+    try guest.finish()
+  }
+
   @Test("hostile records: unknown calls, bad slots and handles, huge counts; the test hook changes state and fails")
   func hostileRecordsAndTestHook() throws {
     let guest = try ScriptTestGuest(["script.test-hooks"])
@@ -230,6 +282,12 @@ struct ScriptGuestTests {
     #expect(results[10].status == Self.invalidHandle)
     #expect(results[11].status == 0 && results[11].outputs == [0])
     #expect(results[12].status == Self.accessViolation && results[12].outputs == [0])
+    // The process table holds 16: the 17th CreateProcess fails and hands out no handle.
+    for n in 0..<16 { guest.writeRaw(n, call: ScriptCall.createProcess.rawValue, operands: []) }
+    let more = try guest.send(count: 16, outputCounts: Array(repeating: 1, count: 16))
+    #expect(more.prefix(15).map(\.outputs[0]) == (1...15).map { ScriptHandles.handle(ofProcess: $0) })
+    #expect(more.prefix(15).allSatisfy { $0.status == 0 })
+    #expect(more[15].status == 0xC000_009A && more[15].outputs == [0], "STATUS_INSUFFICIENT_RESOURCES")
     try guest.finish()
   }
 
