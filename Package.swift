@@ -82,7 +82,7 @@ let package = Package(
     .testTarget(name: "ScriptTests", dependencies: ["Script", "GuestABI"]),
     .testTarget(
       name: "IntegrationTests",
-      dependencies: ["Machine", "Inspect", "GuestImage", "X86Paging", "GuestABI", "Conformance"]
+      dependencies: ["Machine", "Inspect", "GuestImage", "X86Paging", "GuestABI", "Conformance", "Script"]
     ),
   ]
 )

@@ -89,6 +89,7 @@ extern unsigned char kernel_idt[], hypercall_request[], console_line[];
 extern char deprivileged_exit[], deprivileged_resume[];
 extern char user_text_start[], user_text_end[], user_exit[], user_system_call[], user_touch_pages[];
 extern char user_allocate_and_touch[], user_time_touches[];
+extern char user_script_touch[], user_write_pattern[], user_check_pattern[];
 
 /// Virtual address of interrupt vector `n`'s entry stub.
 static inline uint64_t arch_isr_stub(unsigned n) { return (uint64_t)isr_stubs + 16 * (uint64_t)(n & 255); }
@@ -115,6 +116,10 @@ static inline uint64_t arch_user_system_call(void) { return (uint64_t)user_syste
 static inline uint64_t arch_user_touch_pages(void) { return (uint64_t)user_touch_pages; }
 static inline uint64_t arch_user_allocate_and_touch(void) { return (uint64_t)user_allocate_and_touch; }
 static inline uint64_t arch_user_time_touches(void) { return (uint64_t)user_time_touches; }
+/// The script interpreter's routines (Guest/Boot/script.S).
+static inline uint64_t arch_user_script_touch(void) { return (uint64_t)user_script_touch; }
+static inline uint64_t arch_user_write_pattern(void) { return (uint64_t)user_write_pattern; }
+static inline uint64_t arch_user_check_pattern(void) { return (uint64_t)user_check_pattern; }
 /// The 48-byte hypercall request record and the 256-byte console line buffer.
 static inline uint64_t arch_hypercall_request(void) { return (uint64_t)hypercall_request; }
 static inline uint64_t arch_console_line(void) { return (uint64_t)console_line; }

@@ -12,6 +12,8 @@ struct BootPlan {
   var benchRegion: BenchRegion? = nil
   /// The conformance runner's frames, when the command line asks for it.
   var conformance: ConformanceFrames? = nil
+  /// The script interpreter's frames, when the command line asks for it.
+  var script: ScriptFrames? = nil
   var failure: StaticString? = nil
 }
 
@@ -44,6 +46,7 @@ func kernelMain(_ startInfoPhysical: UInt64) {
     Hypercall.checkpoint(.measured)
   }
   if let frames = plan.conformance { serveConformance(frames) }
+  if let frames = plan.script { serveScript(frames, testHooks: boot.hasWord(GuestCommandLine.scriptTestHooks)) }
   Hypercall.exit(.success)
 }
 
@@ -77,6 +80,13 @@ func prepareBoot(_ plan: UnsafeMutablePointer<BootPlan>) {
       return
     }
     plan.pointee.conformance = runner
+  }
+  if boot.hasWord(GuestCommandLine.script) {
+    guard let script = allocateScriptFrames(frames: &frames) else {
+      plan.pointee.failure = "out of frames for the script interpreter"
+      return
+    }
+    plan.pointee.script = script
   }
   guard
     let (database, debugBlock) = buildPageFrameDatabase(

@@ -9,7 +9,7 @@ func handlePageFault(_ frame: UnsafeMutablePointer<TrapFrame>, address: UInt64) 
   let userMode = frame.pointee.cs & 3 == 3
   guard let index = currentProcess, address < UserAddressSpace.end else {
     if userMode {
-      returnToKernel(frame, value: UInt64(Status.accessViolation.rawValue))
+      endUserRun(frame, .accessViolation, address: address)
       return true
     }
     return false
@@ -18,7 +18,7 @@ func handlePageFault(_ frame: UnsafeMutablePointer<TrapFrame>, address: UInt64) 
     address, access: faultAccess(errorCode: frame.pointee.errorCode), userMode: userMode)
   if case .resolved = resolution { return true }
   guard userMode else { return false }
-  returnToKernel(frame, value: UInt64(resolution.status.rawValue))
+  endUserRun(frame, resolution.status, address: address)
   return true
 }
 

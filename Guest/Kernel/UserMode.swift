@@ -35,3 +35,22 @@ func returnToKernel(_ frame: UnsafeMutablePointer<TrapFrame>, value: UInt64) {
   frame.pointee.ss = UInt64(Selector.kernelData)
   frame.pointee.rsp = arch_boot_stack_top() - 256  // deprivileged_resume reloads the real one
 }
+
+/// How the kernel ended the last user run it ended early: the status, the
+/// faulting address (CR2; for a #GP the routine's %rdi), and the routine's
+/// %rcx (its units done, by the convention of Guest/Boot/script.S). A caller
+/// that needs it clears `status` before the run.
+struct UserFault {
+  var status: UInt32 = 0
+  var address: UInt64 = 0
+  var progress: UInt64 = 0
+}
+
+var lastUserFault = UserFault()
+
+/// Ends the user run `frame` interrupted with `status` (a fault the kernel
+/// will not resolve), recording it in `lastUserFault`.
+func endUserRun(_ frame: UnsafeMutablePointer<TrapFrame>, _ status: Status, address: UInt64) {
+  lastUserFault = UserFault(status: status.rawValue, address: address, progress: frame.pointee.rcx)
+  returnToKernel(frame, value: UInt64(status.rawValue))
+}

@@ -80,6 +80,10 @@ public enum ScriptCall: UInt32, Sendable, CaseIterable {
   case checkPattern = 8
   /// The host validates the Mm here.
   case checkpoint = 9
+  /// Test only (`GuestCommandLine.scriptTestHooks`): reserves and commits
+  /// 64 KiB anywhere in the process, then fails with STATUS_UNSUCCESSFUL, so
+  /// the host can prove it notices a failing call that changed state.
+  case testChangeThenFail = 0xF0
 }
 
 /// Stops a step asks for.
@@ -99,4 +103,24 @@ public enum ScriptHandles {
   public static let first: UInt64 = 0x1000
   /// The handle of process slot `index`.
   @inlinable public static func handle(ofProcess index: Int) -> UInt64 { first + UInt64(index) * 4 }
+}
+
+/// The bytes WritePattern writes and CheckPattern expects: the 8-byte word at
+/// each 8-byte-aligned address A is splitmix64's output for the state
+/// `seed &+ A`, stored little-endian, so byte `a` is byte `a & 7` of the word
+/// at `a & ~7`. The guest computes it in Guest/Boot/support.S
+/// (`user_write_pattern`, `user_check_pattern`); the host with these.
+public enum ScriptPattern {
+  /// The word at the 8-byte-aligned address holding `address`.
+  @inlinable public static func word(seed: UInt64, address: UInt64) -> UInt64 {
+    var z = seed &+ (address & ~7) &+ 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+
+  /// The byte at `address`.
+  @inlinable public static func byte(seed: UInt64, address: UInt64) -> UInt8 {
+    UInt8(truncatingIfNeeded: word(seed: seed, address: address) >> ((address & 7) * 8))
+  }
 }
