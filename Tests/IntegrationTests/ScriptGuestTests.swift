@@ -12,7 +12,7 @@ final class ScriptTestGuest {
   let request: UnsafeMutableRawBufferPointer
   let results: UnsafeRawBufferPointer
   let requestAddress: UInt64
-  /// (step index, phase) of every `script-step` stop, in order.
+  /// (step index, phase) of every `script-step` stop, in order; the Mm is validated at each.
   var stops: [(step: UInt64, phase: UInt64)] = []
   /// Called at each `script-step` stop.
   var atStop: (ScriptTestGuest, Checkpoint) throws -> Void = { _, _ in }
@@ -51,6 +51,8 @@ final class ScriptTestGuest {
           request.load(fromByteOffset: ScriptABI.requestStopStep, as: UInt64.self),
           request.load(fromByteOffset: ScriptABI.requestStopPhase, as: UInt64.self)
         ))
+      let report = try ScenarioValidation.validate(GuestSnapshot(session: session, checkpoint: reached))
+      #expect(report.isClean, "at \(stops.last!): \(report.violations.prefix(5))")
       try atStop(self, reached)
     }
     return (0..<count).map {
@@ -273,6 +275,9 @@ struct ScriptGuestTests {
     guest.writeRaw(10, call: ScriptCall.testChangeThenFail.rawValue, operands: [12345])
     guest.writeRaw(11, call: ScriptCall.checkPattern.rawValue, operands: [handle, lowest + 1, 0xFFFF, 5])
     guest.writeRaw(12, call: ScriptCall.checkPattern.rawValue, operands: [handle, lowest, .max, 5])
+    // Stop after the last one: the Mm is validated there.
+    guest.record(12).storeBytes(
+      of: ScriptStepFlags.stopAfter.rawValue, toByteOffset: ScriptStepRecord.flags, as: UInt32.self)
     let results = try guest.send(count: 13, outputCounts: [0, 2, 2, 2, 0, 2, 2, 2, 2, 0, 0, 1, 1])
     #expect(results[0].status == Self.notImplemented)
     #expect(results[1].status == Self.invalidHandle)
@@ -288,6 +293,7 @@ struct ScriptGuestTests {
     #expect(results[10].status == Self.invalidHandle)
     #expect(results[11].status == 0 && results[11].outputs == [0])
     #expect(results[12].status == Self.accessViolation && results[12].outputs == [0])
+    #expect(guest.stops.map { "\($0.step):\($0.phase)" } == ["12:1"])
     // The process table holds 16: the 17th CreateProcess fails and hands out no handle.
     for n in 0..<16 { guest.writeRaw(n, call: ScriptCall.createProcess.rawValue, operands: []) }
     let more = try guest.send(count: 16, outputCounts: Array(repeating: 1, count: 16))
