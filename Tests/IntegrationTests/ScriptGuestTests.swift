@@ -12,7 +12,7 @@ final class ScriptTestGuest {
   let request: UnsafeMutableRawBufferPointer
   let results: UnsafeRawBufferPointer
   let requestAddress: UInt64
-  /// (step index, phase) of every `script-step` stop, in order.
+  /// (step index, phase) of every `script-step` stop, in order; the Mm is validated at each.
   var stops: [(step: UInt64, phase: UInt64)] = []
   /// Called at each `script-step` stop.
   var atStop: (ScriptTestGuest, Checkpoint) throws -> Void = { _, _ in }
@@ -51,6 +51,8 @@ final class ScriptTestGuest {
           request.load(fromByteOffset: ScriptABI.requestStopStep, as: UInt64.self),
           request.load(fromByteOffset: ScriptABI.requestStopPhase, as: UInt64.self)
         ))
+      let report = try ScenarioValidation.validate(GuestSnapshot(session: session, checkpoint: reached))
+      #expect(report.isClean, "at \(stops.last!): \(report.violations.prefix(5))")
       try atStop(self, reached)
     }
     return (0..<count).map {
@@ -219,12 +221,17 @@ struct ScriptGuestTests {
         {"call": "NtQueryVirtualMemory", "ProcessHandle": "A", "BaseAddress": "$r",
          "MemoryInformationClass": "MemoryBasicInformation", "expect": "STATUS_SUCCESS"},
         {"call": "NtFreeVirtualMemory", "ProcessHandle": "A", "BaseAddress": "$r", "RegionSize": 0,
-         "FreeType": "MEM_RELEASE", "expect": "STATUS_MEMORY_NOT_ALLOCATED"}]}
+         "FreeType": "MEM_RELEASE", "expect": "STATUS_MEMORY_NOT_ALLOCATED"},
+        {"call": "NtQueryVirtualMemory", "ProcessHandle": "A", "BaseAddress": "$r",
+         "MemoryInformationClass": "MemoryBasicInformation", "expect": "STATUS_SUCCESS"},
+        {"call": "NtQueryVirtualMemory", "ProcessHandle": "A", "BaseAddress": "$r",
+         "MemoryInformationClass": "MemoryBasicInformation", "expect": "STATUS_SUCCESS"},
+        {"call": "Checkpoint", "name": "end"}]}
       """
     let script = try Script.parse(text)
     let results = try guest.run(script)
     for (step, result) in zip(script.steps, results) {
-      #expect(step.expect!.contains(result.status), "step \(step.index): \(result)")
+      if let expect = step.expect { #expect(expect.contains(result.status), "step \(step.index): \(result)") }
     }
     let base = results[1].outputs[0]
     #expect(base != 0 && base & 0xFFFF == 0 && results[1].outputs[1] == 1 << 20)
@@ -239,7 +246,8 @@ struct ScriptGuestTests {
     print(
       "script step ticks: NtQueryVirtualMemory \(results[7].ticks), invalid handle \(results[8].ticks), "
         + "NtAllocateVirtualMemory \(results[1].ticks), NtProtectVirtualMemory \(results[4].ticks), "
-        + "NtFreeVirtualMemory \(results[9].ticks)")
+        + "NtFreeVirtualMemory \(results[9].ticks), NtQueryVirtualMemory of free memory \(results[10].ticks) "
+        + "then \(results[12].ticks) and \(results[13].ticks), Checkpoint \(results[14].ticks)")
     try guest.finish()
   }
 
@@ -267,6 +275,9 @@ struct ScriptGuestTests {
     guest.writeRaw(10, call: ScriptCall.testChangeThenFail.rawValue, operands: [12345])
     guest.writeRaw(11, call: ScriptCall.checkPattern.rawValue, operands: [handle, lowest + 1, 0xFFFF, 5])
     guest.writeRaw(12, call: ScriptCall.checkPattern.rawValue, operands: [handle, lowest, .max, 5])
+    // Stop after the last one: the Mm is validated there.
+    guest.record(12).storeBytes(
+      of: ScriptStepFlags.stopAfter.rawValue, toByteOffset: ScriptStepRecord.flags, as: UInt32.self)
     let results = try guest.send(count: 13, outputCounts: [0, 2, 2, 2, 0, 2, 2, 2, 2, 0, 0, 1, 1])
     #expect(results[0].status == Self.notImplemented)
     #expect(results[1].status == Self.invalidHandle)
@@ -282,6 +293,7 @@ struct ScriptGuestTests {
     #expect(results[10].status == Self.invalidHandle)
     #expect(results[11].status == 0 && results[11].outputs == [0])
     #expect(results[12].status == Self.accessViolation && results[12].outputs == [0])
+    #expect(guest.stops.map { "\($0.step):\($0.phase)" } == ["12:1"])
     // The process table holds 16: the 17th CreateProcess fails and hands out no handle.
     for n in 0..<16 { guest.writeRaw(n, call: ScriptCall.createProcess.rawValue, operands: []) }
     let more = try guest.send(count: 16, outputCounts: Array(repeating: 1, count: 16))
