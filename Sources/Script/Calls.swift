@@ -36,6 +36,16 @@ public struct CallSpec: Sendable, Equatable {
 
   public static func == (a: CallSpec, b: CallSpec) -> Bool { a.call == b.call }
 
+  /// Whether a failure of the call must leave the Mm as it was (NT's system
+  /// calls do; a Touch or a pattern is a run of accesses that stops at a
+  /// fault, keeping what the accesses before it did).
+  public var failsAtomically: Bool {
+    switch call {
+    case .touch, .writePattern, .checkPattern, .checkpoint: false
+    default: true
+    }
+  }
+
   /// The index of out-parameter `name`, or nil.
   public func outputIndex(_ name: String) -> Int? { outputs.firstIndex { $0.name == name } }
 }
@@ -84,8 +94,17 @@ extension CallSpec {
     CallSpec(name: "Checkpoint", call: .checkpoint, inputs: [], outputs: []),
   ]
 
-  /// The call named `name`, or nil.
-  public static func named(_ name: String) -> CallSpec? { all.first { $0.name == name } }
+  /// Calls for mmlab's own tests, read only with `--test-hooks` (and served
+  /// only by a guest told so): TestChangeThenFail commits memory in the
+  /// process and then fails, which the host must report.
+  public static let testOnly: [CallSpec] = [
+    CallSpec(name: "TestChangeThenFail", call: .testChangeThenFail, inputs: [("ProcessHandle", .handle)], outputs: [])
+  ]
+
+  /// The call named `name` (test-only calls with `testCalls`), or nil.
+  public static func named(_ name: String, testCalls: Bool = false) -> CallSpec? {
+    all.first { $0.name == name } ?? (testCalls ? testOnly.first { $0.name == name } : nil)
+  }
 }
 
 /// The access a Touch makes.

@@ -59,11 +59,12 @@ public struct Script: Sendable, Equatable {
   /// Alias names by slot (slot 1 is `aliases[0]`).
   public var aliases: [String]
 
-  /// Reads and checks the script in `text`.
-  public static func parse(_ text: String) throws(ScriptError) -> Script {
+  /// Reads and checks the script in `text` (with `testCalls`, the test-only calls too).
+  public static func parse(_ text: String, testCalls: Bool = false) throws(ScriptError) -> Script {
     let document: JSONNode
     do { document = try JSONReader.parse(text) } catch { throw ScriptError("", "not valid JSON: \(error)") }
     var reader = ScriptReader()
+    reader.testCalls = testCalls
     return try reader.script(document)
   }
 }

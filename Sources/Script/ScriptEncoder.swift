@@ -2,8 +2,8 @@ import GuestABI
 
 /// When the host inspects the Mm during a script (`--validate`).
 public enum ValidationPolicy: String, CaseIterable, Sendable {
-  /// At Checkpoint steps, and around every step that may fail (its "expect"
-  /// admits an error, or it has none), whose state the host compares.
+  /// At Checkpoint steps, and around every NT call that may fail (its
+  /// "expect" admits an error, or it has none), whose state the host compares.
   case checkpoints
   /// After every step as well: the first step after which an invariant
   /// broke is named.
@@ -15,7 +15,7 @@ extension ScriptStep {
   public func stops(_ policy: ValidationPolicy) -> ScriptStepFlags {
     var flags: ScriptStepFlags = []
     if spec.call == .checkpoint { flags.insert(.stopAfter) }
-    if mayFail && spec.call != .checkpoint { flags.formUnion([.stopBefore, .stopAfter]) }
+    if mayFail && spec.failsAtomically { flags.formUnion([.stopBefore, .stopAfter]) }
     if policy == .everyStep {
       flags.insert(.stopAfter)
       if index == 0 { flags.insert(.stopBefore) }

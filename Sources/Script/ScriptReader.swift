@@ -9,6 +9,8 @@ struct ScriptReader {
   var slots: [String: Int] = [:]
   /// Names CreateProcess steps gave with "as" (also aliases: their handle).
   var handles: Set<String> = []
+  /// Whether test-only calls are allowed (`--test-hooks`).
+  var testCalls = false
 
   /// Guest RAM a script may ask for, in MiB.
   static let memoryRange = 16...65_536
@@ -39,7 +41,7 @@ struct ScriptReader {
       throw ScriptError(path, "missing \"call\"")
     }
     guard case .string(let name) = callNode else { throw ScriptError(path + ".call", "must be a string") }
-    guard let spec = CallSpec.named(name) else {
+    guard let spec = CallSpec.named(name, testCalls: testCalls) else {
       let table = CallSpec.all.map { (name: $0.name, value: UInt32(0)) }
       let hint = ScriptValues.suggestion(name, table)
       throw ScriptError(

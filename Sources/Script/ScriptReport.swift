@@ -30,7 +30,8 @@ public struct StepReport: Sendable {
   public var verdict: StepVerdict {
     guard let status else { return .notRun }
     if !violations.isEmpty { return .failed }
-    guard let expect else { return .reported }
+    // A Checkpoint is judged by the validator: clean is a pass.
+    guard let expect else { return checkpointName != nil ? .passed : .reported }
     return expect.contains(status) ? .passed : .failed
   }
 }

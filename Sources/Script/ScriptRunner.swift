@@ -83,7 +83,9 @@ public final class ScriptRunner {
       return
     }
     let step = script.steps[stop.index]
-    if let status = stop.status, status & 0xC000_0000 == 0xC000_0000, let earlier = before[stop.index] {
+    if let status = stop.status, status & 0xC000_0000 == 0xC000_0000, step.spec.failsAtomically,
+      let earlier = before[stop.index]
+    {
       for change in MmStateCapture(state).changes(since: earlier) {
         steps[stop.index].violations.append("the call failed but changed state: \(change)")
       }

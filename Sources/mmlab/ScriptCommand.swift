@@ -91,7 +91,7 @@ struct ScriptCommand: ParsableCommand {
       return try Terminal.writeReport(StressGenerator(seed: seed, steps: steps).script(), to: output)
     }
     guard let file else { return }
-    let script = try Self.load(file)
+    let script = try Self.load(file, testCalls: testHooks)
     let options = ScriptOptions(boot: try boot.options(), validation: validation, testHooks: testHooks)
     let report = try ScriptRunner(script: script, options: options).run()
     try Terminal.writeReport(
@@ -110,13 +110,13 @@ struct ScriptCommand: ParsableCommand {
   }
 
   /// The checked script in `path`; a bad one exits 2 with its JSON path and why.
-  static func load(_ path: String) throws -> Script {
+  static func load(_ path: String, testCalls: Bool) throws -> Script {
     guard let data = FileManager.default.contents(atPath: path) else {
       Terminal.note("\(path): cannot read the file")
       throw ExitCode(2)
     }
     do {
-      return try Script.parse(String(decoding: data, as: UTF8.self))
+      return try Script.parse(String(decoding: data, as: UTF8.self), testCalls: testCalls)
     } catch {
       Terminal.note("\(path): \(error)")
       throw ExitCode(2)

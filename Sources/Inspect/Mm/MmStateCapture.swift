@@ -72,7 +72,7 @@ public struct MmStateCapture: Sendable, Equatable {
       note("the \(new.location.reportName) list head changed (total \(old.total) -> \(new.total))")
     }
     let size = PageFrameRecord.size
-    let records = min(before.pfnRecords.count, pfnRecords.count) / size
+    let records = before.pfnRecords == pfnRecords ? 0 : min(before.pfnRecords.count, pfnRecords.count) / size
     for pfn in 0..<records
     where before.pfnRecords[pfn * size..<(pfn + 1) * size] != pfnRecords[pfn * size..<(pfn + 1) * size] {
       note("PFN \(hex(UInt64(pfn)))'s record changed")
@@ -84,6 +84,7 @@ public struct MmStateCapture: Sendable, Equatable {
         continue
       }
       if earlier.vadTable != process.vadTable { note("process \(process.id)'s VAD table changed") }
+      if earlier.entries == process.entries { continue }
       let keys = Set(earlier.entries.keys).union(process.entries.keys).sorted()
       for key in keys where earlier.entries[key] != process.entries[key] {
         let name = ["", "PTE", "PDE", "PDPTE", "PML4E"][key.level]
