@@ -2,6 +2,7 @@ import ArgumentParser
 import Conformance
 import Foundation
 import Inspect
+import Script
 
 /// `mmlab bench`: the figures later work is measured against.
 struct BenchCommand: ParsableCommand {
@@ -43,6 +44,9 @@ struct BenchCommand: ParsableCommand {
   )
   var conformanceSample = 17
 
+  @Option(name: .long, help: "Steps of the script figures (NtQueryVirtualMemory calls; 0: skip them).")
+  var scriptSteps = 10_000
+
   @Option(name: .long, help: "Conformance guests run in parallel.")
   var jobs = ProcessInfo.processInfo.activeProcessorCount
 
@@ -55,6 +59,7 @@ struct BenchCommand: ParsableCommand {
     guard (1...10_000).contains(bootRuns), (1...10_000).contains(walkRuns) else {
       throw ValidationError("--boot-runs and --walk-runs must be between 1 and 10000")
     }
+    guard (0...1_000_000).contains(scriptSteps) else { throw ValidationError("--script-steps must be 0...1000000") }
     guard (0...1_000_000).contains(conformanceSample), (1...64).contains(jobs) else {
       throw ValidationError("--conformance-sample must be 0...1000000 and --jobs 1...64")
     }
@@ -66,15 +71,19 @@ struct BenchCommand: ParsableCommand {
     let conformance =
       conformanceSample == 0
       ? nil : try ConformanceBenchmark.measure(boot: boot.options(), jobs: jobs, sampleEvery: conformanceSample)
+    let scripts = scriptSteps == 0 ? nil : try ScriptBenchmark.measure(boot: boot.options(), steps: scriptSteps)
+    let portExit = report.floorCosts.first { $0.kind == .portExit }?.nanoseconds.map { $0 / 1000 }
     let figures = try backends ? measureBackends() : []
     switch format {
     case .text:
       Terminal.writeReport(
-        report.text(optimized: BuildConfiguration.optimized) + (conformance?.text ?? "")
+        report.text(optimized: BuildConfiguration.optimized) + (scripts?.text(portExitMicroseconds: portExit) ?? "")
+          + (conformance?.text ?? "")
           + (figures.isEmpty ? "" : BackendBenchmark.text(figures)))
     case .json:
       var object = report.json(optimized: BuildConfiguration.optimized)
       object["conformance"] = conformance?.json
+      object["script"] = scripts?.json
       if !figures.isEmpty { object["backends"] = BackendBenchmark.json(figures) }
       Terminal.writeReport(renderJSON(object))
     }
