@@ -39,10 +39,12 @@ final class ScriptGuest {
   }
 
   /// Sends `batch` and runs the guest to its next `script-ready`, calling
-  /// `onStop` at every stop the steps ask for.
+  /// `onStop` at every stop the steps ask for; false from it leaves the guest
+  /// stopped there (and `send` returns false).
+  @discardableResult
   func send(
-    _ batch: [ScriptStep], policy: ValidationPolicy, onStop: (Stop) throws(SessionError) -> Void
-  ) throws(SessionError) {
+    _ batch: [ScriptStep], policy: ValidationPolicy, onStop: (Stop) throws(SessionError) -> Bool
+  ) throws(SessionError) -> Bool {
     let base = request.baseAddress!
     for (n, step) in batch.enumerated() {
       step.encode(into: base + ScriptABI.requestHeaderSize + n * ScriptStepRecord.size, policy: policy)
@@ -55,11 +57,11 @@ final class ScriptGuest {
     let first = batch.first?.index ?? 0
     while true {
       let checkpoint = try session.run(toCheckpoint: nil)
-      if checkpoint.code == CheckpointCode.scriptReady.rawValue { return }
+      if checkpoint.code == CheckpointCode.scriptReady.rawValue { return true }
       guard checkpoint.code == CheckpointCode.scriptStep.rawValue else {
         throw .inspection("the guest stopped at \"\(checkpoint.name)\" in the middle of a script batch")
       }
-      try onStop(stop(at: checkpoint, batchStart: first, count: batch.count))
+      guard try onStop(stop(at: checkpoint, batchStart: first, count: batch.count)) else { return false }
     }
   }
 

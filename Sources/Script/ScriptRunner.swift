@@ -54,6 +54,7 @@ public final class ScriptRunner {
         let batch = Array(script.steps[first..<min(first + ScriptABI.batchCapacity, script.steps.count)])
         try guest.send(batch, policy: options.validation) { (stop) throws(SessionError) in
           try self.inspect(stop, session: session)
+          return true
         }
         record(batch, guest.results(count: batch.count), tscKHz: session.machine.timeStampCounterKHz)
         first += batch.count
@@ -68,6 +69,33 @@ public final class ScriptRunner {
     return ScriptReport(
       platform: session.machine.platform.description, steps: steps, exitStatus: exitStatus, problems: problems,
       seconds: seconds, firstBrokenStep: firstBrokenStep)
+  }
+
+  /// Runs the script to the Checkpoint step named `name` and returns the
+  /// guest's state there, the guest kept stopped (for the inspection commands'
+  /// `--script`). The script must have such a step.
+  public func snapshot(atCheckpoint name: String) throws(SessionError) -> GuestSnapshot {
+    guard let target = script.steps.first(where: { $0.checkpointName == name })?.index else {
+      throw .inspection("the script has no Checkpoint named \"\(name)\"")
+    }
+    var boot = options.boot
+    if let memory = script.memoryMiB { boot.memoryMiB = memory }
+    boot.commandLine.append(String(describing: GuestCommandLine.script))
+    let session = try Session(options: boot)
+    let guest = try ScriptGuest(session: session)
+    var reached: GuestSnapshot?
+    var first = 0
+    while first <= target {
+      let batch = Array(script.steps[first..<min(first + ScriptABI.batchCapacity, script.steps.count)])
+      try guest.send(batch, policy: options.validation) { (stop) throws(SessionError) in
+        guard stop.index == target, stop.ran else { return true }
+        reached = try GuestSnapshot(session: session, checkpoint: Checkpoint(code: stop.checkpoint.code, name: name))
+        return false
+      }
+      if let reached { return reached }
+      first += batch.count
+    }
+    throw .inspection("the guest never stopped at the Checkpoint \"\(name)\"")
   }
 
   /// What the host does at a stop around step `stop.index`.

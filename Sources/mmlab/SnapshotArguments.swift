@@ -1,5 +1,6 @@
 import ArgumentParser
 import Inspect
+import Script
 
 /// Where a read-only command gets guest state: a live guest at a checkpoint, or a core file.
 struct SnapshotArguments: ParsableArguments {
@@ -15,7 +16,19 @@ struct SnapshotArguments: ParsableArguments {
   @Option(name: .customLong("append"), help: "A word for the guest's command line (repeatable), e.g. bench.map.")
   var commandLine: [String] = []
 
+  @Option(
+    name: .long,
+    help:
+      "Run this script (see `mmlab script --help`) and inspect the guest at its Checkpoint step named by --checkpoint.")
+  var script: String?
+
   func validate() throws {
+    if script != nil, core != nil || !commandLine.isEmpty {
+      throw ValidationError("--script boots its own guest: it goes with neither --core nor --append")
+    }
+    if script != nil, checkpoint == nil {
+      throw ValidationError("--script needs --checkpoint NAME: the Checkpoint step to inspect the guest at")
+    }
     if core != nil, checkpoint != nil {
       throw ValidationError("--checkpoint and --core exclude each other: a core file has no checkpoints")
     }
@@ -30,6 +43,11 @@ struct SnapshotArguments: ParsableArguments {
       let snapshot = try GuestSnapshot.core(path: core, maxPhysicalAddressBits: maxPhysicalAddressBits ?? 48)
       snapshot.assumptions.forEach(Terminal.note)
       return snapshot
+    }
+    if let script, let checkpoint {
+      let checked = try ScriptCommand.load(script, testCalls: false)
+      return try ScriptRunner(script: checked, options: ScriptOptions(boot: boot.options()))
+        .snapshot(atCheckpoint: checkpoint)
     }
     return try GuestSnapshot.boot(boot.options(commandLine: commandLine), checkpoint: checkpoint)
   }

@@ -94,3 +94,28 @@ struct ScriptCLIBootingTests {
     #expect(json["succeeded"] as? Bool == false)
   }
 }
+
+@Suite(
+  "Inspection commands on a script's checkpoint", .enabled(if: BootingCLITests.enabled, "/dev/kvm is not usable here"))
+struct ScriptSnapshotCLITests {
+  static let vmBasics = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("../../Images/scripts/vm-basics.json").path
+
+  @Test("pfn --script stops at the named Checkpoint: the committed range and its touched pages are there")
+  func pfnAtCheckpoint() throws {
+    let result = try MMLabProcess.run(["pfn", "--script", Self.vmBasics, "--checkpoint", "vm-touched"])
+    #expect(result.status == 0, "\(result.standardError)")
+    #expect(result.standardOutput.hasPrefix(#"# checkpoint "vm-touched""#))
+    #expect(result.standardOutput.contains("VAD 0x10000-0x110000 protection 0x4 private, 128 pages committed"))
+  }
+
+  @Test("a Checkpoint the script lacks, or --script without --checkpoint, is refused")
+  func badCheckpoint() throws {
+    let missing = try MMLabProcess.run(["pfn", "--script", Self.vmBasics, "--checkpoint", "nope"])
+    #expect(missing.status != 0)
+    #expect(missing.standardError.contains(#"no Checkpoint named "nope""#))
+    let bare = try MMLabProcess.run(["dump-pagetables", "--script", Self.vmBasics])
+    #expect(bare.status != 0)
+    #expect(bare.standardError.contains("--script needs --checkpoint"))
+  }
+}
