@@ -1,6 +1,7 @@
 import ArgumentParser
 import Inspect
 import Machine
+import Script
 
 /// `mmlab dump-core`: an ELF64 core of guest physical memory.
 struct DumpCoreCommand: ParsableCommand {
@@ -26,8 +27,25 @@ struct DumpCoreCommand: ParsableCommand {
   @Option(name: .customLong("append"), help: "A word for the guest's command line (repeatable).")
   var commandLine: [String] = []
 
+  @Option(name: .long, help: "Run this script and write the core at its Checkpoint step named by --checkpoint.")
+  var script: String?
+
+  func validate() throws {
+    if script != nil, !commandLine.isEmpty { throw ValidationError("--script boots its own guest: no --append") }
+    if script != nil, checkpoint == nil {
+      throw ValidationError("--script needs --checkpoint NAME: the Checkpoint step to write the core at")
+    }
+  }
+
   func run() throws {
-    let snapshot = try GuestSnapshot.boot(boot.options(commandLine: commandLine), checkpoint: checkpoint)
+    let snapshot: GuestSnapshot
+    if let script, let checkpoint {
+      let checked = try ScriptCommand.load(script, testCalls: false)
+      snapshot = try ScriptRunner(script: checked, options: ScriptOptions(boot: boot.options()))
+        .snapshot(atCheckpoint: checkpoint)
+    } else {
+      snapshot = try GuestSnapshot.boot(boot.options(commandLine: commandLine), checkpoint: checkpoint)
+    }
     try CoreFile.write(
       memory: snapshot.memory, registers: snapshot.registers, debugBlockAddress: snapshot.debugBlockAddress, to: out)
     Terminal.note("wrote \(out): \(snapshot.memory.size >> 20) MiB of guest memory at \(snapshot.source)")
