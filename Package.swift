@@ -55,7 +55,7 @@ let package = Package(
     // runner that drives the guest, and the reporters.
     .target(
       name: "Conformance",
-      dependencies: ["Machine", "Inspect", "X86Paging", "GuestABI", "GuestImage", "Reporting"],
+      dependencies: ["Machine", "Inspect", "X86Paging", "GuestABI", "GuestImage", "Reporting", "Script"],
       resources: [.copy("Errata")],
       swiftSettings: optimizedInDebug
     ),
@@ -64,7 +64,8 @@ let package = Package(
     // The script language: parse and check scripts of NT calls, encode them
     // for the guest, judge what came back.
     .target(
-      name: "Script", dependencies: ["GuestABI", "GuestMm", "Machine", "Inspect", "Reporting"], exclude: ["Schema"]),
+      name: "Script", dependencies: ["GuestABI", "GuestMm", "Machine", "Inspect", "Reporting", "GuestImage"],
+      exclude: ["Schema"]),
     .executableTarget(
       name: "mmlab",
       dependencies: [

@@ -16,7 +16,7 @@ extension StepReport {
   }
 
   /// "STATUS_SUCCESS" or "STATUS_A or STATUS_B".
-  var expectText: String? { expect.map { $0.map(NtNames.describeStatus).joined(separator: " or ") } }
+  public var expectText: String? { expect.map { $0.map(NtNames.describeStatus).joined(separator: " or ") } }
 
   /// The step on one line: index, call, status, what was expected, out-parameters, guest time.
   var line: String {

@@ -127,6 +127,9 @@ enum BootingCLITests {
 
 @Suite("mmlab on the real guest", .enabled(if: BootingCLITests.enabled, "/dev/kvm is not usable here"))
 struct CLIBootingTests {
+  static let vmBasics = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("../../Images/scripts/vm-basics.json").path
+
   @Test("run streams the console and exits with the guest's status")
   func runExitsWithGuestStatus() throws {
     let ok = try MMLabProcess.run(["run"])
@@ -209,9 +212,9 @@ struct CLIBootingTests {
     let clean = try MMLabProcess.run(["validate", "--scenario", "guard-pages", "--format", "json"])
     #expect(clean.status == 0, "\(clean.standardError)")
     let json = try clean.json()
-    #expect(json["passed"] as? Bool == true)
-    let names = (json["checkpoints"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
-    #expect(names == ["booted", "guard-pages"])
+    #expect(json["succeeded"] as? Bool == true)
+    let names = (json["steps"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+    #expect(names == ["guard-pages"])
   }
 
   @Test("pfn: totals as JSON, one page in detail, and an SVG map with a legend")
@@ -242,11 +245,11 @@ struct CLIBootingTests {
     let core = temporaryPath("mm.core")
     defer { try? FileManager.default.removeItem(atPath: core) }
     let written = try MMLabProcess.run([
-      "dump-core", "--out", core, "--append", "scenario=vm-basics", "--checkpoint", "vm-touched",
+      "dump-core", "--out", core, "--script", Self.vmBasics, "--checkpoint", "vm-touched",
     ])
     #expect(written.status == 0, "\(written.standardError)")
     let live = try MMLabProcess.run([
-      "pfn", "--format", "json", "--append", "scenario=vm-basics", "--checkpoint", "vm-touched",
+      "pfn", "--format", "json", "--script", Self.vmBasics, "--checkpoint", "vm-touched",
     ]).json()
     let fromCore = try MMLabProcess.run(["pfn", "--core", core, "--format", "json"]).json()
     #expect(fromCore["lists"] as? [String: Int] == live["lists"] as? [String: Int])

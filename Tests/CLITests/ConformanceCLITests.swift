@@ -135,7 +135,7 @@ struct LibvirtCLITests {
 
   @Test("the guest runs under QEMU's TCG and dump-pagetables walks its tables", .enabled(if: enabled))
   func runAndDumpUnderTCG() throws {
-    let run = try MMLabProcess.run(["run", "--backend", "libvirt", "--accel", "tcg", "--append", "scenario=vm-basics"])
+    let run = try MMLabProcess.run(["run", "--backend", "libvirt", "--accel", "tcg"])
     #expect(run.status == 0, "\(run.standardError)")
     #expect(run.standardError.contains("qemu-tcg"))
     let dump = try MMLabProcess.run(["dump-pagetables", "--backend", "libvirt", "--accel", "tcg", "--format", "json"])
