@@ -90,12 +90,10 @@ public struct StressGenerator {
 struct SplitMix {
   var state: UInt64
   init(seed: UInt64) { state = seed }
+  /// SplitMix64's next output: the same mix as the guest's pattern words.
   mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
+    defer { state &+= 0x9E37_79B9_7F4A_7C15 }
+    return ScriptPattern.word(seed: state, address: 0)
   }
   mutating func below(_ bound: UInt64) -> UInt64 { next() % bound }
 }
