@@ -6,11 +6,6 @@ func runScenarios(_ boot: BootInformation) {
   if boot.hasWord(GuestScenario.virtualMemory) { virtualMemoryScenario() }
   if boot.hasWord(GuestScenario.guardPages) { guardPageScenario() }
   if boot.hasWord(GuestScenario.badInputs) { badInputScenario() }
-  if boot.hasWord(GuestScenario.stress) {
-    stressScenario(
-      seed: boot.number(after: GuestScenario.seedPrefix) ?? 1,
-      residentPages: boot.number(after: GuestScenario.residentPagesPrefix) ?? 0)
-  }
 }
 
 /// A scenario's expectation: traps with the scenario's name and what broke.

@@ -109,18 +109,6 @@ public enum GuestScenario {
   public static let guardPages: StaticString = "scenario=guard-pages"
   /// Every bad input returns its status and changes nothing.
   public static let badInputs: StaticString = "scenario=bad-inputs"
-  /// Seeded random operations across three processes ("seed=N" picks the run).
-  public static let stress: StaticString = "scenario=stress"
-  /// The seed word's prefix.
-  public static let seedPrefix: StaticString = "seed="
-  /// "stress.resident=N": before its random operations each stress process commits
-  /// and touches a heap of N pages at `residentHeapBase`, outside the random window,
-  /// so the run ends with working sets of a realistic size (N <= `residentPageLimit`).
-  public static let residentPagesPrefix: StaticString = "stress.resident="
-  /// Where the stress processes' resident heaps start (the random window is at 1 GiB).
-  public static let residentHeapBase: UInt64 = 0x2000_0000
-  /// The largest resident heap: 256 MiB, so it ends below the random window.
-  public static let residentPageLimit: UInt64 = 65_536
   /// Every scenario word, for hosts that check a name before booting.
-  public static let all: [StaticString] = [processSmoke, virtualMemory, guardPages, badInputs, stress]
+  public static let all: [StaticString] = [processSmoke, virtualMemory, guardPages, badInputs]
 }

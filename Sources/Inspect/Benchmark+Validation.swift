@@ -39,10 +39,12 @@ public enum BenchmarkError: Error, CustomStringConvertible, Equatable {
 }
 
 extension BenchmarkReport {
-  /// The stress run validated: its seed, and the checkpoint at its end (Guest/Scenarios/Stress.swift).
-  public static let validationStressSeed: UInt64 = 1
+  /// The checkpoint the validation figure is measured at: the end of the
+  /// generated stress run (`mmlab script --generate stress`).
   public static let validationCheckpoint = "stress-4000"
-  /// Pages each stress process touches before its random operations (one demand-zero fault each, ~1 ms on kvm-pvm).
+  public static let validationStressSeed: UInt64 = 1
+  public static let validationStressSteps = 4000
+  /// Pages each stress process touches before its random calls (one demand-zero fault each, ~1 ms on kvm-pvm).
   public static let validationResidentPages: UInt64 = 768
   /// What the validated state must show for the figure to be quoted.
   public static let minimumValidationProcesses = 2
@@ -50,25 +52,11 @@ extension BenchmarkReport {
   /// Violations named when a validation is refused.
   static let violationsNamed = 5
 
-  /// The guest's command line for the validation figure in a guest of `memoryMiB`:
-  /// the stress scenario with resident heaps, a third of RAM stocked on the zeroed list
-  /// (the stress run takes some; a quarter must remain).
+  /// The guest's command line for the validation figure in a guest of
+  /// `memoryMiB`: a third of RAM stocked on the zeroed list (the stress run
+  /// takes some; a quarter must remain).
   public static func validationCommandLine(memoryMiB: Int) -> [String] {
-    let zeroedPages = UInt64(memoryMiB) * 256 / 3
-    return ScenarioValidation.commandLine(scenario: "stress", seed: validationStressSeed) + [
-      String(describing: GuestScenario.residentPagesPrefix) + String(validationResidentPages),
-      String(describing: GuestCommandLine.zeroedPagesPrefix) + String(zeroedPages),
-    ]
-  }
-
-  /// Boots a guest of `options.memoryMiB` into the validation figure's state: the end
-  /// of the seeded stress run. The snapshot keeps the stopped guest alive.
-  public static func bootValidationGuest(image: BootImage, options: BootOptions) throws(SessionError) -> GuestSnapshot {
-    var boot = options
-    boot.commandLine += validationCommandLine(memoryMiB: options.memoryMiB)
-    let session = try Session(image: image, options: boot)
-    let checkpoint = try session.run(toCheckpoint: validationCheckpoint)
-    return try GuestSnapshot(session: session, checkpoint: checkpoint)
+    [String(describing: GuestCommandLine.zeroedPagesPrefix) + String(UInt64(memoryMiB) * 256 / 3)]
   }
 
   /// The figures of `state` as validated in `report`; throws, naming the first
@@ -100,15 +88,12 @@ extension BenchmarkReport {
     return figures
   }
 
-  /// Times `runs` full validations of a `validationMemoryMiB` guest in its realistic
+  /// Times `runs` full validations of the guest `snapshot` holds in its realistic
   /// state, each followed by a plain read of the bytes it reads (the memory-bandwidth floor),
   /// after checking that state; returns both sets of milliseconds, the bytes read and the state.
-  static func timeValidation(image: BootImage, options: BootOptions, runs: Int) throws -> (
+  static func timeValidation(_ snapshot: GuestSnapshot, runs: Int) throws -> (
     validation: [Double], plainRead: [Double], plainReadBytes: UInt64, state: ValidationState
   ) {
-    var large = options
-    large.memoryMiB = validationMemoryMiB
-    let snapshot = try bootValidationGuest(image: image, options: large)
     let state = try ScenarioValidation.state(of: snapshot)
     let validator = MmValidator(state: state, maxPhysicalAddressBits: snapshot.maxPhysicalAddressBits)
     let figures = try requireRealisticCleanState(validator.validate(), state: state)

@@ -11,10 +11,18 @@ public struct BenchmarkOptions: Sendable {
   /// Full walks timed for the walk figure.
   public var walkRuns: Int
 
-  public init(boot: BootOptions = BootOptions(), bootRuns: Int = 21, walkRuns: Int = 21) {
+  /// Boots the guest the validation figure is measured on, in the state it
+  /// claims (`mmlab bench` runs the generated stress script to its end).
+  public var validationGuest: @Sendable (BootOptions) throws -> GuestSnapshot
+
+  public init(
+    boot: BootOptions = BootOptions(), bootRuns: Int = 21, walkRuns: Int = 21,
+    validationGuest: @escaping @Sendable (BootOptions) throws -> GuestSnapshot
+  ) {
     self.boot = boot
     self.bootRuns = bootRuns
     self.walkRuns = walkRuns
+    self.validationGuest = validationGuest
   }
 }
 
@@ -134,7 +142,9 @@ public struct BenchmarkReport: Sendable {
       return FloorCost(
         kind: kind, medianTicks: measured.medianTicks, iterations: measured.iterations, nanoseconds: nanoseconds)
     }
-    let timed = try timeValidation(image: image, options: options.boot, runs: validationRuns)
+    var large = options.boot
+    large.memoryMiB = validationMemoryMiB
+    let timed = try timeValidation(try options.validationGuest(large), runs: validationRuns)
     return BenchmarkReport(
       platform: platform ?? session.machine.platform, boot: Spread(bootSamples), walkLeaves: leaves,
       walkTables: tables, walkRate: Spread(rates), floorCosts: costs, tscKHz: tscKHz,

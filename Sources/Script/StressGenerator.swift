@@ -10,11 +10,23 @@ import GuestMm
 public struct StressGenerator {
   public var seed: UInt64
   public var steps: Int
+  /// Pages each process commits and touches first, at `heapBase`, where the
+  /// random calls never reach: working sets of a realistic size at the end.
+  public var residentPages: UInt64
+  /// The script's guest RAM, in MiB.
+  public var memoryMiB: Int
 
-  public init(seed: UInt64, steps: Int) {
+  public init(seed: UInt64, steps: Int, residentPages: UInt64 = 0, memoryMiB: Int = 64) {
     self.seed = seed
     self.steps = steps
+    self.residentPages = residentPages
+    self.memoryMiB = memoryMiB
   }
+
+  /// Where the resident heaps start (below the random window, which they must not reach).
+  public static let heapBase: UInt64 = 0x2000_0000
+  /// The largest resident heap: 256 MiB, so it ends below the window.
+  public static let residentPageLimit: UInt64 = (windowBase - heapBase) >> 12
 
   /// The window each process's calls fall in.
   static let windowBase: UInt64 = 0x4000_0000
@@ -29,13 +41,29 @@ public struct StressGenerator {
     var random = SplitMix(seed: seed)
     let models = Self.processes.map { _ in ModelProcess() }
     var lines = Self.processes.map { #"{"call": "CreateProcess", "as": "\#($0)"}"# }
+    if residentPages > 0 {
+      for (name, model) in zip(Self.processes, models) { lines += heap(process: name, model: model) }
+    }
     let quarter = max(1, steps / 4)
     for n in 1...max(1, steps) {
       let which = Int(random.below(3))
       lines.append(step(&random, process: Self.processes[which], model: models[which]))
       if n % quarter == 0 { lines.append(#"{"call": "Checkpoint", "name": "stress-\#(n)"}"#) }
     }
-    return "{\"memory\": 64,\n \"steps\": [\n  " + lines.joined(separator: ",\n  ") + "]}\n"
+    return "{\"memory\": \(memoryMiB),\n \"steps\": [\n  " + lines.joined(separator: ",\n  ") + "]}\n"
+  }
+
+  /// The resident heap's two steps: commit it, then write every page from user mode.
+  func heap(process: String, model: ModelProcess) -> [String] {
+    let bytes = min(residentPages, Self.residentPageLimit) << 12
+    let allocated = model.memory.ntAllocateVirtualMemory(
+      baseAddress: Self.heapBase, zeroBits: 0, regionSize: bytes, allocationType: 0x3000, protect: 0x04
+    ).status
+    let touched = model.touch(Self.heapBase, pages: bytes >> 12, write: true)
+    return [
+      #"{"call": "NtAllocateVirtualMemory", "ProcessHandle": "\#(process)", "BaseAddress": "\#(hex(Self.heapBase))", "ZeroBits": 0, "RegionSize": "\#(hex(bytes))", "AllocationType": "MEM_RESERVE|MEM_COMMIT", "Protect": "PAGE_READWRITE", "expect": "\#(NtNames.describeStatus(allocated.rawValue))"}"#,
+      #"{"call": "Touch", "ProcessHandle": "\#(process)", "Address": "\#(hex(Self.heapBase))", "Pages": \#(bytes >> 12), "Access": "write", "expect": "\#(NtNames.describeStatus(touched.rawValue))"}"#,
+    ]
   }
 
   /// One random call on `process`, as a JSON object with the model's status.

@@ -67,7 +67,8 @@ struct BenchCommand: ParsableCommand {
 
   func run() throws {
     let report = try BenchmarkReport.measure(
-      BenchmarkOptions(boot: boot.options(), bootRuns: bootRuns, walkRuns: walkRuns))
+      BenchmarkOptions(
+        boot: boot.options(), bootRuns: bootRuns, walkRuns: walkRuns, validationGuest: BenchValidationGuest.boot))
     let conformance =
       conformanceSample == 0
       ? nil : try ConformanceBenchmark.measure(boot: boot.options(), jobs: jobs, sampleEvery: conformanceSample)

@@ -61,7 +61,9 @@ struct ScriptCommand: ParsableCommand {
 
   @Option(
     name: .customLong("validate"),
-    help: "checkpoints (at Checkpoint steps and around steps that may fail) or every-step.")
+    help:
+      "checkpoints (at Checkpoint steps, and around NT calls that may fail to compare the state), every-step (after every step too), or checkpoints-only (no comparisons: fastest)."
+  )
   var validation: ValidationPolicy = .checkpoints
 
   @Option(name: .long, help: "Report format: text, json, junit or tap.")

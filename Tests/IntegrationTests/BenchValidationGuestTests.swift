@@ -1,17 +1,17 @@
 import GuestABI
 import Inspect
 import Machine
+import Script
 import Testing
 
 /// The guest `mmlab bench` times its validation on: booted for real, at the bench's size.
 @Suite("The bench's validation guest", .enabled(if: BootingTests.enabled, BootingTests.reason))
 struct BenchValidationGuestTests {
-  @Test("ends the stress run clean and realistic; a dirty zeroed page planted in it is refused by name")
+  @Test("ends the generated stress script clean and realistic; a dirty zeroed page planted in it is refused by name")
   func realisticCleanAndRefusesAPlantedViolation() throws {
     var options = BootOptions(memoryMiB: BenchmarkReport.validationMemoryMiB)
     options.timeoutSeconds = 60
-    let image = try Session.loadImage(nil, ramSize: UInt64(options.memoryMiB) << 20)
-    let snapshot = try BenchmarkReport.bootValidationGuest(image: image, options: options)
+    let snapshot = try BenchValidationGuest.boot(options)
     let state = try ScenarioValidation.state(of: snapshot)
     let figures = try BenchmarkReport.requireRealisticCleanState(
       try ScenarioValidation.validate(snapshot), state: state)
