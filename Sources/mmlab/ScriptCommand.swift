@@ -29,9 +29,11 @@ struct ScriptCommand: ParsableCommand {
       FaultAddress, PagesDone); WritePattern and CheckPattern (ProcessHandle, Address, Size, Seed; \
       CheckPattern -> FirstMismatch); Checkpoint ("name": the host validates the Mm there).
 
-      The host judges every step: its status against "expect", and for every step that may fail \
-      it compares the process's VADs, its user-half page-table entries and the PFN database \
-      before and after the call: a failed call must change nothing. Exits 0 when every step got \
+      The host judges every step: its status against "expect", and for every NT call that may \
+      fail (its "expect" admits an error, or it has none) it compares the PFN database and every \
+      process's VADs and user-half page-table entries before and after the call: a failed call \
+      must change nothing (Touch and the patterns keep what their accesses did before a fault). \
+      A script's "memory" wins over --memory. Exits 0 when every step got \
       an acceptable status and nothing was violated, 1 otherwise, 2 for a bad script (the \
       message names the JSON path and why), before any guest boots. The JSON Schema is \
       Sources/Script/Schema/script.schema.json.
