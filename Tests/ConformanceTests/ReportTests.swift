@@ -1,9 +1,9 @@
 import Foundation
+import Reporting
 import Synchronization
 import Testing
 
 @testable import Conformance
-import Reporting
 
 #if canImport(FoundationXML)
   import FoundationXML
