@@ -38,14 +38,20 @@ public final class ScriptRunner {
     }
   }
 
-  /// Boots the guest, runs every batch, and returns the judged report.
-  public func run() throws(SessionError) -> ScriptReport {
-    let start = DispatchTime.now()
+  /// The guest's options: the script's RAM, and the interpreter (with its
+  /// test hooks when asked) on the command line.
+  var bootOptions: BootOptions {
     var boot = options.boot
     if let memory = script.memoryMiB { boot.memoryMiB = memory }
     boot.commandLine.append(String(describing: GuestCommandLine.script))
     if options.testHooks { boot.commandLine.append(String(describing: GuestCommandLine.scriptTestHooks)) }
-    let session = try Session(options: boot)
+    return boot
+  }
+
+  /// Boots the guest, runs every batch, and returns the judged report.
+  public func run() throws(SessionError) -> ScriptReport {
+    let start = DispatchTime.now()
+    let session = try Session(options: bootOptions)
     var exitStatus: UInt8?
     do {
       let guest = try ScriptGuest(session: session)
@@ -78,10 +84,7 @@ public final class ScriptRunner {
     guard let target = script.steps.first(where: { $0.checkpointName == name })?.index else {
       throw .inspection("the script has no Checkpoint named \"\(name)\"")
     }
-    var boot = options.boot
-    if let memory = script.memoryMiB { boot.memoryMiB = memory }
-    boot.commandLine.append(String(describing: GuestCommandLine.script))
-    let session = try Session(options: boot)
+    let session = try Session(options: bootOptions)
     let guest = try ScriptGuest(session: session)
     var reached: GuestSnapshot?
     var first = 0
@@ -104,22 +107,24 @@ public final class ScriptRunner {
       problems.append("the guest stopped around step \(stop.index), which the script does not have")
       return
     }
+    let step = script.steps[stop.index]
+    let failed = stop.status.map { $0 & 0xC000_0000 == 0xC000_0000 } ?? false
+    let validates = step.spec.call == .checkpoint || options.validation == .everyStep
+    let earlier = before.removeValue(forKey: stop.index)
+    // After a call that succeeded there is nothing to compare: no state to decode.
+    guard !stop.ran || validates || (failed && earlier != nil) else { return }
     let snapshot = try GuestSnapshot(session: session, checkpoint: stop.checkpoint)
     let state = try ScenarioValidation.state(of: snapshot)
     guard stop.ran else {
       before[stop.index] = MmStateCapture(state)
       return
     }
-    let step = script.steps[stop.index]
-    if let status = stop.status, status & 0xC000_0000 == 0xC000_0000, step.spec.failsAtomically,
-      let earlier = before[stop.index]
-    {
+    if failed, step.spec.failsAtomically, let earlier {
       for change in MmStateCapture(state).changes(since: earlier) {
         steps[stop.index].violations.append("the call failed but changed state: \(change)")
       }
     }
-    before[stop.index] = nil
-    if step.spec.call == .checkpoint || options.validation == .everyStep {
+    if validates {
       let report = MmValidator(state: state, maxPhysicalAddressBits: snapshot.maxPhysicalAddressBits).validate()
       steps[stop.index].violations += report.violations.prefix(8).map(\.description)
       if !report.isClean && firstBrokenStep == nil && options.validation == .everyStep { firstBrokenStep = stop.index }
