@@ -80,7 +80,7 @@ let package = Package(
     .testTarget(name: "GuestMmTests", dependencies: ["GuestMm", "GuestABI"]),
     .testTarget(name: "InspectTests", dependencies: ["Inspect", "Machine", "X86Paging", "GuestABI"]),
     .testTarget(name: "ConformanceTests", dependencies: ["Conformance", "X86Paging", "GuestABI", "Reporting"]),
-    .testTarget(name: "ScriptTests", dependencies: ["Script", "GuestABI"]),
+    .testTarget(name: "ScriptTests", dependencies: ["Script", "GuestABI", "GuestMm"]),
     .testTarget(
       name: "IntegrationTests",
       dependencies: ["Machine", "Inspect", "GuestImage", "X86Paging", "GuestABI", "Conformance", "Script"]

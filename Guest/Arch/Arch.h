@@ -87,9 +87,10 @@ extern char __ex_table_start[], __ex_table_end[];
 extern char ist_stacks[], boot_stack_top[], deprivileged_stack_top[];
 extern unsigned char kernel_idt[], hypercall_request[], console_line[];
 extern char deprivileged_exit[], deprivileged_resume[];
-extern char user_text_start[], user_text_end[], user_exit[], user_system_call[], user_touch_pages[];
-extern char user_allocate_and_touch[], user_time_touches[];
-extern char user_script_touch[], user_write_pattern[], user_check_pattern[];
+extern char user_text_start[], user_text_end[], user_exit[], user_touch_pages[], user_time_touches[];
+extern char user_script_interpreter[], user_script_gate[], user_script_routine_return[];
+extern char user_script_routines_start[], user_script_routines_end[];
+extern uint64_t script_gate_address;
 
 /// Virtual address of interrupt vector `n`'s entry stub.
 static inline uint64_t arch_isr_stub(unsigned n) { return (uint64_t)isr_stubs + 16 * (uint64_t)(n & 255); }
@@ -112,14 +113,17 @@ static inline uint64_t arch_deprivileged_resume(void) { return (uint64_t)deprivi
 static inline uint64_t arch_user_text_start(void) { return (uint64_t)user_text_start; }
 static inline uint64_t arch_user_text_end(void) { return (uint64_t)user_text_end; }
 static inline uint64_t arch_user_exit(void) { return (uint64_t)user_exit; }
-static inline uint64_t arch_user_system_call(void) { return (uint64_t)user_system_call; }
 static inline uint64_t arch_user_touch_pages(void) { return (uint64_t)user_touch_pages; }
-static inline uint64_t arch_user_allocate_and_touch(void) { return (uint64_t)user_allocate_and_touch; }
 static inline uint64_t arch_user_time_touches(void) { return (uint64_t)user_time_touches; }
-/// The script interpreter's routines (Guest/Boot/script.S).
-static inline uint64_t arch_user_script_touch(void) { return (uint64_t)user_script_touch; }
-static inline uint64_t arch_user_write_pattern(void) { return (uint64_t)user_write_pattern; }
-static inline uint64_t arch_user_check_pattern(void) { return (uint64_t)user_check_pattern; }
+/// The script interpreter (Guest/Boot/script.S): its entry, its gate, and
+/// the range of the routines a fault may end early (and where they return).
+static inline uint64_t arch_user_script_interpreter(void) { return (uint64_t)user_script_interpreter; }
+static inline uint64_t arch_user_script_gate(void) { return (uint64_t)user_script_gate; }
+static inline uint64_t arch_user_script_routine_return(void) { return (uint64_t)user_script_routine_return; }
+static inline uint64_t arch_user_script_routines_start(void) { return (uint64_t)user_script_routines_start; }
+static inline uint64_t arch_user_script_routines_end(void) { return (uint64_t)user_script_routines_end; }
+/// Arms the gate (isr_common compares the trapping RIP with it).
+static inline void arch_set_script_gate(uint64_t userAddress) { script_gate_address = userAddress; }
 /// The 48-byte hypercall request record and the 256-byte console line buffer.
 static inline uint64_t arch_hypercall_request(void) { return (uint64_t)hypercall_request; }
 static inline uint64_t arch_console_line(void) { return (uint64_t)console_line; }

@@ -34,10 +34,15 @@ isr_common:
   // The conformance runner's accesses (Guest/Boot/conformance.S) come first.
   cmpq $0, conformance_active(%rip)
   jne conformance_trap
-  // The end of a deprivileged pass (its UD2 at deprivileged_exit) goes
-  // straight back to the kernel with the user's RAX.
+  // The script interpreter's system-call gate (a UD2 at the user address in
+  // script_gate_address) goes straight to script_gate with the full frame.
   cmpq $6, 16(%rsp)
   jne 7f
+  mov 32(%rsp), %rax
+  cmp script_gate_address(%rip), %rax
+  je script_gate_entry
+  // The end of a deprivileged pass (its UD2 at deprivileged_exit) goes
+  // straight back to the kernel with the user's RAX.
   lea deprivileged_exit(%rip), %rax
   cmp %rax, 32(%rsp)
   jne 7f
@@ -87,9 +92,9 @@ isr_common:
   pop %rax
   add $16, %rsp
   iretq
-3:                                    // not in the table: the full frame and trap_dispatch
-.globl isr_general
-isr_general:
+// The rest of the trap frame (RAX and RBX are pushed), a call of \handler
+// with it, and the way back to where the trap came from.
+.macro full_frame_call handler
   push %rcx
   push %rdx
   push %rsi
@@ -107,7 +112,7 @@ isr_general:
   mov %rsp, %rbx                      // callee-saved: the frame
   and $-16, %rsp                      // the ABI's call alignment
   cld
-  call trap_dispatch                  // no FPU state to save: the kernel is built without SSE
+  call \handler                       // no FPU state to save: the kernel is built without SSE
   mov %rbx, %rsp
   pop %r15
   pop %r14
@@ -126,6 +131,50 @@ isr_general:
   pop %rax
   add $16, %rsp                       // vector and error code
   iretq
+.endm
+
+3:                                    // not in the table: the full frame and trap_dispatch
+.globl isr_general
+isr_general:
+  full_frame_call trap_dispatch
+
+// The script gate's frame (Guest/Kernel/ScriptInterpreter.swift
+// `ScriptGateFrame`): only the registers the gate reads or answers in, the
+// operand registers, under RBX and RAX. Every push is an emulated store on
+// kvm-pvm, so the frame is no larger; script_gate preserves the others.
+script_gate_entry:
+  push %rcx
+  push %rdx
+  push %rsi
+  push %rdi
+  push %r8
+  push %r9
+  push %r10
+  push %r11
+  mov %rsp, %rdi                      // ScriptGateFrame *
+  mov %rsp, %rbx
+  and $-16, %rsp
+  call script_gate
+  mov %rbx, %rsp
+  pop %r11
+  pop %r10
+  pop %r9
+  pop %r8
+  pop %rdi
+  pop %rsi
+  pop %rdx
+  pop %rcx
+  pop %rbx
+  pop %rax
+  add $16, %rsp
+  iretq
+
+.data
+.p2align 3
+// The user address of the interpreter's gate UD2 (Guest/Boot/script.S),
+// set while a script runs; an address no UD2 can have otherwise.
+.globl script_gate_address
+script_gate_address: .quad -1
 
 .text
 // uint64_t arch_probe_load(uint64_t address, uint8_t *vector)
@@ -266,13 +315,6 @@ deprivileged_return_rsp: .skip 8
 .globl user_exit
 user_exit:
   ud2
-// System call: number in RAX, arguments in RDI, RSI, RDX, R10; status back in RAX.
-// The kernel sees the UD2 at this address, serves the call and resumes after it.
-.p2align 4
-.globl user_system_call
-user_system_call:
-  ud2
-  ret
 // uint64_t user_touch_pages(uint64_t address, uint64_t pages, uint64_t write)
 // Reads (write = 0) or writes the first qword of each page; returns 0.
 .p2align 4
@@ -294,36 +336,6 @@ user_touch_pages:
 3:
   xor %eax, %eax
   ret
-// uint64_t user_allocate_and_touch(uint64_t size, uint64_t protection, uint64_t pages)
-// Reserves and commits `size` bytes anywhere through the system call, writes
-// the first `pages` pages, and returns the base; or the failing status (a
-// status is never 64 KiB-aligned, a base always is).
-.p2align 4
-.globl user_allocate_and_touch
-user_allocate_and_touch:
-  push %rbx
-  mov %rdx, %rbx                        // pages to touch
-  mov %rsi, %rdx                        // protection
-  mov %rdi, %rsi                        // size
-  xor %edi, %edi                        // base: anywhere
-  mov $1, %r10                          // commit too
-  mov $1, %eax                          // SystemCall.allocate
-  call user_system_call
-  test %eax, %eax
-  jnz 2f
-  mov %rdi, %rax                        // the base
-  mov %rdi, %rcx
-1:
-  test %rbx, %rbx
-  jz 2f
-  mov %rcx, (%rcx)
-  add $4096, %rcx
-  dec %rbx
-  jmp 1b
-2:
-  pop %rbx
-  ret
-
 // uint64_t user_time_touches(uint64_t address, uint64_t pages)
 // Writes the first qword of each page and returns the TSC ticks it took.
 .p2align 4

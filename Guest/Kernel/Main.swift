@@ -39,7 +39,6 @@ func kernelMain(_ startInfoPhysical: UInt64) {
     linkBenchRegion(bench, space: space, database: database)
     Hypercall.checkpoint(.largeRegionMapped)
   }
-  runScenarios(boot)
   if boot.hasWord(GuestCommandLine.measure) { measurePlatformCosts(space: space) }
   if boot.hasWord(GuestCommandLine.measureFaults) { measureFaultCosts() }
   if boot.hasWord(GuestCommandLine.measure) || boot.hasWord(GuestCommandLine.measureFaults) {
@@ -82,7 +81,7 @@ func prepareBoot(_ plan: UnsafeMutablePointer<BootPlan>) {
     plan.pointee.conformance = runner
   }
   if boot.hasWord(GuestCommandLine.script) {
-    guard let script = allocateScriptFrames(frames: &frames) else {
+    guard let script = allocateScriptFrames(frames: &frames, space: space) else {
       plan.pointee.failure = "out of frames for the script interpreter"
       return
     }

@@ -107,6 +107,9 @@ func startProcess() -> Int {
   }
   switchToProcess(index)
   guard mapUserCode(&kernel!.processes[index].space) else { kernelPanic("startProcess", "no pages for user code") }
+  if let frames = scriptSession, !mapScriptWindow(frames, into: &kernel!.processes[index].space) {
+    kernelPanic("startProcess", "no pages for the script window")
+  }
   let stackSize = UserLayout.stackPages * UserAddressSpace.pageSize
   let stack = kernel!.processes[index].memory.reserve(
     base: UserLayout.stackTop - stackSize, size: stackSize, protection: PageProtection.readWrite, commit: true)

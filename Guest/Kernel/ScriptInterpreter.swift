@@ -1,111 +1,170 @@
 import GuestArch
 
 /// The script interpreter's frames (boot allocator, accounted as boot pages):
-/// the request and results buffers the host reads and writes, and the alias
-/// slots, which only the guest sees. Physical addresses.
+/// the request, results and alias-slot pages `ScriptWindow` maps. Physical addresses.
 struct ScriptFrames {
   let request: UInt64
   let results: UInt64
   let slots: UInt64
+
+  /// The window's pages in order, as (user address, physical address, writable by user mode).
+  func page(_ n: UInt64) -> (UInt64, UInt64, Bool) {
+    let address = ScriptWindow.base + n * ScriptWindow.pageSize
+    if n < ScriptWindow.requestPages { return (address, request + n * ScriptWindow.pageSize, false) }
+    let afterRequest = n - ScriptWindow.requestPages
+    if afterRequest < ScriptWindow.resultsPages { return (address, results + afterRequest * ScriptWindow.pageSize, true) }
+    return (address, slots + (afterRequest - ScriptWindow.resultsPages) * ScriptWindow.pageSize, true)
+  }
+
+  static let pageCount = ScriptWindow.requestPages + ScriptWindow.resultsPages + ScriptWindow.slotPages
+
+  /// The leaf PTE of window page `n`: user, no execute, written only where user mode writes.
+  func entry(_ n: UInt64) -> (UInt64, UInt64) {
+    let (address, physical, writable) = page(n)
+    var flags = PageTableEntry.present | PageTableEntry.user | PageTableEntry.accessed | PageTableEntry.noExecute
+    if writable { flags |= PageTableEntry.writable | PageTableEntry.dirty }
+    return (address, physical | flags)
+  }
 }
 
-/// Takes the interpreter's frames; deprivileged boot pass; nil when frames run out.
-func allocateScriptFrames(frames: inout BootFrameAllocator) -> ScriptFrames? {
-  let requestPages = (ScriptABI.requestBufferSize + 4095) / 4096
-  let resultPages = (ScriptABI.resultsBufferSize + 4095) / 4096
-  let slotPages = (ScriptABI.aliasSlots * 8 + 64 + 4095) / 4096  // and runScriptRoutine's word at the top
-  guard let request = frames.allocateContiguous(requestPages), let results = frames.allocateContiguous(resultPages),
-    let slots = frames.allocateContiguous(slotPages)
+/// Takes the interpreter's frames and maps them and the user code into the
+/// kernel's own address space (where the interpreter runs until a process
+/// exists); deprivileged boot pass; nil when frames run out.
+func allocateScriptFrames(frames: inout BootFrameAllocator, space: KernelAddressSpace) -> ScriptFrames? {
+  guard let request = frames.allocateContiguous(Int(ScriptWindow.requestPages)),
+    let results = frames.allocateContiguous(Int(ScriptWindow.resultsPages)),
+    let slots = frames.allocateContiguous(Int(ScriptWindow.slotPages))
   else { return nil }
-  return ScriptFrames(request: request, results: results, slots: slots)
+  let script = ScriptFrames(request: request, results: results, slots: slots)
+  for n in 0..<ScriptFrames.pageCount {
+    let (address, entry) = script.entry(n)
+    guard space.mapUser(address, entry: entry, frames: &frames) else { return nil }
+  }
+  var page = arch_user_text_start()
+  while page < arch_user_text_end() {
+    let entry = kernelPhysical(page) | PageTableEntry.present | PageTableEntry.user | PageTableEntry.accessed
+    guard space.mapUser(userAddress(ofUserCode: page), entry: entry, frames: &frames) else { return nil }
+    page += 4096
+  }
+  return script
 }
 
-/// What one step sees: its record, its result record and the alias slots.
-/// Operands are read and resolved where a call uses them, never all at once.
-struct ScriptStepView {
-  let record: UnsafeMutableRawPointer
-  let result: UnsafeMutableRawPointer
-  let slots: UnsafeMutablePointer<UInt64>
-
-  /// Operand `n` (0..<ScriptABI.operandCount): the immediate, or alias slot's value plus the offset.
-  func operand(_ n: Int) -> UInt64 {
-    let value = record.load(fromByteOffset: ScriptStepRecord.operands + 8 * n, as: UInt64.self)
-    let slot = record.load(fromByteOffset: ScriptStepRecord.operandSlots + n, as: UInt8.self)
-    return slot == 0 ? value : slots[Int(slot)] &+ value
+/// Maps the script window into the current process (window pages, not accounted per PTE).
+func mapScriptWindow(_ frames: ScriptFrames, into space: inout ProcessAddressSpace) -> Bool {
+  for n in 0..<ScriptFrames.pageCount {
+    let (address, entry) = frames.entry(n)
+    guard space.mapWindowPage(address, entry: entry) else { return false }
   }
-
-  /// Writes out-parameter `n` (0..<ScriptABI.outputCount).
-  func output(_ n: Int, _ value: UInt64) {
-    result.storeBytes(of: value, toByteOffset: ScriptResultRecord.outputs + 8 * n, as: UInt64.self)
-  }
+  return true
 }
+
+/// The running script's frames (nil when no script runs): new processes map
+/// them, and the gate and the fault path know a script runs.
+var scriptSession: ScriptFrames? = nil
 
 /// Whether the command line enabled the test-only calls (`GuestCommandLine.scriptTestHooks`).
 var scriptTestHooks = false
 
 /// Serves the host's script batches until an empty one: announces the
-/// buffers, then per batch runs its steps in order (each one's stops, call,
-/// result and saved aliases) and stops at `scriptReady` again. The alias slots
-/// live for the whole run.
+/// buffers, arms the gate, and runs the interpreter at CPL 3 in the kernel's
+/// address space; it returns here when the host sends a batch of zero steps.
 func serveScript(_ frames: ScriptFrames, testHooks: Bool) {
   Hypercall.call(
     .region, GuestRegionKind.scriptRequest.rawValue, frames.request, UInt64(ScriptABI.requestBufferSize))
   Hypercall.call(
     .region, GuestRegionKind.scriptResults.rawValue, frames.results, UInt64(ScriptABI.resultsBufferSize))
   scriptTestHooks = testHooks
-  scriptRoutineStack = PhysicalWindow.virtualAddress(frames.slots) + 4096
+  scriptSession = frames
+  arch_set_script_gate(userAddress(ofUserCode: arch_user_script_gate()))
+  _ = arch_enter_user(
+    userAddress(ofUserCode: arch_user_script_interpreter()), ScriptWindow.stackTop,
+    userAddress(ofUserCode: arch_user_exit()), ScriptWindow.request, ScriptWindow.results, ScriptWindow.slots)
+  arch_set_script_gate(~0)
+  scriptSession = nil
+}
+
+/// The frame Guest/Boot/support.S `script_gate_entry` builds: the operand
+/// registers, RBX and RAX, then what the CPU and the entry stub pushed.
+struct ScriptGateFrame {
+  var r11, r10, r9, r8, rdi, rsi, rdx, rcx, rbx, rax: UInt64
+  var vector, errorCode: UInt64
+  var rip, cs, rflags, rsp, ss: UInt64
+}
+
+/// The gate (GuestABI `ScriptGate`): serves the request in RAX and resumes
+/// the interpreter after its UD2. A call takes the short path: on kvm-pvm
+/// every memory access here is emulated, and a call is most of a script.
+@_cdecl("script_gate")
+func scriptGate(_ rawFrame: UnsafeMutableRawPointer) {
+  let frame = rawFrame.assumingMemoryBound(to: ScriptGateFrame.self)
+  frame.pointee.rip &+= 2
+  let request = frame.pointee.rax
+  if request < ScriptGate.nextBatch {
+    frame.pointee.rax = performScriptCall(UInt32(truncatingIfNeeded: request), ScriptStepView(frame: frame))
+  } else {
+    serveGateRequest(frame, request)
+  }
+}
+
+/// The gate's other requests: the next batch (or, at a batch of zero steps,
+/// the end of the run: back to `serveScript` at CPL 0), and a stop.
+private func serveGateRequest(_ frame: UnsafeMutablePointer<ScriptGateFrame>, _ request: UInt64) {
+  guard let frames = scriptSession, frame.pointee.cs & 3 == 3 else { kernelPanic("scriptGate", "no script runs") }
   let header = PhysicalWindow.words(frames.request)
-  let steps = UnsafeMutableRawPointer(header) + ScriptABI.requestHeaderSize
-  let results = UnsafeMutableRawPointer(PhysicalWindow.words(frames.results))
-  let slots = PhysicalWindow.words(frames.slots)
-  while true {
+  switch request {
+  case ScriptGate.nextBatch:
     header[ScriptABI.requestStepCount / 8] = 0
     Hypercall.checkpoint(.scriptReady)
-    let requested = header[ScriptABI.requestStepCount / 8]
-    let count = Int(truncatingIfNeeded: min(requested, UInt64(ScriptABI.batchCapacity)))
-    if count == 0 { break }
-    for n in 0..<count {
-      let step = ScriptStepView(
-        record: steps + n * ScriptStepRecord.size, result: results + n * ScriptResultRecord.size, slots: slots)
-      runScriptStep(step, header: header)
+    let count = min(header[ScriptABI.requestStepCount / 8], UInt64(ScriptABI.batchCapacity))
+    if count != 0 {
+      frame.pointee.rax = count
+      return
     }
+    frame.pointee.rax = 0
+    frame.pointee.rip = arch_deprivileged_resume()
+    frame.pointee.cs = UInt64(Selector.kernelCode)
+    frame.pointee.ss = UInt64(Selector.kernelData)
+    frame.pointee.rsp = arch_boot_stack_top() - 256  // deprivileged_resume reloads the real one
+  case ScriptGate.stop:
+    header[ScriptABI.requestStopStep / 8] = frame.pointee.rdi & 0xFFFF_FFFF
+    header[ScriptABI.requestStopPhase / 8] = frame.pointee.rsi
+    Hypercall.checkpoint(.scriptStep)
+  default:
+    frame.pointee.rax = answer(ScriptStatus.notImplemented)
   }
 }
 
-/// One step: stops before it if asked, runs the call timing it, writes the
-/// result record, saves the out-parameters of a successful call into their
-/// alias slots, and stops after it if asked.
-func runScriptStep(_ step: ScriptStepView, header: UnsafeMutablePointer<UInt64>) {
-  let flags = ScriptStepFlags(rawValue: step.record.load(fromByteOffset: ScriptStepRecord.flags, as: UInt32.self))
-  let index = step.record.load(fromByteOffset: ScriptStepRecord.index, as: UInt32.self)
-  if flags.contains(.stopBefore) { stopAtScriptStep(index, phase: 0, header: header) }
-  let start = arch_rdtsc()
-  let status = performScriptCall(step)
-  step.result.storeBytes(of: status, toByteOffset: ScriptResultRecord.status, as: UInt32.self)
-  step.result.storeBytes(of: index, toByteOffset: ScriptResultRecord.index, as: UInt32.self)
-  let saves = step.record.load(fromByteOffset: ScriptStepRecord.saveSlots, as: UInt64.self)
-  if saves != 0 && status & 0x8000_0000 == 0 { saveOutputs(step, saves) }
-  step.result.storeBytes(of: arch_rdtsc() &- start, toByteOffset: ScriptResultRecord.ticks, as: UInt64.self)
-  if flags.contains(.stopAfter) { stopAtScriptStep(index, phase: 1, header: header) }
-}
+/// One gate call's operands and out-parameters, in the same registers (RDI,
+/// RSI, RDX, RCX, R8, R9, R10, R11): a call reads every operand it needs
+/// before it writes its first out-parameter.
+struct ScriptStepView {
+  let frame: UnsafeMutablePointer<ScriptGateFrame>
 
-/// Stores out-parameter n into alias slot `saves` byte n wherever that byte is nonzero.
-private func saveOutputs(_ step: ScriptStepView, _ saves: UInt64) {
-  var rest = saves
-  var n = 0
-  while rest != 0 {
-    let slot = Int(rest & 0xFF)
-    if slot != 0 {
-      step.slots[slot] = step.result.load(fromByteOffset: ScriptResultRecord.outputs + 8 * n, as: UInt64.self)
+  /// Operand `n` (0..<ScriptABI.operandCount), resolved by the interpreter.
+  func operand(_ n: Int) -> UInt64 {
+    switch n {
+    case 0: frame.pointee.rdi
+    case 1: frame.pointee.rsi
+    case 2: frame.pointee.rdx
+    case 3: frame.pointee.rcx
+    case 4: frame.pointee.r8
+    case 5: frame.pointee.r9
+    case 6: frame.pointee.r10
+    default: frame.pointee.r11
     }
-    rest >>= 8
-    n += 1
   }
-}
 
-/// Tells the host which step and phase (0 before it ran, 1 after) and stops at `scriptStep`.
-private func stopAtScriptStep(_ index: UInt32, phase: UInt64, header: UnsafeMutablePointer<UInt64>) {
-  header[ScriptABI.requestStopStep / 8] = UInt64(index)
-  header[ScriptABI.requestStopPhase / 8] = phase
-  Hypercall.checkpoint(.scriptStep)
+  /// Writes out-parameter `n` (0..<ScriptABI.outputCount).
+  func output(_ n: Int, _ value: UInt64) {
+    switch n {
+    case 0: frame.pointee.rdi = value
+    case 1: frame.pointee.rsi = value
+    case 2: frame.pointee.rdx = value
+    case 3: frame.pointee.rcx = value
+    case 4: frame.pointee.r8 = value
+    case 5: frame.pointee.r9 = value
+    case 6: frame.pointee.r10 = value
+    default: frame.pointee.r11 = value
+    }
+  }
 }

@@ -6,7 +6,7 @@ import GuestArch
 /// with operands and outputs in the order Sources/Script/Calls.swift lists
 /// them (operand 0, the handle, is resolved already). ULONG parameters take
 /// an operand's low 32 bits, as a 64-bit register passes them to NT.
-func scriptNtCall(_ call: ScriptCall, _ step: ScriptStepView, _ index: Int) -> UInt32 {
+func scriptNtCall(_ call: ScriptCall, _ step: ScriptStepView, _ index: Int) -> UInt64 {
   switch call {
   case .allocateVirtualMemory:
     let r = kernel!.processes[index].memory.ntAllocateVirtualMemory(
@@ -21,26 +21,26 @@ func scriptNtCall(_ call: ScriptCall, _ step: ScriptStepView, _ index: Int) -> U
     let r = kernel!.processes[index].memory.ntProtectVirtualMemory(
       baseAddress: step.operand(1), regionSize: step.operand(2),
       newProtect: UInt32(truncatingIfNeeded: step.operand(3)))
+    step.output(0, r.baseAddress)
+    step.output(1, r.regionSize)
     step.output(2, UInt64(r.oldProtect))
-    return scriptOutputs(step, r.status, r.baseAddress, r.regionSize)
+    return answer(r.status.rawValue, outputs: 3)
   case .queryVirtualMemory: return scriptQuery(step, index)
-  default:
-    clearScriptOutputs(step)
-    return ScriptStatus.notImplemented
+  default: return answer(ScriptStatus.notImplemented)
   }
 }
 
-/// Writes outputs 0 and 1 (BaseAddress, RegionSize) and returns `status`'s value.
-private func scriptOutputs(_ step: ScriptStepView, _ status: Status, _ base: UInt64, _ size: UInt64) -> UInt32 {
+/// Writes outputs 0 and 1 (BaseAddress, RegionSize) and answers `status`.
+private func scriptOutputs(_ step: ScriptStepView, _ status: Status, _ base: UInt64, _ size: UInt64) -> UInt64 {
   step.output(0, base)
   step.output(1, size)
-  return status.rawValue
+  return answer(status.rawValue, outputs: 2)
 }
 
 /// NtQueryVirtualMemory (ProcessHandle, BaseAddress, MemoryInformationClass):
 /// MEMORY_BASIC_INFORMATION's fields as outputs (BaseAddress, AllocationBase,
 /// AllocationProtect, RegionSize, State, Protect, Type).
-private func scriptQuery(_ step: ScriptStepView, _ index: Int) -> UInt32 {
+private func scriptQuery(_ step: ScriptStepView, _ index: Int) -> UInt64 {
   let r = kernel!.processes[index].memory.ntQueryVirtualMemory(
     baseAddress: step.operand(1), informationClass: UInt32(truncatingIfNeeded: step.operand(2)))
   step.output(0, r.info.baseAddress)
@@ -50,5 +50,5 @@ private func scriptQuery(_ step: ScriptStepView, _ index: Int) -> UInt32 {
   step.output(4, UInt64(r.info.state.rawValue))
   step.output(5, UInt64(r.info.protect.rawValue))
   step.output(6, UInt64(r.info.type.rawValue))
-  return r.status.rawValue
+  return answer(r.status.rawValue, outputs: 7)
 }

@@ -36,21 +36,22 @@ func returnToKernel(_ frame: UnsafeMutablePointer<TrapFrame>, value: UInt64) {
   frame.pointee.rsp = arch_boot_stack_top() - 256  // deprivileged_resume reloads the real one
 }
 
-/// How the kernel ended the last user run it ended early: the status, the
-/// faulting address (CR2; for a #GP the routine's %rdi), and the routine's
-/// %rcx (its units done, by the convention of Guest/Boot/script.S). A caller
-/// that needs it clears `status` before the run.
-struct UserFault {
-  var status: UInt32 = 0
-  var address: UInt64 = 0
-  var progress: UInt64 = 0
-}
-
-var lastUserFault = UserFault()
-
-/// Ends the user run `frame` interrupted with `status` (a fault the kernel
-/// will not resolve), recording it in `lastUserFault`.
+/// Ends the user access `frame` interrupted with `status` (a fault the
+/// kernel will not resolve). A script routine (Guest/Boot/script.S) returns
+/// to the interpreter with the status, the address in RDI and RSI 0; any other
+/// user run returns to the kernel with the status. A fault in the interpreter
+/// itself is a bug, reported as an unexpected trap.
 func endUserRun(_ frame: UnsafeMutablePointer<TrapFrame>, _ status: Status, address: UInt64) {
-  lastUserFault = UserFault(status: status.rawValue, address: address, progress: frame.pointee.rcx)
-  returnToKernel(frame, value: UInt64(status.rawValue))
+  guard scriptSession != nil else {
+    returnToKernel(frame, value: UInt64(status.rawValue))
+    return
+  }
+  let rip = frame.pointee.rip
+  guard rip >= userAddress(ofUserCode: arch_user_script_routines_start()),
+    rip < userAddress(ofUserCode: arch_user_script_routines_end())
+  else { reportUnexpectedTrap(frame.pointee, cr2: arch_read_cr2()) }
+  frame.pointee.rax = UInt64(status.rawValue)
+  frame.pointee.rdi = address
+  frame.pointee.rsi = 0
+  frame.pointee.rip = userAddress(ofUserCode: arch_user_script_routine_return())
 }

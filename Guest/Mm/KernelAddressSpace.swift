@@ -56,8 +56,21 @@ struct KernelAddressSpace {
     return true
   }
 
-  /// The physical address of the table at `level` that holds `virtualAddress`'s entry.
-  func tableFor(_ virtualAddress: UInt64, level: Int, frames: inout BootFrameAllocator) -> UInt64? {
+  /// Installs a 4 KiB user-accessible leaf `entry` at `virtualAddress` in the
+  /// lower half (the script interpreter's pages), its tables user-accessible
+  /// too. Only for tables not yet live.
+  func mapUser(_ virtualAddress: UInt64, entry: UInt64, frames: inout BootFrameAllocator) -> Bool {
+    guard virtualAddress >> 47 == 0, let table = tableFor(virtualAddress, level: 1, user: true, frames: &frames)
+    else { return false }
+    PhysicalWindow.words(table)[tableIndex(virtualAddress, level: 1)] = entry
+    return true
+  }
+
+  /// The physical address of the table at `level` that holds `virtualAddress`'s
+  /// entry; the tables it creates are user-accessible when `user` is.
+  func tableFor(_ virtualAddress: UInt64, level: Int, user: Bool = false, frames: inout BootFrameAllocator)
+    -> UInt64?
+  {
     var table = rootPhysical
     var current = 4
     while current > level {
@@ -66,6 +79,7 @@ struct KernelAddressSpace {
       if !entry.isPresent {
         guard let next = frames.allocateZeroed() else { return nil }
         entry = PageTableEntry.table(directory: next)
+        if user { entry = PageTableEntry(raw: entry.raw | PageTableEntry.user) }
         slot.pointee = entry.raw
       } else if entry.isLargePage {
         kernelPanic("KernelAddressSpace.tableFor", "a large page is in the way")

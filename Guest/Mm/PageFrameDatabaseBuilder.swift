@@ -1,7 +1,8 @@
 import GuestArch
 
 /// Kernel ranges whose mappings the PFN database does not account per PTE
-/// (GuestABI `DebugWindow`): the direct map, the self-map, the bench region.
+/// (GuestABI `DebugWindow`): the direct map, the self-map, the bench region,
+/// the user code pages and the script interpreter's buffers.
 struct AccountingWindows {
   var ramEnd: UInt64
 
@@ -12,6 +13,7 @@ struct AccountingWindows {
       (KernelLayout.selfMapBase, 1 << 39, .selfMap),
       (BenchLayout.regionBase, BenchLayout.regionSize, .benchRegion),
       (UserLayout.codeBase, UserLayout.codeMaximumSize, .userCode),
+      (ScriptWindow.base, ScriptWindow.size, .scriptBuffers),
     ]
   }
 
@@ -22,6 +24,7 @@ struct AccountingWindows {
       || (virtualAddress >= KernelLayout.selfMapBase && virtualAddress - KernelLayout.selfMapBase < 1 << 39)
       || (virtualAddress >= BenchLayout.regionBase && virtualAddress - BenchLayout.regionBase < BenchLayout.regionSize)
       || (virtualAddress >= UserLayout.codeBase && virtualAddress - UserLayout.codeBase < UserLayout.codeMaximumSize)
+      || (virtualAddress >= ScriptWindow.base && virtualAddress - ScriptWindow.base < ScriptWindow.size)
   }
 }
 

@@ -60,6 +60,9 @@ public enum DebugWindowKind: UInt32, Sendable {
   case benchRegion = 3
   /// `UserLayout`'s code pages, in every process.
   case userCode = 4
+  /// `ScriptWindow`: the script interpreter's buffers, in every process and
+  /// the kernel's own address space, when the guest runs a script.
+  case scriptBuffers = 5
 }
 
 /// One process slot. A slot with id 0 is unused (the kernel is not in the table).

@@ -38,10 +38,12 @@ public enum KernelLayout {
 /// Fixed places in every process's user half.
 public enum UserLayout {
   /// The user-mode code pages (the kernel image's `.user.text`, read and
-  /// execute) in the top 64 KiB below 2^47, which no reservation reaches. They
-  /// are kernel pages seen from user mode: a `DebugWindow` (`userCode`).
+  /// execute) at the start of the top 64 KiB below 2^47, which no
+  /// reservation reaches (`UserAddressSpace.end`). They are kernel pages seen
+  /// from user mode: a `DebugWindow` (`userCode`). The script interpreter's
+  /// buffers follow them (`ScriptWindow`).
   public static let codeBase: UInt64 = 0x7FFF_FFFF_0000
-  public static let codeMaximumSize: UInt64 = 0x1_0000
+  public static let codeMaximumSize: UInt64 = 0x4000
   /// The user stack: a reserved and committed VAD of `stackPages` pages ending here.
   public static let stackTop: UInt64 = 0x7FFF_FFFE_0000
   public static let stackPages: UInt64 = 16
@@ -89,8 +91,6 @@ public enum GuestCommandLine {
   public static let script: StaticString = "script"
   /// With `script`: also serve the test-only calls (`ScriptCall.testChangeThenFail`).
   public static let scriptTestHooks: StaticString = "script.test-hooks"
-  /// Run a scenario: the word is "scenario=" and one of `GuestScenario`'s names.
-  public static let scenarioPrefix: StaticString = "scenario="
   /// "mm.zeroed=N": the boot pass zeroes N free pages (at most those in the first
   /// GiB, which its tables map) and puts them on the zeroed list: the zero-page
   /// thread's work done ahead, at CPL 3, where it runs natively on kvm-pvm instead of
@@ -98,17 +98,3 @@ public enum GuestCommandLine {
   public static let zeroedPagesPrefix: StaticString = "mm.zeroed="
 }
 
-/// Scenarios the host can ask for on the command line ("scenario=NAME"). Each
-/// stops at named checkpoints and exits 0 when it ran to its end.
-public enum GuestScenario {
-  /// One process: user code pages, a committed stack, user-mode writes to it (demand-zero faults).
-  public static let processSmoke: StaticString = "scenario=process-smoke"
-  /// Two processes: reserve, commit, touch, protect, decommit, release; a system call from user mode.
-  public static let virtualMemory: StaticString = "scenario=vm-basics"
-  /// A guard page fires once, then the access goes through.
-  public static let guardPages: StaticString = "scenario=guard-pages"
-  /// Every bad input returns its status and changes nothing.
-  public static let badInputs: StaticString = "scenario=bad-inputs"
-  /// Every scenario word, for hosts that check a name before booting.
-  public static let all: [StaticString] = [processSmoke, virtualMemory, guardPages, badInputs]
-}

@@ -9,12 +9,17 @@
 /// flags ask for it (the host inspects the Mm there), writes the results, and
 /// stops at `scriptReady` again. A batch of zero steps ends the run.
 ///
+/// The interpreter runs at CPL 3 (Guest/Boot/script.S), where kvm-pvm runs it
+/// natively: it reads the records, resolves operands and writes results
+/// through `ScriptWindow`, and enters the kernel only for what needs it, each
+/// NT call through the system-call gate (`ScriptGate`), as a user program calls NT.
+///
 /// A step's operands are immediates or alias references: the guest keeps one
 /// table of 64-bit alias slots for the whole script, so a step can use what
 /// an earlier step of the same batch saved (a BaseAddress, a process handle).
 public enum ScriptABI {
-  /// Steps one batch may hold.
-  public static let batchCapacity = 256
+  /// Steps one batch may hold (what `ScriptWindow`'s request pages hold).
+  public static let batchCapacity = 128
   /// Alias slots (slot 0 means "an immediate").
   public static let aliasSlots = 256
   /// Operands a step record holds.
@@ -32,6 +37,45 @@ public enum ScriptABI {
   public static let requestBufferSize = requestHeaderSize + batchCapacity * ScriptStepRecord.size
   /// The results buffer: `batchCapacity` results.
   public static let resultsBufferSize = batchCapacity * ScriptResultRecord.size
+}
+
+/// Where the interpreter's buffers sit in every address space a script runs
+/// in (the kernel's and each process's), just above the user code pages and
+/// below 2^47, where no reservation reaches: the request pages (read-only to
+/// user mode: the kernel writes the header), the results pages, and a page of
+/// the alias slots with the interpreter's stack above them. A script's own
+/// user accesses stop at `UserAddressSpace.end` with an access violation, so
+/// they never reach these pages.
+public enum ScriptWindow {
+  public static let pageSize: UInt64 = 4096
+  public static let base: UInt64 = UserLayout.codeBase + UserLayout.codeMaximumSize
+  public static let requestPages: UInt64 = (UInt64(ScriptABI.requestBufferSize) + pageSize - 1) / pageSize
+  public static let resultsPages: UInt64 = (UInt64(ScriptABI.resultsBufferSize) + pageSize - 1) / pageSize
+  public static let slotPages: UInt64 = 1
+  public static let request: UInt64 = base
+  public static let results: UInt64 = request + requestPages * pageSize
+  public static let slots: UInt64 = results + resultsPages * pageSize
+  /// The interpreter's stack grows down from the top of the slot page.
+  public static let stackTop: UInt64 = slots + slotPages * pageSize
+  public static let size: UInt64 = stackTop - base
+  /// Bytes of the slot page the stack may use.
+  public static let stackBytes: UInt64 = slotPages * pageSize - UInt64(ScriptABI.aliasSlots) * 8
+}
+
+/// The interpreter's system-call gate (Guest/Boot/script.S `user_script_gate`,
+/// a UD2 the kernel knows): RAX a `ScriptCall` with its operands in RDI, RSI,
+/// RDX, RCX, R8, R9, R10, R11 (resolved), or one of these requests. For a call
+/// the status comes back in RAX and the out-parameters in the same eight
+/// registers. For Touch, WritePattern and CheckPattern the kernel only
+/// prepares: it checks the handle and the access and loads the process, then
+/// returns 0 and the routine's arguments in RDI, RSI, RDX (the interpreter
+/// runs the routine at CPL 3), or a failure status and out-parameters.
+public enum ScriptGate {
+  /// The batch is done: the kernel stops at `scriptReady` and returns the
+  /// next batch's step count (at least 1; a batch of zero ends the run there).
+  public static let nextBatch: UInt64 = 0x1_0000
+  /// Stop at `scriptStep`: RDI the step's index, RSI the phase (0 before, 1 after).
+  public static let stop: UInt64 = 0x1_0001
 }
 
 /// One step as the guest reads it.

@@ -2,7 +2,7 @@ extension ScenarioValidation {
   /// Per checkpoint: clean, or each violation on a line of its own.
   public var text: String {
     var lines = [
-      "# scenario \(scenario ?? "(boot only)")" + (seed.map { ", seed \($0)" } ?? "") + ", on \(platform)"
+      "# boot only, on \(platform)"
     ]
     for result in checkpoints {
       let report = result.report
@@ -33,8 +33,6 @@ extension ScenarioValidation {
         ]
       },
     ]
-    if let scenario { object["scenario"] = scenario }
-    if let seed { object["seed"] = seed }
     if let exception { object["exception"] = exception.summary }
     return object
   }

@@ -7,10 +7,10 @@ public struct CheckpointValidation: Sendable {
   public var report: MmValidationReport
 }
 
-/// A scenario run with the invariants checked at every checkpoint.
+/// The guest booted without a script, the invariants checked at every
+/// checkpoint it stops at, and run to its exit (scenarios are scripts:
+/// `ScriptRunner` runs them). Also the decoding and validation of one snapshot.
 public struct ScenarioValidation: Sendable {
-  public var scenario: String?
-  public var seed: UInt64?
   public var checkpoints: [CheckpointValidation]
   public var exitStatus: UInt8
   public var exception: GuestException?
@@ -22,28 +22,11 @@ public struct ScenarioValidation: Sendable {
     exitStatus == GuestExitStatus.success.rawValue && checkpoints.allSatisfy { $0.report.isClean }
   }
 
-  /// The scenario names the guest knows.
-  public static var knownScenarios: [String] {
-    let prefix = String(describing: GuestCommandLine.scenarioPrefix)
-    return GuestScenario.all.map { String(String(describing: $0).dropFirst(prefix.count)) }
-  }
-
-  /// The guest's command-line words for `scenario` and `seed`.
-  public static func commandLine(scenario: String?, seed: UInt64?) -> [String] {
-    var words: [String] = []
-    if let scenario { words.append(String(describing: GuestCommandLine.scenarioPrefix) + scenario) }
-    if let seed { words.append("seed=\(seed)") }
-    return words
-  }
-
-  /// Boots the guest with `scenario`, validates the Mm state at each
-  /// checkpoint, and runs it to its exit.
-  public static func run(
-    _ options: BootOptions, scenario: String?, seed: UInt64?, console: @escaping (String) -> Void = { _ in }
-  ) throws(SessionError) -> ScenarioValidation {
-    var boot = options
-    boot.commandLine += commandLine(scenario: scenario, seed: seed)
-    let session = try Session(options: boot, console: console)
+  /// Boots the guest, validates the Mm state at each checkpoint, and runs it to its exit.
+  public static func run(_ options: BootOptions, console: @escaping (String) -> Void = { _ in }) throws(SessionError)
+    -> ScenarioValidation
+  {
+    let session = try Session(options: options, console: console)
     var results: [CheckpointValidation] = []
     do {
       while true {
@@ -53,8 +36,7 @@ public struct ScenarioValidation: Sendable {
       }
     } catch .guestExited(let status, let exception, _, _) {
       return ScenarioValidation(
-        scenario: scenario, seed: seed, checkpoints: results, exitStatus: status, exception: exception,
-        platform: session.machine.platform)
+        checkpoints: results, exitStatus: status, exception: exception, platform: session.machine.platform)
     }
   }
 

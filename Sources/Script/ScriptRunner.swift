@@ -48,9 +48,19 @@ public final class ScriptRunner {
     return boot
   }
 
+  /// Refuses, before anything boots, a backend that cannot write guest RAM:
+  /// the batches go through it.
+  static func requireWritableRAM(_ boot: BootOptions) throws(SessionError) {
+    guard case .libvirt = boot.backend, boot.libvirtMemoryAccess == .peek else { return }
+    throw .inspection(
+      "scripts need to write guest RAM, which peek mode cannot (virDomainMemoryPeek is read-only): "
+        + "use --guest-memory file (a local daemon) or volume")
+  }
+
   /// Boots the guest, runs every batch, and returns the judged report.
   public func run() throws(SessionError) -> ScriptReport {
     let start = DispatchTime.now()
+    try Self.requireWritableRAM(options.boot)
     let session = try Session(options: bootOptions)
     var exitStatus: UInt8?
     do {
@@ -84,6 +94,7 @@ public final class ScriptRunner {
     guard let target = script.steps.first(where: { $0.checkpointName == name })?.index else {
       throw .inspection("the script has no Checkpoint named \"\(name)\"")
     }
+    try Self.requireWritableRAM(options.boot)
     let session = try Session(options: bootOptions)
     let guest = try ScriptGuest(session: session)
     var reached: GuestSnapshot?

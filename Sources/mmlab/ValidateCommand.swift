@@ -40,7 +40,7 @@ struct ValidateCommand: ParsableCommand {
 
   func run() throws {
     guard let scenario, let text = ScriptLibrary.text(scenario, seed: seed ?? 1) else {
-      let result = try ScenarioValidation.run(boot.options(), scenario: nil, seed: nil)
+      let result = try ScenarioValidation.run(boot.options())
       Terminal.writeReport(format == .json ? renderJSON(result.json) : result.text)
       if !result.passed { throw ExitCode.failure }
       return

@@ -47,6 +47,10 @@ struct ScriptCLIInputTests {
     #expect(try MMLabProcess.run(["script"]).status != 0)
     #expect(try MMLabProcess.run(["script", "--schema", "--generate", "stress"]).status != 0)
     #expect(try MMLabProcess.run(["script", "--generate", "chaos"]).standardError.contains("stress"))
+    let peek = try MMLabProcess.run(
+      ["script", ScriptSnapshotCLITests.vmBasics, "--backend", "libvirt", "--guest-memory", "peek"])
+    #expect(peek.status != 0)
+    #expect(peek.standardError.contains("peek cannot run a script"), "\(peek.standardError)")
   }
 
   @Test("--schema prints the shipped schema, --generate a script that reads back")

@@ -75,7 +75,7 @@ struct MmStateTests {
         #expect(head.last == pages.last.map { UInt32($0) } ?? PageFrameRecord.noPage)
       }
       #expect(state.listHead(.activeAndValid) == nil)
-      #expect(state.windows.map(\.kind) == [.directMap, .selfMap, .userCode])
+      #expect(state.windows.map(\.kind) == [.directMap, .selfMap, .userCode, .scriptBuffers])
       #expect(state.windows[0].start == KernelLayout.directMapBase)
       #expect(state.windows[1].contains(KernelLayout.selfMapBase))
       // Slot 0 is empty (id 0) and skipped.
@@ -219,7 +219,7 @@ struct MmStateTests {
         == .tooManyWindows(count: 100_000, limit: MmState.maxWindows))
     #expect(
       decodeError { $0.setDebugBlock64(DebugBlock.windowsPhysical, 0x3F_FFF0) }
-        == .windowsOutsideMemory(address: 0x3F_FFF0, count: 3))
+        == .windowsOutsideMemory(address: 0x3F_FFF0, count: 4))
     #expect(
       decodeError { $0.setDebugBlock32(DebugBlock.processCount, .max) }
         == .tooManyProcesses(count: .max, limit: MmState.maxProcesses))

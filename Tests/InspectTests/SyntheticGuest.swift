@@ -339,6 +339,7 @@ final class SyntheticGuest {
       (selfMap.base, SelfMap.slotBytes, .selfMap),
     ]
     windows.append((UserLayout.codeBase, UserLayout.codeMaximumSize, .userCode))
+    windows.append((ScriptWindow.base, ScriptWindow.size, .scriptBuffers))
     if options.benchRegion {
       let backing = (0..<BenchLayout.backingSize / 4096).map { _ in allocate() }
       for pfn in backing { frames[Int(pfn)].usage = .windowBacking }

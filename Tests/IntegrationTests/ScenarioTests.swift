@@ -18,15 +18,6 @@ struct ScenarioTests {
     #expect(report.steps.contains { $0.checkpointName != nil && $0.verdict == .passed })
   }
 
-  /// The compiled vm-basics is the one path scripts do not reach yet: its
-  /// second process allocates through the user-mode system-call gate (UD2).
-  @Test("the compiled vm-basics scenario, with its system call from user mode, validates clean")
-  func compiledScenarioWithSystemCall() throws {
-    let result = try ScenarioValidation.run(BootOptions(), scenario: "vm-basics", seed: nil)
-    #expect(result.passed, "\(result.text)")
-    #expect(result.checkpoints.map(\.checkpoint.name) == ["booted", "vm-touched", "vm-decommitted", "vm-released"])
-  }
-
   @Test("the host decodes each process and its VADs")
   func processesAndVads() throws {
     let script = try Script.parse(try #require(ScriptLibrary.text("vm-basics")))

@@ -192,6 +192,63 @@ struct ScriptGuestTests {
     try guest.finish()
   }
 
+  /// The interpreter runs at CPL 3 on `ScriptWindow`, mapped in the kernel's
+  /// address space and in every process: request pages read-only to user
+  /// mode, results and slots writable, the code read and execute. A script's
+  /// own accesses end at `UserAddressSpace.end`, so they never reach it.
+  @Test("user accesses stop at the end of the user half; the interpreter's window is mapped and out of reach")
+  func windowAndUserEnd() throws {
+    let guest = try ScriptTestGuest()
+    // Each window page is mapped for user mode, so only the interpreter's
+    // check at UserAddressSpace.end refuses these accesses.
+    let text = """
+      {"steps": [
+        {"call": "Checkpoint", "name": "kernel"},
+        {"call": "CreateProcess", "as": "A", "expect": "STATUS_SUCCESS"},
+        {"call": "Touch", "ProcessHandle": "A", "Address": "\(ScriptWindow.results)", "Pages": 1, "Access": "write",
+         "expect": "STATUS_ACCESS_VIOLATION"},
+        {"call": "CheckPattern", "ProcessHandle": "A", "Address": "\(ScriptWindow.request)", "Size": 64, "Seed": 0,
+         "expect": "STATUS_ACCESS_VIOLATION"},
+        {"call": "Touch", "ProcessHandle": "A", "Address": "\(UserLayout.codeBase)", "Pages": 1, "Access": "read",
+         "expect": "STATUS_ACCESS_VIOLATION"},
+        {"call": "WritePattern", "ProcessHandle": "A", "Address": "\(ScriptWindow.slots)", "Size": 4096, "Seed": 9,
+         "expect": "STATUS_ACCESS_VIOLATION"},
+        {"call": "Checkpoint", "name": "process"}]}
+      """
+    let script = try Script.parse(text)
+    var checked: [String] = []
+    guest.atStop = { guest, checkpoint in
+      guard guest.stops.last!.phase == 1, [0, 6].contains(guest.stops.last!.step) else { return }
+      let snapshot = try GuestSnapshot(session: guest.session, checkpoint: checkpoint)
+      func outcome(_ address: UInt64, _ kind: Access.Kind) -> TranslationOutcome {
+        translate(address, access: Access(kind, .user), context: snapshot.pagingContext, memory: snapshot.memory)
+          .outcome
+      }
+      func isMapped(_ outcome: TranslationOutcome) -> Bool {
+        if case .mapped = outcome { return true } else { return false }
+      }
+      let place = guest.stops.last!.step == 0 ? "the kernel's space" : "process A"
+      #expect(isMapped(outcome(ScriptWindow.request, .read)), "\(place): request readable")
+      #expect(!isMapped(outcome(ScriptWindow.request, .write)), "\(place): request read-only to user mode")
+      #expect(!isMapped(outcome(ScriptWindow.request, .fetch)), "\(place): request not executable")
+      #expect(isMapped(outcome(ScriptWindow.results, .write)), "\(place): results writable")
+      #expect(isMapped(outcome(ScriptWindow.slots, .write)), "\(place): slots writable")
+      #expect(isMapped(outcome(UserLayout.codeBase, .fetch)), "\(place): code executable")
+      #expect(!isMapped(outcome(UserLayout.codeBase, .write)), "\(place): code not writable")
+      checked.append(place)
+    }
+    let results = try guest.run(script)
+    for (step, result) in zip(script.steps, results) {
+      if let expect = step.expect { #expect(expect.contains(result.status), "step \(step.index): \(result)") }
+    }
+    #expect(checked == ["the kernel's space", "process A"])
+    #expect(results[2].outputs == [ScriptWindow.results, 0])
+    #expect(results[3].outputs == [0])
+    #expect(results[4].outputs == [UserLayout.codeBase, 0])
+    #expect(results[1].outputs[0] >= ScriptHandles.first, "the results written before the touches are intact")
+    try guest.finish()
+  }
+
   @Test("the NT virtual-memory calls, each once, with aliases between them")
   func ntCalls() throws {
     let guest = try ScriptTestGuest()

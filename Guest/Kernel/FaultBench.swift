@@ -6,6 +6,10 @@ import GuestArch
 /// the assembly fast path that only stores a prepared PTE. Reports the median
 /// ticks per fault of each (`MeasurementKind.demandZeroFault`, `.bareUserFault`).
 func measureFaultCosts() {
+  // The bench's own setup: a failure here is a kernel bug, not a measurement.
+  func expect(_ condition: Bool, _ function: StaticString, _ what: StaticString) {
+    if !condition { kernelPanic(function, what) }
+  }
   let index = startProcess()
   let pages: UInt64 = 64
   // The zero-page thread's work, done ahead as it would have been while idle:
@@ -48,4 +52,10 @@ private func bareFaultBatch(_ base: UInt64, pages: UInt64) -> UInt64 {
 
 private func median(_ samples: [UInt64]) -> UInt64 {
   samples.sorted()[samples.count / 2]
+}
+
+/// Runs `user_touch_pages` over `pages` pages from `base`; the status that ended it, or success.
+private func userTouch(_ base: UInt64, pages: UInt64, write: Bool) -> Status {
+  let result = runUserRoutine(arch_user_touch_pages(), base, pages, write ? 1 : 0)
+  return Status(rawValue: UInt32(truncatingIfNeeded: result)) ?? .invalidParameter
 }
