@@ -30,6 +30,7 @@
 #define CALL_CHECK_PATTERN 8
 #define GATE_NEXT_BATCH 0x10000
 #define GATE_STOP 0x10001
+#define GATE_ARM_EXECUTE 0x10002
 #define FLAG_STOP_BEFORE 1
 #define FLAG_STOP_AFTER 2
 #define USER_END_SHIFTED 0x7FFFFFFF
@@ -250,15 +251,18 @@ user_script_routines_start:
   movabs $0x94D049BB133111EB, %r11
 .endm
 
-// user_script_touch(address, pages, write): one byte access per page at
-// address + 4096 * n, a read, or (write != 0) a read-modify-write that keeps
-// the byte. %rcx counts the pages done (%r8 holds the address's check).
+// user_script_touch(address, pages, access): one access per page at
+// address + 4096 * n: a byte read (access 0), a read-modify-write that keeps
+// the byte (1), or an instruction fetch (2, below). %rcx counts the pages
+// done (%r8 holds the address's check).
 .p2align 4
 .globl user_script_touch
 user_script_touch:
   xor %ecx, %ecx
   test %rsi, %rsi
   jz 3f
+  cmp $2, %rdx
+  je execute_pages
 1:
   mov %rdi, %r8
   shr $16, %r8
@@ -280,6 +284,27 @@ user_script_touch:
   ret
 9:
   mov $STATUS_ACCESS_VIOLATION, %eax
+  ret
+
+// The fetches: before each, the gate arms the kernel's probe (it plants an
+// invalid opcode at the address, Guest/Kernel/ExecuteProbe.swift); the fetch
+// either faults as any access does, or takes #UD on the planted byte, after
+// which the kernel resumes at %r8. The gate changes no register but %rax.
+execute_pages:
+  mov %rdi, %r8
+  shr $16, %r8
+  cmp $USER_END_SHIFTED, %r8
+  jae 9b
+  mov $GATE_ARM_EXECUTE, %eax
+  call user_script_gate
+  lea 5f(%rip), %r8
+  jmp *%rdi
+5:
+  inc %rcx
+  add $4096, %rdi
+  cmp %rsi, %rcx
+  jne execute_pages
+  xor %eax, %eax
   ret
 
 // user_write_pattern(address, size, seed): writes ScriptPattern's bytes over

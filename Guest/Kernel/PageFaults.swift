@@ -16,7 +16,10 @@ func handlePageFault(_ frame: UnsafeMutablePointer<TrapFrame>, address: UInt64) 
   }
   let resolution = kernel!.processes[index].memory.resolveFault(
     address, access: faultAccess(errorCode: frame.pointee.errorCode), userMode: userMode)
-  if case .resolved = resolution { return true }
+  if case .resolved = resolution {
+    if executeProbe?.target == address { plantExecuteProbe() }
+    return true
+  }
   guard userMode else { return false }
   endUserRun(frame, resolution.status, address: address)
   return true

@@ -72,11 +72,11 @@ func scriptCreateProcess(_ step: ScriptStepView) -> UInt64 {
 
 /// Touch (ProcessHandle, Address, Pages, Access), prepared: the process is
 /// loaded; returns 0 with the interpreter's `user_script_touch(Address,
-/// Pages, write)` arguments, or the status of an access it does not run.
-/// Execute is not implemented: a user fetch would run whatever the page holds.
+/// Pages, Access)` arguments (0 read, 1 write, 2 execute: see
+/// ExecuteProbe.swift), or STATUS_INVALID_PARAMETER for another access.
 func prepareTouch(_ step: ScriptStepView) -> UInt64 {
   let access = step.operand(3)
-  guard access < 2 else { return answer(access == 2 ? ScriptStatus.notImplemented : ScriptStatus.invalidParameter) }
+  guard access <= 2 else { return answer(ScriptStatus.invalidParameter) }
   return routineArguments(step, step.operand(1), step.operand(2), access)
 }
 

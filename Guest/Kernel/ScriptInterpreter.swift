@@ -129,6 +129,8 @@ private func serveGateRequest(_ frame: UnsafeMutablePointer<ScriptGateFrame>, _ 
     header[ScriptABI.requestStopStep / 8] = frame.pointee.rdi & 0xFFFF_FFFF
     header[ScriptABI.requestStopPhase / 8] = frame.pointee.rsi
     Hypercall.checkpoint(.scriptStep)
+  case ScriptGate.armExecute:
+    armExecuteProbe(frame.pointee.rdi)
   default:
     frame.pointee.rax = answer(ScriptStatus.notImplemented)
   }

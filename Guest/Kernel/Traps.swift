@@ -18,6 +18,7 @@ func trapDispatch(_ rawFrame: UnsafeMutableRawPointer) {
   // accesses' is a runner bug, never something to resolve.
   if conformance_active != 0 { reportUnexpectedTrap(frame.pointee, cr2: arch_read_cr2()) }
   if resumeFromUserExit(frame) { return }
+  if completeExecuteProbe(frame) { return }
   let cr2 = arch_read_cr2()
   if frame.pointee.vector == 14, handlePageFault(frame, address: cr2) { return }
   // A non-canonical user access (a script's address) ends the user run as NT

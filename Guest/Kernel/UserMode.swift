@@ -38,17 +38,21 @@ func returnToKernel(_ frame: UnsafeMutablePointer<TrapFrame>, value: UInt64) {
 
 /// Ends the user access `frame` interrupted with `status` (a fault the
 /// kernel will not resolve). A script routine (Guest/Boot/script.S) returns
-/// to the interpreter with the status, the address in RDI and RSI 0; any other
+/// (or its fetch) to the interpreter with the status, the address in RDI and RSI 0; any other
 /// user run returns to the kernel with the status. A fault in the interpreter
 /// itself is a bug, reported as an unexpected trap.
 func endUserRun(_ frame: UnsafeMutablePointer<TrapFrame>, _ status: Status, address: UInt64) {
+  let fetchTarget = executeProbe?.target
+  endExecuteProbe()
   guard scriptSession != nil else {
     returnToKernel(frame, value: UInt64(status.rawValue))
     return
   }
+  // The routine's own instructions, or the fetch of an execute touch (a jump to the target).
   let rip = frame.pointee.rip
-  guard rip >= userAddress(ofUserCode: arch_user_script_routines_start()),
-    rip < userAddress(ofUserCode: arch_user_script_routines_end())
+  guard
+    (rip >= userAddress(ofUserCode: arch_user_script_routines_start())
+      && rip < userAddress(ofUserCode: arch_user_script_routines_end())) || rip == fetchTarget
   else { reportUnexpectedTrap(frame.pointee, cr2: arch_read_cr2()) }
   frame.pointee.rax = UInt64(status.rawValue)
   frame.pointee.rdi = address

@@ -76,6 +76,11 @@ public enum ScriptGate {
   public static let nextBatch: UInt64 = 0x1_0000
   /// Stop at `scriptStep`: RDI the step's index, RSI the phase (0 before, 1 after).
   public static let stop: UInt64 = 0x1_0001
+  /// Touch with execute access, before each page's fetch: RDI the address.
+  /// The kernel makes sure the fetch runs nothing of the page (it plants an
+  /// invalid opcode there and puts the byte back when the #UD comes, R8
+  /// holding where the routine goes on).
+  public static let armExecute: UInt64 = 0x1_0002
 }
 
 /// One step as the guest reads it.

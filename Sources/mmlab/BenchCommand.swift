@@ -74,11 +74,12 @@ struct BenchCommand: ParsableCommand {
       ? nil : try ConformanceBenchmark.measure(boot: boot.options(), jobs: jobs, sampleEvery: conformanceSample)
     let scripts = scriptSteps == 0 ? nil : try ScriptBenchmark.measure(boot: boot.options(), steps: scriptSteps)
     let portExit = report.floorCosts.first { $0.kind == .portExit }?.nanoseconds.map { $0 / 1000 }
+    let userTrap = report.floorCosts.first { $0.kind == .bareUserFault }?.nanoseconds.map { $0 / 1000 }
     let figures = try backends ? measureBackends() : []
     switch format {
     case .text:
       Terminal.writeReport(
-        report.text(optimized: BuildConfiguration.optimized) + (scripts?.text(portExitMicroseconds: portExit) ?? "")
+        report.text(optimized: BuildConfiguration.optimized) + (scripts?.text(portExitMicroseconds: portExit, userTrapMicroseconds: userTrap) ?? "")
           + (conformance?.text ?? "")
           + (figures.isEmpty ? "" : BackendBenchmark.text(figures)))
     case .json:

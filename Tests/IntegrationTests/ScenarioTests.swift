@@ -9,7 +9,7 @@ import Testing
 struct ScenarioTests {
   @Test(
     "each shipped scenario runs to a clean exit with no violation at any checkpoint",
-    arguments: ["process-smoke", "vm-basics", "guard-pages", "bad-inputs"])
+    arguments: ["process-smoke", "vm-basics", "guard-pages", "bad-inputs", "execute-touch"])
   func scenarioIsClean(name: String) throws {
     let report = try ScriptRunner(
       script: try Script.parse(try #require(ScriptLibrary.text(name))), options: ScriptOptions()

@@ -174,7 +174,8 @@ struct ScriptGuestTests {
     #expect(results[11].outputs == [0], "a fault gives FirstMismatch 0 (the first 8 bytes matched)")
     #expect(results[12].outputs == [0x7FFF_FFFF_F000, 0], "above the user half: nothing mapped there")
     #expect(results[13].outputs == [0xFFFF_8000_0000_0000, 0])
-    #expect(results[14].status == Self.notImplemented, "execute")
+    #expect(results[14].status == Self.accessViolation, "execute from the stack: no-execute")
+    #expect(results[14].outputs == [Self.stackBase, 0])
     #expect(patternBytes == (patternBase..<patternBase + 16).map { ScriptPattern.byte(seed: 42, address: $0) })
     // Stops: before and after every NT call that may fail, after the Checkpoint and the asked-for one.
     var expected: [(UInt64, UInt64)] = []
@@ -247,6 +248,18 @@ struct ScriptGuestTests {
     #expect(results[4].outputs == [UserLayout.codeBase, 0])
     #expect(results[1].outputs[0] >= ScriptHandles.first, "the results written before the touches are intact")
     try guest.finish()
+  }
+
+  /// A real fetch at CPL 3 (the processor checks NX and sets A), while the
+  /// page's own bytes never run: the pattern over them, which holds any
+  /// opcode (INT n would end the VM on kvm-pvm), reads back intact.
+  @Test("Touch with execute access: fetches that never run the page, NX honoured, the guard page's one shot")
+  func executeTouch() throws {
+    let text = try #require(ScriptLibrary.text("execute-touch"))
+    let report = try ScriptRunner(script: try Script.parse(text), options: ScriptOptions()).run()
+    #expect(report.succeeded, "\(report.text)")
+    #expect(report.steps[3].outputs.map(\.value) == [0, 8], "8 fetches, 4 of them through demand-zero faults")
+    #expect(report.steps.count == 13)
   }
 
   @Test("the NT virtual-memory calls, each once, with aliases between them")
