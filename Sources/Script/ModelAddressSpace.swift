@@ -43,7 +43,11 @@ final class ModelProcess {
   /// What a user-mode Touch of `pages` pages from `address` returns: each page
   /// is accessed, a fault resolved as the guest's handler resolves it.
   func touch(_ address: UInt64, pages: UInt64, write: Bool) -> Status {
-    let access: MemoryAccess = write ? .write : .read
+    touch(address, pages: pages, access: write ? .write : .read)
+  }
+
+  /// The same for any access, an instruction fetch included.
+  func touch(_ address: UInt64, pages: UInt64, access: MemoryAccess) -> Status {
     for n in 0..<pages {
       let (va, wrapped) = address.addingReportingOverflow(n << 12)
       if wrapped { return .accessViolation }

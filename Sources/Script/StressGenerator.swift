@@ -104,10 +104,11 @@ public struct StressGenerator {
       let status = model.memory.ntQueryVirtualMemory(baseAddress: base, informationClass: 0).status
       return call("NtQueryVirtualMemory", #""MemoryInformationClass": "MemoryBasicInformation""#, status)
     default:
-      let write = random.below(2) == 0
-      let status = model.touch(base, pages: size / 4096, write: write)
+      let (access, name): (MemoryAccess, String) = [(.read, "read"), (.write, "write"), (.execute, "execute")][
+        Int(random.below(3))]
+      let status = model.touch(base, pages: size / 4096, access: access)
       return
-        #"{"call": "Touch", "ProcessHandle": "\#(process)", "Address": "\#(hex(base))", "Pages": \#(size / 4096), "Access": "\#(write ? "write" : "read")", "expect": "\#(NtNames.describeStatus(status.rawValue))"}"#
+        #"{"call": "Touch", "ProcessHandle": "\#(process)", "Address": "\#(hex(base))", "Pages": \#(size / 4096), "Access": "\#(name)", "expect": "\#(NtNames.describeStatus(status.rawValue))"}"#
     }
   }
 

@@ -34,5 +34,6 @@ struct StressGeneratorTests {
     _ = model.memory.ntProtectVirtualMemory(baseAddress: 0x4000_0000, regionSize: 0x1000, newProtect: 0x02)
     #expect(model.touch(0x4000_0000, pages: 1, write: true) == .accessViolation)
     #expect(model.touch(0x4000_0000, pages: 1, write: false) == .success)
+    #expect(model.touch(0x4000_0000, pages: 1, access: .execute) == .accessViolation, "PAGE_READONLY is no-execute")
   }
 }
