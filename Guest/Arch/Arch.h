@@ -90,7 +90,7 @@ extern char deprivileged_exit[], deprivileged_resume[];
 extern char user_text_start[], user_text_end[], user_exit[], user_touch_pages[], user_time_touches[];
 extern char user_script_interpreter[], user_script_gate[], user_script_routine_return[];
 extern char user_script_routines_start[], user_script_routines_end[];
-extern uint64_t script_gate_address;
+extern uint64_t script_gate_address, script_outputs[8];
 
 /// Virtual address of interrupt vector `n`'s entry stub.
 static inline uint64_t arch_isr_stub(unsigned n) { return (uint64_t)isr_stubs + 16 * (uint64_t)(n & 255); }
@@ -124,6 +124,8 @@ static inline uint64_t arch_user_script_routines_start(void) { return (uint64_t)
 static inline uint64_t arch_user_script_routines_end(void) { return (uint64_t)user_script_routines_end; }
 /// Arms the gate (isr_common compares the trapping RIP with it).
 static inline void arch_set_script_gate(uint64_t userAddress) { script_gate_address = userAddress; }
+/// The 8 words the gate loads a call's out-parameters from.
+static inline uint64_t *arch_script_outputs(void) { return script_outputs; }
 /// The 48-byte hypercall request record and the 256-byte console line buffer.
 static inline uint64_t arch_hypercall_request(void) { return (uint64_t)hypercall_request; }
 static inline uint64_t arch_console_line(void) { return (uint64_t)console_line; }

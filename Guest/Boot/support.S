@@ -15,7 +15,9 @@ isr_stubs:
 .set vector, 0
 .rept 256
   .p2align 4
-  .if (vector == 8) || (vector == 10) || (vector == 11) || (vector == 12) || (vector == 13) || (vector == 14) || (vector == 17) || (vector == 21) || (vector == 29) || (vector == 30)
+  .if vector == 6
+  jmp ud_entry                          // the script gate first (below)
+  .elseif (vector == 8) || (vector == 10) || (vector == 11) || (vector == 12) || (vector == 13) || (vector == 14) || (vector == 17) || (vector == 21) || (vector == 29) || (vector == 30)
   .else
   pushq $0
   .endif
@@ -34,15 +36,10 @@ isr_common:
   // The conformance runner's accesses (Guest/Boot/conformance.S) come first.
   cmpq $0, conformance_active(%rip)
   jne conformance_trap
-  // The script interpreter's system-call gate (a UD2 at the user address in
-  // script_gate_address) goes straight to script_gate with the full frame.
-  cmpq $6, 16(%rsp)
-  jne 7f
-  mov 32(%rsp), %rax
-  cmp script_gate_address(%rip), %rax
-  je script_gate_entry
   // The end of a deprivileged pass (its UD2 at deprivileged_exit) goes
   // straight back to the kernel with the user's RAX.
+  cmpq $6, 16(%rsp)
+  jne 7f
   lea deprivileged_exit(%rip), %rax
   cmp %rax, 32(%rsp)
   jne 7f
@@ -138,10 +135,73 @@ isr_common:
 isr_general:
   full_frame_call trap_dispatch
 
-// The script gate's frame (Guest/Kernel/ScriptInterpreter.swift
-// `ScriptGateFrame`): only the registers the gate reads or answers in, the
-// operand registers, under RBX and RAX. Every push is an emulated store on
-// kvm-pvm, so the frame is no larger; script_gate preserves the others.
+// #UD. The script interpreter's gate (GuestABI ScriptGate: a UD2 at the
+// user address in script_gate_address) is most of a script's kernel
+// entries, and on kvm-pvm every supervisor memory access here is emulated,
+// so a call touches as little memory as it can: the operand registers are
+// script_call's first six arguments as they stand (R10, R11 and the call go
+// on the stack), the registers it clobbers are all out-parameter registers
+// of the gate, and its out-parameters come back from script_outputs, only as
+// many as the answer counts (its bits 32 and up). Every other #UD, and the
+// gate's other requests, take the general paths.
+ud_entry:                               // stack: RIP, CS, RFLAGS, RSP, SS
+  push %rax
+  mov 8(%rsp), %rax
+  cmp script_gate_address(%rip), %rax
+  jne 1f
+  addq $2, 8(%rsp)                      // resume after the UD2
+  mov (%rsp), %rax
+  cmp $0x10000, %rax                    // ScriptGate.nextBatch: the first request
+  jae 2f
+  sub $8, %rsp                          // the call's 16-byte alignment
+  push %rax
+  push %r11
+  push %r10
+  call script_call
+  add $32, %rsp
+  mov %rax, (%rsp)                      // the answer, for the pop below
+  shr $32, %rax
+  jz 3f
+  mov script_outputs + 0(%rip), %rdi
+  cmp $1, %eax
+  je 3f
+  mov script_outputs + 8(%rip), %rsi
+  cmp $2, %eax
+  je 3f
+  mov script_outputs + 16(%rip), %rdx
+  cmp $3, %eax
+  je 3f
+  mov script_outputs + 24(%rip), %rcx
+  cmp $4, %eax
+  je 3f
+  mov script_outputs + 32(%rip), %r8
+  cmp $5, %eax
+  je 3f
+  mov script_outputs + 40(%rip), %r9
+  cmp $6, %eax
+  je 3f
+  mov script_outputs + 48(%rip), %r10
+  cmp $7, %eax
+  je 3f
+  mov script_outputs + 56(%rip), %r11
+3:
+  pop %rax
+  iretq
+1:                                      // not the gate: as any other vector
+  pop %rax
+  pushq $0
+  pushq $6
+  jmp isr_common
+2:                                      // a request: the frame script_gate takes
+  pop %rax
+  pushq $0
+  pushq $6
+  push %rax
+  push %rbx
+
+// The frame of the gate's requests (Guest/Kernel/ScriptInterpreter.swift
+// `ScriptGateFrame`): the operand registers, under RBX and RAX; every one is
+// restored but the ones script_gate answers in.
 script_gate_entry:
   push %rcx
   push %rdx
@@ -175,6 +235,12 @@ script_gate_entry:
 // set while a script runs; an address no UD2 can have otherwise.
 .globl script_gate_address
 script_gate_address: .quad -1
+
+.bss
+.p2align 6
+// script_call's out-parameters (Guest/Kernel/ScriptInterpreter.swift), 8 words.
+.globl script_outputs
+script_outputs: .skip 64
 
 .text
 // uint64_t arch_probe_load(uint64_t address, uint8_t *vector)

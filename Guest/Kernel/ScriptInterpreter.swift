@@ -83,35 +83,36 @@ func serveScript(_ frames: ScriptFrames, testHooks: Bool) {
   scriptSession = nil
 }
 
-/// The frame Guest/Boot/support.S `script_gate_entry` builds: the operand
-/// registers, RBX and RAX, then what the CPU and the entry stub pushed.
+/// The gate's calls (Guest/Boot/support.S `ud_entry`): operands 0-5 are
+/// the first six arguments as the interpreter left them in RDI..R9, 6 and 7
+/// and the call come on the stack. Returns the answer; the out-parameters
+/// are in `script_outputs`.
+@_cdecl("script_call")
+func scriptCall(
+  _ a0: UInt64, _ a1: UInt64, _ a2: UInt64, _ a3: UInt64, _ a4: UInt64, _ a5: UInt64, _ a6: UInt64, _ a7: UInt64,
+  _ code: UInt64
+) -> UInt64 {
+  performScriptCall(UInt32(truncatingIfNeeded: code), ScriptStepView(operands: (a0, a1, a2, a3, a4, a5, a6, a7)))
+}
+
+/// The frame Guest/Boot/support.S `script_gate_entry` builds for the gate's
+/// requests: the operand registers, RBX and RAX, then what the CPU and the
+/// entry stub pushed (RIP already past the UD2).
 struct ScriptGateFrame {
   var r11, r10, r9, r8, rdi, rsi, rdx, rcx, rbx, rax: UInt64
   var vector, errorCode: UInt64
   var rip, cs, rflags, rsp, ss: UInt64
 }
 
-/// The gate (GuestABI `ScriptGate`): serves the request in RAX and resumes
-/// the interpreter after its UD2. A call takes the short path: on kvm-pvm
-/// every memory access here is emulated, and a call is most of a script.
+/// The gate's requests (GuestABI `ScriptGate`): the next batch (or, at a
+/// batch of zero steps, the end of the run: back to `serveScript` at CPL 0),
+/// a stop, and arming an execute touch's fetch.
 @_cdecl("script_gate")
 func scriptGate(_ rawFrame: UnsafeMutableRawPointer) {
   let frame = rawFrame.assumingMemoryBound(to: ScriptGateFrame.self)
-  frame.pointee.rip &+= 2
-  let request = frame.pointee.rax
-  if request < ScriptGate.nextBatch {
-    frame.pointee.rax = performScriptCall(UInt32(truncatingIfNeeded: request), ScriptStepView(frame: frame))
-  } else {
-    serveGateRequest(frame, request)
-  }
-}
-
-/// The gate's other requests: the next batch (or, at a batch of zero steps,
-/// the end of the run: back to `serveScript` at CPL 0), and a stop.
-private func serveGateRequest(_ frame: UnsafeMutablePointer<ScriptGateFrame>, _ request: UInt64) {
   guard let frames = scriptSession, frame.pointee.cs & 3 == 3 else { kernelPanic("scriptGate", "no script runs") }
   let header = PhysicalWindow.words(frames.request)
-  switch request {
+  switch frame.pointee.rax {
   case ScriptGate.nextBatch:
     header[ScriptABI.requestStepCount / 8] = 0
     Hypercall.checkpoint(.scriptReady)
@@ -136,37 +137,27 @@ private func serveGateRequest(_ frame: UnsafeMutablePointer<ScriptGateFrame>, _ 
   }
 }
 
-/// One gate call's operands and out-parameters, in the same registers (RDI,
-/// RSI, RDX, RCX, R8, R9, R10, R11): a call reads every operand it needs
-/// before it writes its first out-parameter.
+/// One gate call's operands, and where its out-parameters go (the gate
+/// loads as many as the answer counts into the registers).
 struct ScriptStepView {
-  let frame: UnsafeMutablePointer<ScriptGateFrame>
+  let operands: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
 
   /// Operand `n` (0..<ScriptABI.operandCount), resolved by the interpreter.
   func operand(_ n: Int) -> UInt64 {
     switch n {
-    case 0: frame.pointee.rdi
-    case 1: frame.pointee.rsi
-    case 2: frame.pointee.rdx
-    case 3: frame.pointee.rcx
-    case 4: frame.pointee.r8
-    case 5: frame.pointee.r9
-    case 6: frame.pointee.r10
-    default: frame.pointee.r11
+    case 0: operands.0
+    case 1: operands.1
+    case 2: operands.2
+    case 3: operands.3
+    case 4: operands.4
+    case 5: operands.5
+    case 6: operands.6
+    default: operands.7
     }
   }
 
   /// Writes out-parameter `n` (0..<ScriptABI.outputCount).
   func output(_ n: Int, _ value: UInt64) {
-    switch n {
-    case 0: frame.pointee.rdi = value
-    case 1: frame.pointee.rsi = value
-    case 2: frame.pointee.rdx = value
-    case 3: frame.pointee.rcx = value
-    case 4: frame.pointee.r8 = value
-    case 5: frame.pointee.r9 = value
-    case 6: frame.pointee.r10 = value
-    default: frame.pointee.r11 = value
-    }
+    arch_script_outputs()[n & 7] = value
   }
 }
