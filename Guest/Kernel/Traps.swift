@@ -21,8 +21,9 @@ func trapDispatch(_ rawFrame: UnsafeMutableRawPointer) {
   if completeExecuteProbe(frame) { return }
   let cr2 = arch_read_cr2()
   if frame.pointee.vector == 14, handlePageFault(frame, address: cr2) { return }
-  // A non-canonical user access (a script's address) ends the user run as NT
-  // ends it: an access violation, at the address the routine held in %rdi.
+  // A non-canonical user access ends the user run as NT ends it: an access
+  // violation, at the address the routine held in %rdi. (A script's own
+  // accesses stop at UserAddressSpace.end before they get here.)
   if frame.pointee.vector == 13, frame.pointee.cs & 3 == 3, currentProcess != nil {
     endUserRun(frame, .accessViolation, address: frame.pointee.rdi)
     return

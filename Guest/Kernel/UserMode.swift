@@ -37,10 +37,11 @@ func returnToKernel(_ frame: UnsafeMutablePointer<TrapFrame>, value: UInt64) {
 }
 
 /// Ends the user access `frame` interrupted with `status` (a fault the
-/// kernel will not resolve). A script routine (Guest/Boot/script.S) returns
-/// (or its fetch) to the interpreter with the status, the address in RDI and RSI 0; any other
-/// user run returns to the kernel with the status. A fault in the interpreter
-/// itself is a bug, reported as an unexpected trap.
+/// kernel will not resolve). A script routine (Guest/Boot/script.S), or an
+/// execute touch's fetch, returns to the interpreter with the status, the
+/// address in RDI and RSI 0; any other user run returns to the kernel with
+/// the status. A fault in the interpreter itself is a bug, reported as an
+/// unexpected trap.
 func endUserRun(_ frame: UnsafeMutablePointer<TrapFrame>, _ status: Status, address: UInt64) {
   let fetchTarget = executeProbe?.target
   endExecuteProbe()
