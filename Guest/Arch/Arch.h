@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "BootConstants.h"
+#include "ConformanceRun.h"
 
 /// Bytes of RAM the boot page tables map.
 static const uint64_t arch_boot_identity_size = (uint64_t)MMLAB_BOOT_IDENTITY_MIB << 20;
@@ -159,6 +160,23 @@ struct ConformanceRun {
   uint64_t accesses, userAccesses, count, results, userMode;
   uint64_t userStack, userLoop, userFixup, userDone, userMutate, pkru;
 };
+_Static_assert(offsetof(struct ConformanceRun, root) == RUN_ROOT, "RUN_ROOT");
+_Static_assert(offsetof(struct ConformanceRun, cr0) == RUN_CR0, "RUN_CR0");
+_Static_assert(offsetof(struct ConformanceRun, cr4) == RUN_CR4, "RUN_CR4");
+_Static_assert(offsetof(struct ConformanceRun, efer) == RUN_EFER, "RUN_EFER");
+_Static_assert(offsetof(struct ConformanceRun, rflags) == RUN_RFLAGS, "RUN_RFLAGS");
+_Static_assert(offsetof(struct ConformanceRun, accesses) == RUN_ACCESSES, "RUN_ACCESSES");
+_Static_assert(offsetof(struct ConformanceRun, userAccesses) == RUN_USER_ACCESSES, "RUN_USER_ACCESSES");
+_Static_assert(offsetof(struct ConformanceRun, count) == RUN_COUNT, "RUN_COUNT");
+_Static_assert(offsetof(struct ConformanceRun, results) == RUN_RESULTS, "RUN_RESULTS");
+_Static_assert(offsetof(struct ConformanceRun, userMode) == RUN_USER_MODE, "RUN_USER_MODE");
+_Static_assert(offsetof(struct ConformanceRun, userStack) == RUN_USER_STACK, "RUN_USER_STACK");
+_Static_assert(offsetof(struct ConformanceRun, userLoop) == RUN_USER_LOOP, "RUN_USER_LOOP");
+_Static_assert(offsetof(struct ConformanceRun, userFixup) == RUN_USER_FIXUP, "RUN_USER_FIXUP");
+_Static_assert(offsetof(struct ConformanceRun, userDone) == RUN_USER_DONE, "RUN_USER_DONE");
+_Static_assert(offsetof(struct ConformanceRun, userMutate) == RUN_USER_MUTATE, "RUN_USER_MUTATE");
+_Static_assert(offsetof(struct ConformanceRun, pkru) == RUN_PKRU, "RUN_PKRU");
+_Static_assert(sizeof(struct ConformanceRun) == RUN_SIZE, "RUN_SIZE");
 void conformance_run(const struct ConformanceRun *run);
 /// Nonzero while a block's accesses run.
 extern uint64_t conformance_active;

@@ -8,28 +8,19 @@
 #define MSR_EFER 0xC0000080
 #define CR4_PGE (1 << 7)
 
-// struct ConformanceRun: Guest/Kernel/Conformance.swift's `ConformanceRun` mirrors it.
-#define RUN_ROOT 0                  // the block's CR3
-#define RUN_CR0 8
-#define RUN_CR4 16
-#define RUN_EFER 24
-#define RUN_RFLAGS 32               // RFLAGS for the supervisor loop (AC)
-#define RUN_ACCESSES 40             // kernel address of the access list
-#define RUN_USER_ACCESSES 48        // user address of the same list
-#define RUN_COUNT 56
-#define RUN_RESULTS 64              // kernel address of the block's first result record
-#define RUN_USER_MODE 72
-#define RUN_USER_STACK 80
-#define RUN_USER_LOOP 88            // user address of conformance_user_loop
-#define RUN_USER_FIXUP 96           // user address of conformance_user_fixup
-#define RUN_USER_DONE 104           // user address of conformance_user_done
-#define RUN_USER_MUTATE 112         // user address of conformance_user_mutate
-#define RUN_PKRU 120                // PKRU, written when the block's CR4 has PKE
+#include "ConformanceRun.h"
 #define CR4_PKE (1 << 22)
 
-// Result record (GuestABI ConformanceResultRecord): attempts at 8, 16 bytes each.
-#define RESULT_SIZE 88               // ConformanceABI.resultSize (Tests/ConformanceTests check it)
+// GuestABI's numbers, copied by hand (Tests/ConformanceTests/GuestAssemblyLayoutTests
+// compares every one): the result record (ConformanceResultRecord), its
+// attempts, the access-list entry (ConformanceAccessEntry) and the access
+// word's bits (ConformanceAccessWord).
+#define RESULT_SIZE 88
 #define RESULT_ATTEMPTS 8
+#define ATTEMPT_SIZE_SHIFT 4
+#define ATTEMPT_VECTOR 0
+#define ATTEMPT_ERROR_CODE 4
+#define ATTEMPT_FAULT_ADDRESS 8
 
 // Access list entries (Guest/Kernel/ConformanceRunner.swift writes them): the
 // linear address, the access word (GuestABI ConformanceAccessWord), and two
@@ -39,6 +30,8 @@
 // attempt read (or the register after the write) in the first argument,
 // once the mutation has used it.
 #define ENTRY_SIZE 32
+#define ENTRY_ADDRESS 0
+#define ENTRY_WORD 8
 #define ENTRY_ARG0 16
 #define ENTRY_ARG1 24
 #define WORD_MUTATE 18
@@ -57,8 +50,8 @@
   jae \done
   xor %ebp, %ebp
 2:
-  mov (%r13), %rdi
-  mov 8(%r13), %rbx
+  mov ENTRY_ADDRESS(%r13), %rdi
+  mov ENTRY_WORD(%r13), %rbx
   bt $WORD_CONTROL, %rbx
   jnc 3f
   \control
@@ -270,17 +263,17 @@ conformance_trap:
   iretq
 1:
   mov %ebp, %ebx
-  shl $4, %rbx
+  shl $ATTEMPT_SIZE_SHIFT, %rbx
   lea RESULT_ATTEMPTS(%r12, %rbx), %rbx
   cmp conformance_results(%rip), %rbx
   jb 3f
   cmp conformance_results_end(%rip), %rbx
   jae 3f
-  mov %eax, (%rbx)                      // vector
+  mov %eax, ATTEMPT_VECTOR(%rbx)
   mov 24(%rsp), %rax
-  mov %eax, 4(%rbx)                     // error code
+  mov %eax, ATTEMPT_ERROR_CODE(%rbx)
   mov %cr2, %rax
-  mov %rax, 8(%rbx)
+  mov %rax, ATTEMPT_FAULT_ADDRESS(%rbx)
   testb $3, 40(%rsp)                    // CS: from user mode?
   jz 2f
   mov user_fixup_address(%rip), %rax

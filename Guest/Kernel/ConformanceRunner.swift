@@ -26,8 +26,8 @@ struct ConformanceFrames {
 /// Pages of the user stack and of the access list (32 bytes per case).
 private let userStackPages = 4
 private let accessListPages = 4
-/// Words per access-list entry: address, access word, two arguments.
-private let accessEntryWords = 4
+/// Words per access-list entry (GuestABI `ConformanceAccessEntry`).
+private let accessEntryWords = ConformanceAccessEntry.words
 /// The access list's user address: just above the stack, below the code.
 private let accessListBase = UserLayout.stackTop
 
@@ -143,10 +143,12 @@ func buildConformanceBlock(_ block: UnsafeMutablePointer<ConformanceBlock>) {
     conformanceWords(frames.results + UInt64((first + count) * ConformanceABI.resultSize))[
       ConformanceResultRecord.events / 8] = events.next(record).rawValue
     let entry = conformanceWords(frames.accessList) + accessEntryWords * count
-    entry[0] = record.access.controlWrite ? record.entries.0 : address
-    entry[1] = record.access.rawValue
-    entry[2] = record.access.controlWrite ? record.entries.1 : leafEntryAddress(frames, record, slot: slot)
-    entry[3] = record.access.controlWrite ? record.entries.2 : mutatedLeaf(frames, record)
+    entry[ConformanceAccessEntry.address / 8] = record.access.controlWrite ? record.entries.0 : address
+    entry[ConformanceAccessEntry.word / 8] = record.access.rawValue
+    entry[ConformanceAccessEntry.argument0 / 8] =
+      record.access.controlWrite ? record.entries.1 : leafEntryAddress(frames, record, slot: slot)
+    entry[ConformanceAccessEntry.argument1 / 8] =
+      record.access.controlWrite ? record.entries.2 : mutatedLeaf(frames, record)
     count += 1
   }
   block.pointee.count = count
@@ -294,7 +296,8 @@ private func readBackConformanceBlock(_ block: ConformanceBlock) {
     let record = conformanceCase(frames, index)
     guard let slot = slots.take(upper: record.access.upperHalf) else { continue }
     let result = conformanceWords(frames.results + UInt64(index * ConformanceABI.resultSize))
-    result[ConformanceResultRecord.valueRead / 8] = conformanceWords(frames.accessList)[accessEntryWords * n + 2]
+    result[ConformanceResultRecord.valueRead / 8] =
+      conformanceWords(frames.accessList)[accessEntryWords * n + ConformanceAccessEntry.argument0 / 8]
     guard !record.access.controlWrite else { continue }
     for depth in 0..<4 {
       let entries = conformanceWords(frames.blockTable(depth: depth))

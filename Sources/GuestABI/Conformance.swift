@@ -187,18 +187,38 @@ public enum ConformanceAccessKind: UInt64, Sendable, CaseIterable {
   case fetch = 2
 }
 
+/// One entry of the access list the guest's runner builds for a block and
+/// Guest/Boot/conformance.S walks: UInt64 words.
+public enum ConformanceAccessEntry {
+  public static let size = 32
+  public static let words = size / 8
+  /// The linear address (a control-write case: the bits to clear).
+  public static let address = 0
+  /// The case's `ConformanceAccessWord`.
+  public static let word = 8
+  /// A tlb case: the leaf entry's kernel address, then its new value. A
+  /// control-write case: the `ConformanceRegister`, then the bits to set.
+  /// The loop leaves what the second attempt read (or the register after
+  /// the write) in the first.
+  public static let argument0 = 16
+  public static let argument1 = 24
+}
+
 /// The case record's `access` word.
 public struct ConformanceAccessWord: Sendable, Hashable {
   public var rawValue: UInt64
   public init(rawValue: UInt64) { self.rawValue = rawValue }
+  /// Bit numbers the assembly tests (`bt`).
+  public static let mutationBit = 18
+  public static let controlWriteBit = 24
   public init(
     kind: ConformanceAccessKind, twice: Bool, leafLevel: Int, explicitAddress: Bool = false, upperHalf: Bool = false,
     invalidation: ConformanceInvalidation? = nil, controlWrite: Bool = false
   ) {
     rawValue =
       kind.rawValue | (twice ? 1 << 2 : 0) | UInt64(leafLevel & 0xFF) << 8 | (explicitAddress ? 1 << 16 : 0)
-      | (upperHalf ? 1 << 17 : 0) | (controlWrite ? 1 << 24 : 0)
-    if let invalidation { rawValue |= 1 << 18 | invalidation.rawValue << 20 }
+      | (upperHalf ? 1 << 17 : 0) | (controlWrite ? 1 << Self.controlWriteBit : 0)
+    if let invalidation { rawValue |= 1 << Self.mutationBit | invalidation.rawValue << 20 }
   }
   /// Bits 0-1.
   public var kind: ConformanceAccessKind { ConformanceAccessKind(rawValue: rawValue & 3) ?? .read }
@@ -213,12 +233,12 @@ public struct ConformanceAccessWord: Sendable, Hashable {
   /// Bit 18: between the two attempts the leaf becomes the case's `mutation`,
   /// followed by the invalidation in bits 20-23 (a `tlb` case).
   public var invalidation: ConformanceInvalidation? {
-    rawValue & (1 << 18) == 0 ? nil : ConformanceInvalidation(rawValue: (rawValue >> 20) & 0xF)
+    rawValue & (1 << Self.mutationBit) == 0 ? nil : ConformanceInvalidation(rawValue: (rawValue >> 20) & 0xF)
   }
   /// Bit 24: instead of a memory access the case writes a control register
   /// (a `controls` case): the record's entry words are the bits to clear, the
   /// `ConformanceRegister`, and the bits to set.
-  public var controlWrite: Bool { rawValue & (1 << 24) != 0 }
+  public var controlWrite: Bool { rawValue & (1 << Self.controlWriteBit) != 0 }
 }
 
 /// What a `tlb` case does after changing the leaf and before the second attempt.

@@ -70,8 +70,6 @@ public enum CheckpointCode: UInt64, Sendable {
   /// The script interpreter stopped around a step: the request header says
   /// which step and whether before or after it ran (`ScriptABI.requestStopStep`).
   case scriptStep = 6
-  /// Any other checkpoint a scenario names.
-  case named = 0x100
 
   /// The name the guest gives the checkpoint.
   public var name: StaticString {
@@ -82,7 +80,6 @@ public enum CheckpointCode: UInt64, Sendable {
     case .conformanceReady: return "conformance-ready"
     case .scriptReady: return "script-ready"
     case .scriptStep: return "script-step"
-    case .named: return "named"
     }
   }
 }

@@ -58,15 +58,3 @@ struct ErrataPinTests {
 extension DocumentedPlatform: CustomTestStringConvertible {
   var testDescription: String { name }
 }
-
-/// The runner's assembly copies the result record's size by hand: it must be
-/// GuestABI's (a wrong one would shift every result after the first).
-@Test("conformance.S's RESULT_SIZE is ConformanceABI.resultSize")
-func assemblyResultSizeIsTheABIs() throws {
-  let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
-    "../../Guest/Boot/conformance.S")
-  let text = try String(contentsOf: source, encoding: .utf8)
-  let line = text.split(separator: "\n").first { $0.hasPrefix("#define RESULT_SIZE ") }
-  let value = line.flatMap { Int($0.split(separator: " ")[2]) }
-  #expect(value == ConformanceABI.resultSize)
-}
