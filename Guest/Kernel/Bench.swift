@@ -23,7 +23,7 @@ func buildBenchRegion(frames: inout BootFrameAllocator) -> BenchRegion? {
     let pointerTable = frames.allocateZeroed()
   else { return nil }
   let pageTables = Int(BenchLayout.regionSize / bytesMapped(level: 2))
-  let leafFlags = PageTableEntry.present | PageTableEntry.noExecute
+  let leafFlags = HardwarePTE.present | HardwarePTE.noExecute
   for tableNumber in 0..<pageTables {
     guard let table = frames.allocateZeroed() else { return nil }
     let entries = PhysicalWindow.words(table)

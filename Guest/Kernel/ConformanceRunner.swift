@@ -70,11 +70,11 @@ func allocateConformanceFrames(frames: inout BootFrameAllocator) -> ConformanceF
 /// clear; SMEP and SMAP forbid user pages).
 private func mapConformanceKernel(root: UInt64, frames: inout BootFrameAllocator) -> Bool {
   guard let pointerTable = frames.allocateZeroed(), let directory = frames.allocateZeroed() else { return false }
-  let large = PageTableEntry.present | PageTableEntry.writable | PageTableEntry.accessed | PageTableEntry.dirty
+  let large = HardwarePTE.present | HardwarePTE.writable | HardwarePTE.accessed | HardwarePTE.dirty
   for index in 0..<512 {
-    conformanceWords(directory)[index] = UInt64(index) << 21 | large | PageTableEntry.pageSize
+    conformanceWords(directory)[index] = UInt64(index) << 21 | large | HardwarePTE.pageSize
   }
-  let table = PageTableEntry.present | PageTableEntry.writable | PageTableEntry.accessed
+  let table = HardwarePTE.present | HardwarePTE.writable | HardwarePTE.accessed
   conformanceWords(pointerTable)[tableIndex(KernelLayout.virtualOffset, level: 3)] = directory | table
   conformanceWords(root)[511] = pointerTable | table
   return true
@@ -86,7 +86,7 @@ private func mapConformanceRunner(_ runner: ConformanceFrames, frames: inout Boo
   guard let pointerTable = frames.allocateZeroed(), let directory = frames.allocateZeroed(),
     let table = frames.allocateZeroed()
   else { return false }
-  let user = PageTableEntry.present | PageTableEntry.user | PageTableEntry.accessed
+  let user = HardwarePTE.present | HardwarePTE.user | HardwarePTE.accessed
   let entries = conformanceWords(table)
   var page = arch_user_text_start()
   while page < arch_user_text_end() {
@@ -96,14 +96,14 @@ private func mapConformanceRunner(_ runner: ConformanceFrames, frames: inout Boo
   for n in 0..<userStackPages {
     let address = UserLayout.stackTop - UInt64(userStackPages - n) * 4096
     entries[tableIndex(address, level: 1)] =
-      runner.userStack + UInt64(n) * 4096 | user | PageTableEntry.writable | PageTableEntry.dirty
+      runner.userStack + UInt64(n) * 4096 | user | HardwarePTE.writable | HardwarePTE.dirty
   }
   for n in 0..<accessListPages {
     entries[tableIndex(accessListBase + UInt64(n) * 4096, level: 1)] =
-      runner.accessList + UInt64(n) * 4096 | user | PageTableEntry.writable | PageTableEntry.dirty
+      runner.accessList + UInt64(n) * 4096 | user | HardwarePTE.writable | HardwarePTE.dirty
   }
   entries[tableIndex(ConformanceABI.userTargetAddress, level: 1)] = runner.target | user
-  let link = user | PageTableEntry.writable
+  let link = user | HardwarePTE.writable
   conformanceWords(directory)[tableIndex(UserLayout.codeBase, level: 2)] = table | link
   conformanceWords(pointerTable)[tableIndex(UserLayout.codeBase, level: 3)] = directory | link
   conformanceWords(runner.root)[tableIndex(UserLayout.codeBase, level: 4)] = pointerTable | link

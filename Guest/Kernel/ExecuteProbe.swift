@@ -33,8 +33,8 @@ func armExecuteProbe(_ target: UInt64) {
 func plantExecuteProbe() {
   guard var probe = executeProbe, probe.planted == nil, let index = currentProcess else { return }
   let pte = kernel!.processes[index].space.readPTE(probe.target)
-  guard pte & PageTableEntry.present != 0 else { return }
-  let physical = (pte & PageTableEntry.addressMask) | (probe.target & 0xFFF)
+  guard pte & HardwarePTE.present != 0 else { return }
+  let physical = (pte & HardwarePTE.frameMask) | (probe.target & 0xFFF)
   let byte = UnsafeMutablePointer<UInt8>(bitPattern: UInt(PhysicalWindow.virtualAddress(physical)))!
   probe.planted = (PhysicalWindow.virtualAddress(physical), byte.pointee)
   byte.pointee = invalidOpcode

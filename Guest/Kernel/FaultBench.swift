@@ -41,7 +41,7 @@ private func bareFaultBatch(_ base: UInt64, pages: UInt64) -> UInt64 {
     let slot = KernelLayout.selfMapEntryAddress(of: base + page * 4096, level: 1)
     let entry = arch_load64(slot)
     arch_set_prepared_pte(page, slot, entry)
-    arch_store64(slot, entry & ~PageTableEntry.present)
+    arch_store64(slot, entry & ~HardwarePTE.present)
     arch_invlpg(base + page * 4096)
   }
   arch_prepare_faults(base, pages)

@@ -66,7 +66,7 @@ extension Kernel {
     let target = PhysicalWindow.words(root)
     for slot in 256..<512 { target[slot] = source[slot] }
     target[Int(KernelLayout.selfMapSlot)] =
-      root | PageTableEntry.present | PageTableEntry.writable | PageTableEntry.noExecute
+      root | HardwarePTE.present | HardwarePTE.writable | HardwarePTE.noExecute
   }
 
   /// Accounts a process's PML4: a page table whose live entries are its

@@ -21,8 +21,8 @@ struct ScriptFrames {
   /// The leaf PTE of window page `n`: user, no execute, written only where user mode writes.
   func entry(_ n: UInt64) -> (UInt64, UInt64) {
     let (address, physical, writable) = page(n)
-    var flags = PageTableEntry.present | PageTableEntry.user | PageTableEntry.accessed | PageTableEntry.noExecute
-    if writable { flags |= PageTableEntry.writable | PageTableEntry.dirty }
+    var flags = HardwarePTE.present | HardwarePTE.user | HardwarePTE.accessed | HardwarePTE.noExecute
+    if writable { flags |= HardwarePTE.writable | HardwarePTE.dirty }
     return (address, physical | flags)
   }
 }
@@ -42,7 +42,7 @@ func allocateScriptFrames(frames: inout BootFrameAllocator, space: KernelAddress
   }
   var page = arch_user_text_start()
   while page < arch_user_text_end() {
-    let entry = kernelPhysical(page) | PageTableEntry.present | PageTableEntry.user | PageTableEntry.accessed
+    let entry = kernelPhysical(page) | HardwarePTE.present | HardwarePTE.user | HardwarePTE.accessed
     guard space.mapUser(userAddress(ofUserCode: page), entry: entry, frames: &frames) else { return nil }
     page += 4096
   }

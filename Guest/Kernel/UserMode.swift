@@ -10,7 +10,7 @@ func userAddress(ofUserCode kernelAddress: UInt64) -> UInt64 {
 func mapUserCode(_ space: inout ProcessAddressSpace) -> Bool {
   var page = arch_user_text_start()
   while page < arch_user_text_end() {
-    let entry = kernelPhysical(page) | PageTableEntry.present | PageTableEntry.user | PageTableEntry.accessed
+    let entry = kernelPhysical(page) | HardwarePTE.present | HardwarePTE.user | HardwarePTE.accessed
     guard space.mapWindowPage(userAddress(ofUserCode: page), entry: entry) else { return false }
     page += 4096
   }

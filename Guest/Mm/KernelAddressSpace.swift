@@ -25,7 +25,7 @@ struct KernelAddressSpace {
     }
     guard space.mapDirect(ramEnd: ramEnd, frames: &frames) else { return nil }
     PhysicalWindow.words(root)[Int(KernelLayout.selfMapSlot)] =
-      root | PageTableEntry.present | PageTableEntry.writable | PageTableEntry.noExecute
+      root | HardwarePTE.present | HardwarePTE.writable | HardwarePTE.noExecute
     return space
   }
 
@@ -51,7 +51,7 @@ struct KernelAddressSpace {
     -> Bool
   {
     guard let table = tableFor(virtualAddress, level: level, frames: &frames) else { return false }
-    let largeBit = level > 1 ? PageTableEntry.pageSize : 0
+    let largeBit = level > 1 ? HardwarePTE.pageSize : 0
     PhysicalWindow.words(table)[tableIndex(virtualAddress, level: level)] = physical | flags | largeBit
     return true
   }
@@ -79,7 +79,7 @@ struct KernelAddressSpace {
       if !entry.isPresent {
         guard let next = frames.allocateZeroed() else { return nil }
         entry = PageTableEntry.table(directory: next)
-        if user { entry = PageTableEntry(raw: entry.raw | PageTableEntry.user) }
+        if user { entry = PageTableEntry(raw: entry.raw | HardwarePTE.user) }
         slot.pointee = entry.raw
       } else if entry.isLargePage {
         kernelPanic("KernelAddressSpace.tableFor", "a large page is in the way")

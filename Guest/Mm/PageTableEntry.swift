@@ -1,25 +1,15 @@
-/// Hardware PTE bits (Intel SDM vol. 3A, 4.5), the subset the kernel writes.
+/// A page-table entry as the kernel reads and builds it; the bits are
+/// GuestABI's `HardwarePTE`.
 struct PageTableEntry {
   var raw: UInt64
 
-  static let present: UInt64 = 1 << 0
-  static let writable: UInt64 = 1 << 1
-  static let user: UInt64 = 1 << 2
-  static let accessed: UInt64 = 1 << 5
-  static let dirty: UInt64 = 1 << 6
-  static let pageSize: UInt64 = 1 << 7
-  static let global: UInt64 = 1 << 8
-  static let noExecute: UInt64 = 1 << 63
-  /// Physical address bits 12-51.
-  static let addressMask: UInt64 = 0x000F_FFFF_FFFF_F000
-
-  var isPresent: Bool { raw & Self.present != 0 }
-  var isLargePage: Bool { raw & Self.pageSize != 0 }
-  var physicalAddress: UInt64 { raw & Self.addressMask }
+  var isPresent: Bool { raw & HardwarePTE.present != 0 }
+  var isLargePage: Bool { raw & HardwarePTE.pageSize != 0 }
+  var physicalAddress: UInt64 { raw & HardwarePTE.frameMask }
 
   /// What a non-leaf entry gets: present and writable; the leaf decides the rest.
   static func table(directory physical: UInt64) -> PageTableEntry {
-    PageTableEntry(raw: physical | present | writable)
+    PageTableEntry(raw: physical | HardwarePTE.present | HardwarePTE.writable)
   }
 }
 
@@ -27,13 +17,13 @@ struct PageTableEntry {
 /// pages never age, and a clean PTE's first write would otherwise be a trip
 /// through the shadow MMU (on kvm-pvm, one it emulates).
 enum Protection {
-  private static let kernel = PageTableEntry.present | PageTableEntry.global | PageTableEntry.accessed
+  private static let kernel = HardwarePTE.present | HardwarePTE.global | HardwarePTE.accessed
   /// Kernel text: read and execute.
   static let kernelText = kernel
   /// Kernel read-only data.
-  static let kernelReadOnly = kernel | PageTableEntry.noExecute
+  static let kernelReadOnly = kernel | HardwarePTE.noExecute
   /// Kernel data: read, write, no execute.
-  static let kernelData = kernel | PageTableEntry.writable | PageTableEntry.dirty | PageTableEntry.noExecute
+  static let kernelData = kernel | HardwarePTE.writable | HardwarePTE.dirty | HardwarePTE.noExecute
 }
 
 // The 4-level split of a linear address (Intel SDM vol. 3A, figure 4-8):

@@ -18,8 +18,8 @@ struct ProcessAddressSpace: AddressSpaceBackend {
   func readPTE(_ virtualAddress: UInt64) -> UInt64 {
     for level in stride(from: 4, through: 2, by: -1) {
       let entry = arch_load64(KernelLayout.selfMapEntryAddress(of: virtualAddress, level: level))
-      if entry & PageTableEntry.present == 0 { return 0 }
-      if entry & PageTableEntry.pageSize != 0 { kernelPanic("ProcessAddressSpace.readPTE", "large page in user half") }
+      if entry & HardwarePTE.present == 0 { return 0 }
+      if entry & HardwarePTE.pageSize != 0 { kernelPanic("ProcessAddressSpace.readPTE", "large page in user half") }
     }
     return arch_load64(KernelLayout.selfMapEntryAddress(of: virtualAddress, level: 1))
   }
@@ -32,8 +32,8 @@ struct ProcessAddressSpace: AddressSpaceBackend {
     let old = arch_load64(slot)
     arch_store64(slot, value)
     let table = tableFrame(of: virtualAddress, level: 1)
-    let oldFrame = old & PageTableEntry.present != 0 ? PageTableEntry(raw: old).physicalAddress >> 12 : nil
-    let newFrame = value & PageTableEntry.present != 0 ? PageTableEntry(raw: value).physicalAddress >> 12 : nil
+    let oldFrame = old & HardwarePTE.present != 0 ? PageTableEntry(raw: old).physicalAddress >> 12 : nil
+    let newFrame = value & HardwarePTE.present != 0 ? PageTableEntry(raw: value).physicalAddress >> 12 : nil
     if oldFrame != nil { arch_invlpg(virtualAddress) }
     // Same page, new rights (protect, a guard firing): the page keeps its one user.
     if oldFrame != newFrame {
@@ -80,13 +80,13 @@ extension ProcessAddressSpace {
   fileprivate func ensureTables(for virtualAddress: UInt64) -> Bool {
     for level in stride(from: 4, through: 2, by: -1) {
       let slot = KernelLayout.selfMapEntryAddress(of: virtualAddress, level: level)
-      if arch_load64(slot) & PageTableEntry.present != 0 { continue }
+      if arch_load64(slot) & HardwarePTE.present != 0 { continue }
       guard let pfn = database.allocatePage(zeroed: true) else {
         pruneIfEmpty(virtualAddress, level: level)
         return false
       }
       let parent = tableFrame(of: virtualAddress, level: level)
-      arch_store64(slot, (pfn << 12) | PageTableEntry.present | PageTableEntry.writable | PageTableEntry.user)
+      arch_store64(slot, (pfn << 12) | HardwarePTE.present | HardwarePTE.writable | HardwarePTE.user)
       markTable(pfn, pteAddress: slot, parent: parent)
       adjustLive(parent, by: 1)
     }

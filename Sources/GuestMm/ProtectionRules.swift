@@ -25,27 +25,6 @@ public enum MemoryAccess: UInt8, Sendable {
   case read, write, execute
 }
 
-/// The x86-64 PTE bits (4 KiB pages) the virtual-memory logic writes.
-public enum HardwarePTE {
-  public static let present: UInt64 = 1 << 0
-  public static let writable: UInt64 = 1 << 1
-  public static let user: UInt64 = 1 << 2
-  /// PWT: write-combining through the PAT entry NT programs for it (PAT index 1).
-  public static let writeThrough: UInt64 = 1 << 3
-  public static let cacheDisable: UInt64 = 1 << 4
-  public static let accessed: UInt64 = 1 << 5
-  public static let dirty: UInt64 = 1 << 6
-  /// Software bit 9: copy-on-write (NT's use).
-  public static let copyOnWrite: UInt64 = 1 << 9
-  public static let noExecute: UInt64 = 1 << 63
-  /// Physical address bits 12-51.
-  public static let frameMask: UInt64 = 0x000F_FFFF_FFFF_F000
-  /// Bits 52-56, which the MMU ignores, hold the page's protection code while
-  /// the PTE is valid (hardware bits cannot tell execute from execute-read).
-  public static let protectionShift: UInt64 = 52
-  public static let protectionMask: UInt64 = 0x1F << 52
-}
-
 /// The rules of protection codes and their hardware form.
 public enum ProtectionRules {
   /// Whether reserve, commit or protect of private memory accepts `code`: a
