@@ -31,8 +31,9 @@ func armExecuteProbe(_ target: UInt64) {
 
 /// Plants the opcode at the probe's target if its PTE is valid (a 4 KiB user page).
 func plantExecuteProbe() {
-  guard var probe = executeProbe, probe.planted == nil, let index = currentProcess else { return }
-  let pte = kernel!.processes[index].space.readPTE(probe.target)
+  let mm = MemoryManager.booted("plantExecuteProbe")
+  guard var probe = executeProbe, probe.planted == nil, let index = mm.currentProcess else { return }
+  let pte = mm.processes[index].space.readPTE(probe.target)
   guard pte & HardwarePTE.present != 0 else { return }
   let physical = (pte & HardwarePTE.frameMask) | (probe.target & 0xFFF)
   let byte = UnsafeMutablePointer<UInt8>(bitPattern: UInt(PhysicalWindow.virtualAddress(physical)))!

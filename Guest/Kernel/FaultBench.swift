@@ -10,25 +10,26 @@ func measureFaultCosts() {
   func expect(_ condition: Bool, _ function: StaticString, _ what: StaticString) {
     if !condition { kernelPanic(function, what) }
   }
-  let index = startProcess()
+  let mm = MemoryManager.booted("measureFaultCosts")
+  let index = mm.startProcess()
   let pages: UInt64 = 64
   // The zero-page thread's work, done ahead as it would have been while idle:
   // a demand-zero fault takes a page from the zeroed list and zeroes nothing.
-  for _ in 0..<(5 * pages) { _ = kernel!.database.zeroOneFreePage() }
+  for _ in 0..<(5 * pages) { _ = mm.database.zeroOneFreePage() }
   var demandZero: [UInt64] = []
   for _ in 0..<5 {
-    let region = kernel!.processes[index].memory.reserve(
+    let region = mm.processes[index].memory.reserve(
       base: 0, size: pages * 4096, protection: PageProtection.readWrite, commit: true)
     expect(region.status == .success, "measureFaultCosts", "reserve")
     demandZero.append(runUserRoutine(arch_user_time_touches(), region.base, pages) / pages)
-    _ = kernel!.processes[index].memory.release(base: region.base, size: 0)
+    _ = mm.processes[index].memory.release(base: region.base, size: 0)
   }
-  let region = kernel!.processes[index].memory.reserve(
+  let region = mm.processes[index].memory.reserve(
     base: 0, size: pages * 4096, protection: PageProtection.readWrite, commit: true)
   expect(userTouch(region.base, pages: pages, write: true) == .success, "measureFaultCosts", "fault in")
   var bare: [UInt64] = []
   for _ in 0..<5 { bare.append(bareFaultBatch(region.base, pages: pages)) }
-  _ = kernel!.processes[index].memory.release(base: region.base, size: 0)
+  _ = mm.processes[index].memory.release(base: region.base, size: 0)
   Hypercall.call(.measurement, MeasurementKind.demandZeroFault.rawValue, median(demandZero), 5 * pages, 0)
   Hypercall.call(.measurement, MeasurementKind.bareUserFault.rawValue, median(bare), 5 * pages, 0)
 }

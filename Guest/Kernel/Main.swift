@@ -6,7 +6,7 @@ struct BootPlan {
   var boot: BootInformation? = nil
   var frames: BootFrameAllocator? = nil
   var space: KernelAddressSpace? = nil
-  var database: PageFrameDatabase? = nil
+  var database: KernelFrameDatabase? = nil
   var debugBlock: UInt64 = 0
   /// The bench region's tables, built but not yet linked.
   var benchRegion: BenchRegion? = nil
@@ -30,7 +30,7 @@ func kernelMain(_ startInfoPhysical: UInt64) {
   guard let boot = plan.boot, let space = plan.space else { kernelPanic("kernelMain", "boot pass left no plan") }
   guard let database = plan.database else { kernelPanic("kernelMain", "boot pass built no PFN database") }
   space.activate()
-  kernel = Kernel(database: database, space: space, debugBlockPhysical: plan.debugBlock)
+  MemoryManager.install(MemoryManager(database: database, space: space, debugBlockPhysical: plan.debugBlock))
   Console.write("\n")  // the boot pass formatted the banner; printing needs CPL 0
   Hypercall.call(.debugBlock, plan.debugBlock)
   Hypercall.checkpoint(.booted)
@@ -108,11 +108,9 @@ func prepareBoot(_ plan: UnsafeMutablePointer<BootPlan>) {
 
 /// Links the bench region's PDPT into the live PML4: one store, and the PML4
 /// has one more live entry.
-func linkBenchRegion(_ bench: BenchRegion, space: KernelAddressSpace, database: PageFrameDatabase) {
+func linkBenchRegion(_ bench: BenchRegion, space: KernelAddressSpace, database: KernelFrameDatabase) {
   PhysicalWindow.words(space.rootPhysical)[bench.slot] = bench.entry
-  let root = database.record(space.rootPhysical >> 12)
-  let live = root.load(fromByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
-  root.storeBytes(of: live + 1, toByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
+  database.adjustLiveEntries(space.rootPhysical >> 12, by: 1)
 }
 
 /// Faults on purpose when the command line asks (GuestCommandLine.fault*);

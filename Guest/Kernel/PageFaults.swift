@@ -5,16 +5,16 @@ import GuestArch
 /// ends with the status (an access violation reaches the scenario, never a
 /// kernel crash). False when it is not the memory manager's to resolve: a
 /// kernel-mode fault on a bad address, which the caller reports as a bugcheck.
-func handlePageFault(_ frame: UnsafeMutablePointer<TrapFrame>, address: UInt64) -> Bool {
+func handlePageFault(_ frame: UnsafeMutablePointer<TrapFrame>, address: UInt64, _ mm: MemoryManager) -> Bool {
   let userMode = frame.pointee.cs & 3 == 3
-  guard let index = currentProcess, address < UserAddressSpace.end else {
+  guard let index = mm.currentProcess, address < UserAddressSpace.end else {
     if userMode {
       endUserRun(frame, .accessViolation, address: address)
       return true
     }
     return false
   }
-  let resolution = kernel!.processes[index].memory.resolveFault(
+  let resolution = mm.processes[index].memory.resolveFault(
     address, access: faultAccess(errorCode: frame.pointee.errorCode), userMode: userMode)
   if case .resolved = resolution {
     if executeProbe?.target == address { plantExecuteProbe() }

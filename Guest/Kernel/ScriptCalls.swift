@@ -26,27 +26,26 @@ func performScriptCall(_ code: UInt32, _ step: ScriptStepView) -> UInt64 {
   guard let call = ScriptCall(rawValue: code), call != .testChangeThenFail || scriptTestHooks else {
     return answer(ScriptStatus.notImplemented)
   }
+  let mm = MemoryManager.booted("performScriptCall")
   switch call {
-  case .createProcess: return scriptCreateProcess(step)
+  case .createProcess: return scriptCreateProcess(step, mm)
   case .checkpoint: return answer(ScriptStatus.success)
   default:
-    guard let index = scriptProcess(step.operand(0)) else { return answer(ScriptStatus.invalidHandle) }
-    if currentProcess != index { switchToProcess(index) }
+    guard let index = scriptProcess(step.operand(0), mm) else { return answer(ScriptStatus.invalidHandle) }
+    if mm.currentProcess != index { mm.switchTo(index) }
     switch call {
     case .touch: return prepareTouch(step)
     case .writePattern, .checkPattern: return preparePattern(step)
-    case .testChangeThenFail: return scriptChangeThenFail(index)
-    default: return scriptNtCall(call, step, index)
+    case .testChangeThenFail: return scriptChangeThenFail(index, mm)
+    default: return scriptNtCall(call, step, index, mm)
     }
   }
 }
 
 /// The index of the process `handle` names (`ScriptHandles`), or nil.
-func scriptProcess(_ handle: UInt64) -> Int? {
+func scriptProcess(_ handle: UInt64, _ mm: MemoryManager) -> Int? {
   let offset = handle &- ScriptHandles.first
-  guard handle >= ScriptHandles.first, offset & 3 == 0, let count = kernel?.processes.count,
-    offset >> 2 < UInt64(count)
-  else { return nil }
+  guard handle >= ScriptHandles.first, offset & 3 == 0, offset >> 2 < UInt64(mm.processes.count) else { return nil }
   return Int(offset >> 2)
 }
 
@@ -55,18 +54,15 @@ func scriptProcess(_ handle: UInt64) -> Int? {
 /// holds both; the stack is committed lazily), with room to spare.
 private let scriptProcessPages: UInt64 = 8
 
-/// CreateProcess: a process ready for user code (`startProcess`), its handle
+/// CreateProcess: a process ready for user code (`MemoryManager.startProcess`), its handle
 /// in output 0. Out of process slots or pages it returns a status having done
 /// nothing: the pages are counted first, so once it starts it cannot fail.
-func scriptCreateProcess(_ step: ScriptStepView) -> UInt64 {
-  guard let database = kernel?.database, let count = kernel?.processes.count else {
-    kernelPanic("scriptCreateProcess", "no kernel")
-  }
-  guard count < MetadataPage.processSlots else { return answer(ScriptStatus.insufficientResources) }
-  guard database.total(.zeroed) + database.total(.free) >= scriptProcessPages else {
+func scriptCreateProcess(_ step: ScriptStepView, _ mm: MemoryManager) -> UInt64 {
+  guard mm.processes.count < MetadataPage.processSlots else { return answer(ScriptStatus.insufficientResources) }
+  guard mm.database.total(.zeroed) + mm.database.total(.free) >= scriptProcessPages else {
     return answer(ScriptStatus.noMemory)
   }
-  step.output(0, ScriptHandles.handle(ofProcess: startProcess()))
+  step.output(0, ScriptHandles.handle(ofProcess: mm.startProcess()))
   return answer(ScriptStatus.success, outputs: 1)
 }
 
@@ -96,8 +92,8 @@ private func routineArguments(_ step: ScriptStepView, _ a0: UInt64, _ a1: UInt64
 
 /// The test hook (`GuestCommandLine.scriptTestHooks`): reserves and commits
 /// 64 KiB anywhere in process `index`, then fails with STATUS_UNSUCCESSFUL.
-func scriptChangeThenFail(_ index: Int) -> UInt64 {
-  _ = kernel!.processes[index].memory.reserve(
+func scriptChangeThenFail(_ index: Int, _ mm: MemoryManager) -> UInt64 {
+  _ = mm.processes[index].memory.reserve(
     base: 0, size: 64 << 10, protection: PageProtection.readWrite, commit: true)
   return answer(ScriptStatus.unsuccessful)
 }

@@ -1,31 +1,31 @@
 import GuestArch
 
-/// The script's NT virtual-memory calls on process `index` (its address space
+/// The script's NT virtual-memory calls on process `index` of `mm` (its address space
 /// loaded): NtAllocateVirtualMemory, NtFreeVirtualMemory,
 /// NtProtectVirtualMemory and NtQueryVirtualMemory through GuestMm's NT layer,
 /// with operands and outputs in the order Sources/Script/Calls.swift lists
 /// them (operand 0, the handle, is resolved already). ULONG parameters take
 /// an operand's low 32 bits, as a 64-bit register passes them to NT.
-func scriptNtCall(_ call: ScriptCall, _ step: ScriptStepView, _ index: Int) -> UInt64 {
+func scriptNtCall(_ call: ScriptCall, _ step: ScriptStepView, _ index: Int, _ mm: MemoryManager) -> UInt64 {
   switch call {
   case .allocateVirtualMemory:
-    let r = kernel!.processes[index].memory.ntAllocateVirtualMemory(
+    let r = mm.processes[index].memory.ntAllocateVirtualMemory(
       baseAddress: step.operand(1), zeroBits: step.operand(2), regionSize: step.operand(3),
       allocationType: UInt32(truncatingIfNeeded: step.operand(4)), protect: UInt32(truncatingIfNeeded: step.operand(5)))
     return scriptOutputs(step, r.status, r.baseAddress, r.regionSize)
   case .freeVirtualMemory:
-    let r = kernel!.processes[index].memory.ntFreeVirtualMemory(
+    let r = mm.processes[index].memory.ntFreeVirtualMemory(
       baseAddress: step.operand(1), regionSize: step.operand(2), freeType: UInt32(truncatingIfNeeded: step.operand(3)))
     return scriptOutputs(step, r.status, r.baseAddress, r.regionSize)
   case .protectVirtualMemory:
-    let r = kernel!.processes[index].memory.ntProtectVirtualMemory(
+    let r = mm.processes[index].memory.ntProtectVirtualMemory(
       baseAddress: step.operand(1), regionSize: step.operand(2),
       newProtect: UInt32(truncatingIfNeeded: step.operand(3)))
     step.output(0, r.baseAddress)
     step.output(1, r.regionSize)
     step.output(2, UInt64(r.oldProtect))
     return answer(r.status.rawValue, outputs: 3)
-  case .queryVirtualMemory: return scriptQuery(step, index)
+  case .queryVirtualMemory: return scriptQuery(step, index, mm)
   default: return answer(ScriptStatus.notImplemented)
   }
 }
@@ -40,8 +40,8 @@ private func scriptOutputs(_ step: ScriptStepView, _ status: Status, _ base: UIn
 /// NtQueryVirtualMemory (ProcessHandle, BaseAddress, MemoryInformationClass):
 /// MEMORY_BASIC_INFORMATION's fields as outputs (BaseAddress, AllocationBase,
 /// AllocationProtect, RegionSize, State, Protect, Type).
-private func scriptQuery(_ step: ScriptStepView, _ index: Int) -> UInt64 {
-  let r = kernel!.processes[index].memory.ntQueryVirtualMemory(
+private func scriptQuery(_ step: ScriptStepView, _ index: Int, _ mm: MemoryManager) -> UInt64 {
+  let r = mm.processes[index].memory.ntQueryVirtualMemory(
     baseAddress: step.operand(1), informationClass: UInt32(truncatingIfNeeded: step.operand(2)))
   step.output(0, r.info.baseAddress)
   step.output(1, r.info.allocationBase)

@@ -20,11 +20,14 @@ func trapDispatch(_ rawFrame: UnsafeMutableRawPointer) {
   if resumeFromUserExit(frame) { return }
   if completeExecuteProbe(frame) { return }
   let cr2 = arch_read_cr2()
-  if frame.pointee.vector == 14, handlePageFault(frame, address: cr2) { return }
+  // Before boot built the Mm (the deprivileged boot pass), every trap is a bug to report.
+  guard MemoryManager.isBooted else { reportUnexpectedTrap(frame.pointee, cr2: cr2) }
+  let mm = MemoryManager.booted("trapDispatch")
+  if frame.pointee.vector == 14, handlePageFault(frame, address: cr2, mm) { return }
   // A non-canonical user access ends the user run as NT ends it: an access
   // violation, at the address the routine held in %rdi. (A script's own
   // accesses stop at UserAddressSpace.end before they get here.)
-  if frame.pointee.vector == 13, frame.pointee.cs & 3 == 3, currentProcess != nil {
+  if frame.pointee.vector == 13, frame.pointee.cs & 3 == 3, mm.currentProcess != nil {
     endUserRun(frame, .accessViolation, address: frame.pointee.rdi)
     return
   }

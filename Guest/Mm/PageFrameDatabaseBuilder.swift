@@ -37,14 +37,14 @@ struct AccountingWindows {
 func buildPageFrameDatabase(
   boot: BootInformation, frames: inout BootFrameAllocator, space: KernelAddressSpace, bench: BenchRegion?,
   zeroedPages: UInt64
-) -> (PageFrameDatabase, UInt64)? {
+) -> (KernelFrameDatabase, UInt64)? {
   let count = boot.ramEnd >> 12
   let recordPages = Int((count * UInt64(PageFrameRecord.size) + 0xFFF) >> 12)
   guard let metadata = frames.allocateZeroed(), let records = frames.allocateContiguous(recordPages) else {
     return nil
   }
-  let database = PageFrameDatabase(
-    recordsPhysical: records, count: count, headsPhysical: metadata,
+  let database = KernelFrameDatabase(
+    memory: KernelPhysicalMemory(), recordsPhysical: records, count: count, headsPhysical: metadata,
     availableCountPhysical: metadata + MetadataPage.debugBlock + UInt64(DebugBlock.availablePages))
   database.resetHeads()
   initializeRecords(database, boot: boot, bootAllocations: frames.floor..<frames.highWater)
@@ -52,7 +52,7 @@ func buildPageFrameDatabase(
   accountTables(database, root: space.rootPhysical, windows: windows)
   if let bench {
     let first = bench.backingStart >> 12
-    for pfn in first..<(first + UInt64(bench.backingPages)) { setUsage(database, pfn, .windowBacking) }
+    for pfn in first..<(first + UInt64(bench.backingPages)) { database.record(pfn).usage = .windowBacking }
     // Accounted as linked already; linking adds the PML4's live entry (`linkBenchRegion`).
     let pointer = KernelLayout.selfMapEntryAddress(of: BenchLayout.regionBase, level: 4)
     markTable(database, bench.pointerTable >> 12, pteAddress: pointer, tablePFN: space.rootPhysical >> 12)
@@ -65,16 +65,13 @@ func buildPageFrameDatabase(
 
 /// Every record: no links, no PTE; RAM pages general, the rest holes; PFN 0,
 /// the kernel image and the boot allocations ActiveAndValid.
-private func initializeRecords(_ database: PageFrameDatabase, boot: BootInformation, bootAllocations: Range<UInt64>) {
+private func initializeRecords(_ database: KernelFrameDatabase, boot: BootInformation, bootAllocations: Range<UInt64>) {
   let imageStart = KernelLayout.physicalBase >> 12
   let imageEnd = kernelPhysical(arch_kernel_end()) >> 12
   var rangeIndex = 0
   for pfn in 0..<database.count {
     let page = database.record(pfn)
-    page.storeBytes(of: PageFrameRecord.noPage, toByteOffset: PageFrameRecord.next, as: UInt32.self)
-    page.storeBytes(of: PageFrameRecord.noPage, toByteOffset: PageFrameRecord.previous, as: UInt32.self)
-    page.storeBytes(of: PageFrameRecord.noPage, toByteOffset: PageFrameRecord.pteFrame, as: UInt32.self)
-    page.storeBytes(of: PageFrameRecord.noPage, toByteOffset: PageFrameRecord.workingSetIndex, as: UInt32.self)
+    page.clearLinks()
     let address = pfn << 12
     while rangeIndex < boot.ram.count, boot.ram[rangeIndex].end <= address { rangeIndex += 1 }
     let isRAM = rangeIndex < boot.ram.count && boot.ram[rangeIndex].start <= address
@@ -90,9 +87,8 @@ private func initializeRecords(_ database: PageFrameDatabase, boot: BootInformat
     } else {
       usage = .general
     }
-    page.storeBytes(of: usage.rawValue, toByteOffset: PageFrameRecord.usage, as: UInt8.self)
-    let location: PageLocation = usage == .general ? .free : .activeAndValid
-    page.storeBytes(of: location.rawValue, toByteOffset: PageFrameRecord.location, as: UInt8.self)
+    page.usage = usage
+    page.location = usage == .general ? .free : .activeAndValid
   }
 }
 
@@ -100,9 +96,9 @@ private func initializeRecords(_ database: PageFrameDatabase, boot: BootInformat
 /// end zeroed, on the zeroed list (the zero-page thread's work done ahead: here, at
 /// CPL 3, zeroing runs at the CPU's speed, where at CPL 0 on kvm-pvm each REP STOSQ
 /// iteration is emulated), the rest on the free list.
-private func stockPageLists(_ database: PageFrameDatabase, zeroedPages: UInt64) {
+private func stockPageLists(_ database: KernelFrameDatabase, zeroedPages: UInt64) {
   var toZero = zeroedPages
-  for pfn in 0..<database.count where usage(database, pfn) == .general {
+  for pfn in 0..<database.count where database.record(pfn).usage == .general {
     if toZero > 0, pfn < arch_boot_identity_size >> 12 {
       PhysicalWindow.zeroFrame(pfn << 12)
       database.insertTail(pfn, into: .zeroed)
@@ -113,36 +109,24 @@ private func stockPageLists(_ database: PageFrameDatabase, zeroedPages: UInt64) 
   }
 }
 
-private func setUsage(_ database: PageFrameDatabase, _ pfn: UInt64, _ usage: PageUsage) {
-  database.record(pfn).storeBytes(of: usage.rawValue, toByteOffset: PageFrameRecord.usage, as: UInt8.self)
-}
-
-private func usage(_ database: PageFrameDatabase, _ pfn: UInt64) -> PageUsage {
-  PageUsage(rawValue: database.record(pfn).load(fromByteOffset: PageFrameRecord.usage, as: UInt8.self)) ?? .hole
-}
-
-/// Records that `pfn` is used through the PTE at self-map address `pteAddress` in table `tablePFN`.
-private func account(_ database: PageFrameDatabase, _ pfn: UInt64, pteAddress: UInt64, tablePFN: UInt64) {
+/// Records that `pfn` is used through the PTE at self-map address `pteAddress`
+/// in table `tablePFN` (a PFN beyond RAM, a device's, has no record).
+private func account(_ database: KernelFrameDatabase, _ pfn: UInt64, pteAddress: UInt64, tablePFN: UInt64) {
   guard pfn < database.count else { return }
-  let page = database.record(pfn)
-  let shares = page.load(fromByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
-  page.storeBytes(of: shares + 1, toByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
-  page.storeBytes(of: UInt16(shares + 1), toByteOffset: PageFrameRecord.referenceCount, as: UInt16.self)
-  page.storeBytes(of: pteAddress, toByteOffset: PageFrameRecord.pteAddress, as: UInt64.self)
-  page.storeBytes(of: UInt32(tablePFN), toByteOffset: PageFrameRecord.pteFrame, as: UInt32.self)
+  database.addMapping(pfn, pteAddress: pteAddress, table: tablePFN)
 }
 
 /// Walks the live kernel tables from `root`: tables become page-table pages
 /// whose share count is their live entries; 4 KiB leaves outside the windows
 /// are accounted to the pages they map. The self-map slot is not descended.
-private func accountTables(_ database: PageFrameDatabase, root: UInt64, windows: AccountingWindows) {
+private func accountTables(_ database: KernelFrameDatabase, root: UInt64, windows: AccountingWindows) {
   let selfEntry = KernelLayout.selfMapEntryAddress(of: KernelLayout.selfMapBase, level: 4)
   markTable(database, root >> 12, pteAddress: selfEntry, tablePFN: root >> 12)
   accountTable(database, root, level: 4, base: 0, windows: windows)
 }
 
 private func accountTable(
-  _ database: PageFrameDatabase, _ table: UInt64, level: Int, base: UInt64, windows: AccountingWindows
+  _ database: KernelFrameDatabase, _ table: UInt64, level: Int, base: UInt64, windows: AccountingWindows
 ) {
   let entries = PhysicalWindow.words(table)
   for index in 0..<512 {
@@ -165,7 +149,7 @@ private func accountTable(
 }
 
 /// Labels `pfn` a kernel page table (its live entries counted), referenced by the entry at `pteAddress` in `tablePFN`.
-private func markTable(_ database: PageFrameDatabase, _ pfn: UInt64, pteAddress: UInt64, tablePFN: UInt64) {
+private func markTable(_ database: KernelFrameDatabase, _ pfn: UInt64, pteAddress: UInt64, tablePFN: UInt64) {
   guard pfn < database.count else { return }
   database.labelPageTable(pfn, pteAddress: pteAddress, parent: tablePFN, owner: 0)
 }
@@ -182,7 +166,7 @@ enum MetadataPage {
 /// Writes the list heads' neighbours in the metadata page: the debug block,
 /// the windows and an empty process table. Returns the debug block's address.
 private func writeDebugBlock(
-  _ database: PageFrameDatabase, metadata: UInt64, root: UInt64, windows: AccountingWindows
+  _ database: KernelFrameDatabase, metadata: UInt64, root: UInt64, windows: AccountingWindows
 ) -> UInt64 {
   let block = metadata + MetadataPage.debugBlock
   let windowTable = metadata + MetadataPage.windows

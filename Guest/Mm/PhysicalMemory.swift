@@ -73,3 +73,17 @@ struct BootFrameAllocator {
   /// One past the highest frame handed out so far.
   var highWater: UInt64 { next }
 }
+
+/// Physical memory as the PFN database (GuestMm) reaches it: through
+/// `PhysicalWindow`, so the same database works before and after the
+/// kernel's tables go live. A broken invariant is a kernel panic.
+struct KernelPhysicalMemory: PhysicalMemoryAccess {
+  func bytes(at physical: UInt64) -> UnsafeMutableRawPointer {
+    UnsafeMutableRawPointer(bitPattern: UInt(PhysicalWindow.virtualAddress(physical)))!
+  }
+  func zeroFrame(_ physical: UInt64) { PhysicalWindow.zeroFrame(physical) }
+  func trap(_ function: StaticString, _ reason: StaticString) -> Never { kernelPanic(function, reason) }
+}
+
+/// The guest's PFN database.
+typealias KernelFrameDatabase = PageFrameDatabase<KernelPhysicalMemory>

@@ -11,7 +11,7 @@ import GuestArch
 /// a page with no user left goes to the free list, a table with no live entry
 /// is unlinked and freed.
 struct ProcessAddressSpace: AddressSpaceBackend {
-  let database: PageFrameDatabase
+  let database: KernelFrameDatabase
   let owner: UInt16
 
   /// The PTE of `virtualAddress`, or 0 when a table on the way is missing.
@@ -48,7 +48,7 @@ struct ProcessAddressSpace: AddressSpaceBackend {
   /// A zeroed page, ActiveAndValid with no users yet.
   mutating func allocateZeroedPage(for virtualAddress: UInt64) -> UInt64? {
     guard let pfn = database.allocatePage(zeroed: true) else { return nil }
-    database.record(pfn).storeBytes(of: owner, toByteOffset: PageFrameRecord.owner, as: UInt16.self)
+    database.record(pfn).owner = owner
     return pfn
   }
 
@@ -100,10 +100,7 @@ extension ProcessAddressSpace {
 
   /// Adds `delta` to a table's live entries (its share count).
   fileprivate func adjustLive(_ table: UInt64, by delta: Int32) {
-    let page = database.record(table)
-    let live = Int32(bitPattern: page.load(fromByteOffset: PageFrameRecord.shareCount, as: UInt32.self)) + delta
-    if live < 0 { kernelPanic("ProcessAddressSpace.adjustLive", "live entries below zero") }
-    page.storeBytes(of: UInt32(live), toByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
+    database.adjustLiveEntries(table, by: delta)
   }
 
   /// An entry at `level` became zero: its table loses a live entry and, with
@@ -117,21 +114,13 @@ extension ProcessAddressSpace {
   /// if it has no live entry (the PML4 stays), then looks at its parent.
   fileprivate func pruneIfEmpty(_ virtualAddress: UInt64, level: Int) {
     let table = tableFrame(of: virtualAddress, level: level)
-    guard level < 4, database.record(table).load(fromByteOffset: PageFrameRecord.shareCount, as: UInt32.self) == 0
-    else { return }
+    guard level < 4, database.liveEntries(table) == 0 else { return }
     let parentSlot = KernelLayout.selfMapEntryAddress(of: virtualAddress, level: level + 1)
     arch_store64(parentSlot, 0)
     // The table was visible as a page through the self-map: that translation goes.
     arch_invlpg(KernelLayout.selfMapEntryAddress(of: virtualAddress, level: level) & ~0xFFF)
-    freeTable(table)
+    database.freePageTable(table)
     dropEntry(of: virtualAddress, level: level + 1)
-  }
-
-  fileprivate func freeTable(_ pfn: UInt64) {
-    let page = database.record(pfn)
-    page.storeBytes(of: PageUsage.general.rawValue, toByteOffset: PageFrameRecord.usage, as: UInt8.self)
-    forget(page)
-    database.insertTail(pfn, into: .free)
   }
 }
 
@@ -141,33 +130,11 @@ extension ProcessAddressSpace {
   /// One more valid PTE (at `pteAddress`, in `table`) maps `pfn`.
   fileprivate func addUser(_ pfn: UInt64, pteAddress: UInt64, table: UInt64) {
     guard pfn < database.count else { kernelPanic("ProcessAddressSpace.addUser", "PFN beyond RAM") }
-    let page = database.record(pfn)
-    let shares = page.load(fromByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
-    page.storeBytes(of: shares + 1, toByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
-    page.storeBytes(of: UInt16(shares + 1), toByteOffset: PageFrameRecord.referenceCount, as: UInt16.self)
-    page.storeBytes(of: PageLocation.activeAndValid.rawValue, toByteOffset: PageFrameRecord.location, as: UInt8.self)
-    page.storeBytes(of: pteAddress, toByteOffset: PageFrameRecord.pteAddress, as: UInt64.self)
-    page.storeBytes(of: UInt32(table), toByteOffset: PageFrameRecord.pteFrame, as: UInt32.self)
+    database.addMapping(pfn, pteAddress: pteAddress, table: table)
   }
 
-  /// One valid PTE mapping `pfn` went; with none left the page is free again
-  /// (a private page whose PTE is deleted keeps nothing worth a standby list).
+  /// One valid PTE mapping `pfn` went; with none left the page is free again.
   fileprivate func releaseUser(_ pfn: UInt64) {
-    let page = database.record(pfn)
-    let shares = page.load(fromByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
-    if shares == 0 { kernelPanic("ProcessAddressSpace.releaseUser", "share count below zero") }
-    page.storeBytes(of: shares - 1, toByteOffset: PageFrameRecord.shareCount, as: UInt32.self)
-    page.storeBytes(of: UInt16(shares - 1), toByteOffset: PageFrameRecord.referenceCount, as: UInt16.self)
-    guard shares == 1 else { return }
-    forget(page)
-    database.insertTail(pfn, into: .free)
-  }
-
-  /// Clears what a record says about the PTE that mapped it.
-  fileprivate func forget(_ page: UnsafeMutableRawPointer) {
-    page.storeBytes(of: UInt64(0), toByteOffset: PageFrameRecord.pteAddress, as: UInt64.self)
-    page.storeBytes(of: PageFrameRecord.noPage, toByteOffset: PageFrameRecord.pteFrame, as: UInt32.self)
-    page.storeBytes(of: UInt16(0), toByteOffset: PageFrameRecord.owner, as: UInt16.self)
-    page.storeBytes(of: UInt16(0), toByteOffset: PageFrameRecord.referenceCount, as: UInt16.self)
+    database.removeMapping(pfn)
   }
 }
