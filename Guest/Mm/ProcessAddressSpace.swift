@@ -11,6 +11,8 @@ import GuestArch
 /// a page with no user left goes to the free list, a table with no live entry
 /// is unlinked and freed.
 struct ProcessAddressSpace: AddressSpaceBackend {
+  /// No working set yet (the working-sets issue).
+  var workingSet = NoWorkingSet()
   let database: KernelFrameDatabase
   let owner: UInt16
 

@@ -7,6 +7,10 @@
 /// tables and the PFN database (accounting every valid PTE it writes and
 /// freeing pages whose last valid PTE goes); host tests on a dictionary.
 public protocol AddressSpaceBackend {
+  /// The process's working set, which `VirtualMemory` tells of pages becoming valid and going.
+  associatedtype WorkingSet: WorkingSetHook
+  var workingSet: WorkingSet { get set }
+
   /// The PTE that maps the 4 KiB page at `virtualAddress`; 0 when no page table holds it.
   func readPTE(_ virtualAddress: UInt64) -> UInt64
 

@@ -86,7 +86,7 @@ extension VirtualMemory {
   mutating func validFault(_ va: UInt64, _ pte: UInt64, _ access: MemoryAccess, userMode: Bool) -> FaultResolution {
     let (decision, newPTE) = validFaultDecision(pte, access, userMode: userMode)
     guard let newPTE else { return decision }
-    return backend.writePTE(va, newPTE) ? decision : .noMemory
+    return replacePTE(va, pte, with: newPTE) ? decision : .noMemory
   }
 
   /// A fault on a committed, never-touched page with `protection`: refused if
@@ -98,16 +98,18 @@ extension VirtualMemory {
     -> FaultResolution
   {
     guard ProtectionRules.allows(protection, access) else { return .accessViolation }
+    let demandZero = SoftwarePTE.demandZero(protection: protection).raw
+    let old = pteWasZero ? 0 : demandZero
     if ProtectionRules.isGuard(protection) {
       let cleared = SoftwarePTE.demandZero(protection: ProtectionRules.withoutGuard(protection)).raw
-      return backend.writePTE(va, cleared) ? .guardPage : .noMemory
+      return replacePTE(va, old, with: cleared) ? .guardPage : .noMemory
     }
-    if pteWasZero, !backend.writePTE(va, SoftwarePTE.demandZero(protection: protection).raw) { return .noMemory }
+    if pteWasZero, !replacePTE(va, 0, with: demandZero) { return .noMemory }
     guard let frame = backend.allocateZeroedPage(for: va) else {
-      if pteWasZero { _ = backend.writePTE(va, 0) }
+      if pteWasZero { _ = replacePTE(va, demandZero, with: 0) }
       return .noMemory
     }
     let valid = ProtectionRules.validPTE(frame: frame, protection: protection, dirty: access == .write)
-    return backend.writePTE(va, valid) ? .resolved(.demandZero) : .noMemory
+    return replacePTE(va, demandZero, with: valid) ? .resolved(.demandZero) : .noMemory
   }
 }

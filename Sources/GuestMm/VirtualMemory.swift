@@ -139,7 +139,7 @@ extension VirtualMemory {
     while written {
       let old = backend.readPTE(page << 12)
       let new = Self.edited(old, edit, in: vad)
-      written = new == old || backend.writePTE(page << 12, new)
+      written = new == old || replacePTE(page << 12, old, with: new)
       if written {
         let stays = edit.keepsPages && Self.isCommitted(new, in: vad)
         committed += (stays ? 1 : 0) - (Self.isCommitted(old, in: vad) ? 1 : 0)
@@ -162,7 +162,7 @@ extension VirtualMemory {
       if page >> 9 != readyTable {
         if backend.readPTE(page << 12) != 0 {
           readyTable = page >> 9
-        } else if backend.writePTE(page << 12, Self.pendingPTE) {
+        } else if replacePTE(page << 12, 0, with: Self.pendingPTE) {
           readyTable = page >> 9
         } else {
           if page > range.first { dropPending(PageRange(first: range.first, last: page - 1)) }
@@ -178,7 +178,7 @@ extension VirtualMemory {
   mutating func dropPending(_ range: PageRange) {
     var page = range.first
     while true {
-      if backend.readPTE(page << 12) == Self.pendingPTE { _ = backend.writePTE(page << 12, 0) }
+      if backend.readPTE(page << 12) == Self.pendingPTE { _ = replacePTE(page << 12, Self.pendingPTE, with: 0) }
       if page == range.last { return }
       page += 1
     }

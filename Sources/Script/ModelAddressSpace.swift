@@ -6,6 +6,7 @@ import GuestMm
 /// dictionary, with frames that never run out (a generated script stays far
 /// from the guest's memory limits).
 struct ModelBackend: AddressSpaceBackend {
+  var workingSet = NoWorkingSet()
   var ptes: [UInt64: UInt64] = [:]
   var nextFrame: UInt64 = 0x1000
 

@@ -6,6 +6,8 @@ import Testing
 /// per 2 MiB, made on the first nonzero entry, freed with the last), users per
 /// frame, and one page pool for tables and data pages with a settable limit.
 struct FakeBackend: AddressSpaceBackend {
+  /// What VirtualMemory told the working set: the frame of every page it made valid and has not taken away.
+  var workingSet = RecordingWorkingSet()
   /// Nonzero PTEs by virtual page number.
   var ptes: [UInt64: UInt64] = [:]
   /// Live entries per page table (virtual page >> 9).
@@ -147,3 +149,28 @@ let page: UInt64 = 0x1000
 let readWrite = PageProtection.readWrite
 let readOnly = PageProtection.readOnly
 let noAccess = PageProtection.inaccessible
+
+/// A working set that records what it is told, and notes any call that
+/// contradicts itself (a page made valid twice, or taken away unknown or
+/// with another frame).
+struct RecordingWorkingSet: WorkingSetHook {
+  var valid: [UInt64: UInt64] = [:]
+  var contradictions: [String] = []
+  var calls = 0
+
+  mutating func pageBecameValid(_ virtualAddress: UInt64, frame: UInt64) {
+    calls += 1
+    if let known = valid[virtualAddress >> 12] {
+      contradictions.append("page \(virtualAddress >> 12) made valid again (frame \(frame), it had \(known))")
+    }
+    valid[virtualAddress >> 12] = frame
+  }
+
+  mutating func pageStoppedBeingValid(_ virtualAddress: UInt64, frame: UInt64) {
+    calls += 1
+    if valid[virtualAddress >> 12] != frame {
+      contradictions.append("page \(virtualAddress >> 12) taken away with frame \(frame), it had \(String(describing: valid[virtualAddress >> 12]))")
+    }
+    valid[virtualAddress >> 12] = nil
+  }
+}

@@ -176,6 +176,12 @@ func invariantProblems(_ harness: Harness) -> [String] {
     }
     if vad.type != .private { problems.append("VAD \(i) not private") }
   }
+  // The working set heard of exactly the valid PTEs, with their frames.
+  let validFrames = harness.backend.ptes.filter { $0.value & 1 != 0 }.mapValues { FakeBackend.frame($0) }
+  if harness.backend.workingSet.valid != validFrames {
+    problems.append("the working set knows \(harness.backend.workingSet.valid.count) valid pages, the PTEs \(validFrames.count)")
+  }
+  problems += harness.backend.workingSet.contradictions
   var uncounted = vads.map { $0.isCommittedAtReservation ? Int($0.pageCount) : 0 }
   for (pageNumber, pte) in harness.backend.ptes {
     guard let i = harness.vm.vads.index(containing: pageNumber) else {
