@@ -1,20 +1,33 @@
 /// A process's VADs as the guest keeps them and the host decodes them: a table
 /// (header, then records sorted by start, no overlaps) in guest memory, whose
 /// physical address the process record's `vadRoot` names.
+///
+/// The header names its layout, so records can grow (sections add views):
+/// a reader walks `recordSize` bytes per record and reads the fields it
+/// knows. A header whose version and record size are both 0 is the first
+/// layout (32-byte records, no view fields), which hosts still decode.
 public enum VadTable {
   /// UInt32 records in use.
   public static let count = 0
   /// UInt32 records the table has room for.
   public static let capacity = 4
-  /// UInt64 reserved, zero.
-  public static let reserved = 8
+  /// UInt16 the layout's version (`currentVersion`).
+  public static let version = 8
+  /// UInt16 bytes per record (`VadRecord.size` for this version).
+  public static let recordSize = 10
+  /// UInt32 reserved, zero.
+  public static let reserved = 12
   /// Records start here.
   public static let headerSize = 16
+  public static let currentVersion: UInt16 = 2
+  /// The first layout's record size (version 0 in a header of zeros).
+  public static let firstLayoutRecordSize = 32
 }
 
-/// One VAD record: a reserved range of user pages.
+/// One VAD record: a reserved range of user pages, or (with sections) a
+/// mapped view of a section.
 public enum VadRecord {
-  public static let size = 32
+  public static let size = 48
   /// UInt64 first virtual page number.
   public static let startPage = 0
   /// UInt64 last virtual page number (inclusive).
@@ -27,8 +40,13 @@ public enum VadRecord {
   public static let flags = 18
   /// UInt32 pages committed in the range.
   public static let committedPages = 20
+  /// UInt64 a mapped view's section: the physical address of its control
+  /// area; 0 for private memory. (Version 2.)
+  public static let controlArea = 24
+  /// UInt64 a mapped view's first page in the section (its offset / 4 KiB). (Version 2.)
+  public static let sectionOffsetPages = 32
   /// UInt64 reserved, zero.
-  public static let reserved = 24
+  public static let reserved = 40
 }
 
 public enum VadType: UInt8, Sendable {

@@ -14,10 +14,14 @@ public struct VadEntry: Equatable, Sendable {
   public var flags: VadFlags
   /// Pages committed in the range.
   public var committedPages: UInt32
+  /// A mapped view's section (its control area's physical address) and first
+  /// page in it; 0 and 0 for private memory.
+  public var controlArea: UInt64
+  public var sectionOffsetPages: UInt64
 
   public init(
     startPage: UInt64, endPage: UInt64, protection: UInt8, type: VadType = .private, flags: VadFlags = [],
-    committedPages: UInt32 = 0
+    committedPages: UInt32 = 0, controlArea: UInt64 = 0, sectionOffsetPages: UInt64 = 0
   ) {
     self.startPage = startPage
     self.endPage = endPage
@@ -25,6 +29,8 @@ public struct VadEntry: Equatable, Sendable {
     self.type = type
     self.flags = flags
     self.committedPages = committedPages
+    self.controlArea = controlArea
+    self.sectionOffsetPages = sectionOffsetPages
   }
 
   public var pageCount: UInt64 { endPage - startPage + 1 }
@@ -53,7 +59,9 @@ public struct VadTableView {
   /// An empty table at `base` (`byteCount` bytes, at least the header).
   public static func format(_ base: UnsafeMutableRawPointer, byteCount: Int) -> VadTableView {
     base.storeBytes(of: UInt32(0), toByteOffset: VadTable.count, as: UInt32.self)
-    base.storeBytes(of: UInt64(0), toByteOffset: VadTable.reserved, as: UInt64.self)
+    base.storeBytes(of: VadTable.currentVersion, toByteOffset: VadTable.version, as: UInt16.self)
+    base.storeBytes(of: UInt16(VadRecord.size), toByteOffset: VadTable.recordSize, as: UInt16.self)
+    base.storeBytes(of: UInt32(0), toByteOffset: VadTable.reserved, as: UInt32.self)
     return VadTableView(attachingTo: base, byteCount: byteCount)
   }
 
@@ -82,7 +90,9 @@ extension VadTableView {
         protection: r.load(fromByteOffset: VadRecord.protection, as: UInt8.self),
         type: VadType(rawValue: r.load(fromByteOffset: VadRecord.type, as: UInt8.self)) ?? .mapped,
         flags: VadFlags(rawValue: r.load(fromByteOffset: VadRecord.flags, as: UInt16.self)),
-        committedPages: r.load(fromByteOffset: VadRecord.committedPages, as: UInt32.self))
+        committedPages: r.load(fromByteOffset: VadRecord.committedPages, as: UInt32.self),
+        controlArea: r.load(fromByteOffset: VadRecord.controlArea, as: UInt64.self),
+        sectionOffsetPages: r.load(fromByteOffset: VadRecord.sectionOffsetPages, as: UInt64.self))
     }
     nonmutating set {
       let r = record(index)
@@ -92,6 +102,8 @@ extension VadTableView {
       r.storeBytes(of: newValue.type.rawValue, toByteOffset: VadRecord.type, as: UInt8.self)
       r.storeBytes(of: newValue.flags.rawValue, toByteOffset: VadRecord.flags, as: UInt16.self)
       r.storeBytes(of: newValue.committedPages, toByteOffset: VadRecord.committedPages, as: UInt32.self)
+      r.storeBytes(of: newValue.controlArea, toByteOffset: VadRecord.controlArea, as: UInt64.self)
+      r.storeBytes(of: newValue.sectionOffsetPages, toByteOffset: VadRecord.sectionOffsetPages, as: UInt64.self)
       r.storeBytes(of: UInt64(0), toByteOffset: VadRecord.reserved, as: UInt64.self)
     }
   }

@@ -173,3 +173,21 @@ struct PageFrameDatabaseTests {
     #expect(fixture.database.record(0).bytes + PageFrameRecord.size == base)
   }
 }
+
+@Suite("The VAD table names its layout")
+struct VadTableLayoutTests {
+  @Test("format writes the version and record size; a record's view fields round-trip")
+  func headerAndViewFields() {
+    let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 8)
+    defer { bytes.deallocate() }
+    bytes.initializeMemory(as: UInt8.self, repeating: 0xEE)
+    let table = VadTableView.format(bytes.baseAddress!, byteCount: 4096)
+    #expect(bytes.load(fromByteOffset: VadTable.version, as: UInt16.self) == VadTable.currentVersion)
+    #expect(bytes.load(fromByteOffset: VadTable.recordSize, as: UInt16.self) == UInt16(VadRecord.size))
+    #expect(table.capacity == (4096 - VadTable.headerSize) / VadRecord.size)
+    #expect(table.insert(VadEntry(startPage: 0x10, endPage: 0x1F, protection: 2, type: .mapped,
+      controlArea: 0xABC000, sectionOffsetPages: 5), at: 0))
+    #expect(table[0].controlArea == 0xABC000 && table[0].sectionOffsetPages == 5)
+    #expect(bytes.load(fromByteOffset: VadTable.headerSize + VadRecord.reserved, as: UInt64.self) == 0)
+  }
+}
