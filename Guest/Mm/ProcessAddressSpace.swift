@@ -27,7 +27,7 @@ struct ProcessAddressSpace: AddressSpaceBackend {
   }
 
   /// Writes the PTE of `virtualAddress` (see `AddressSpaceBackend`); false, with nothing changed, when a table cannot be had.
-  mutating func writePTE(_ virtualAddress: UInt64, _ value: UInt64) -> Bool {
+  mutating func writePTE(_ virtualAddress: UInt64, _ value: UInt64, fate: PageFate) -> Bool {
     if value == 0, readPTE(virtualAddress) == 0 { return true }
     guard ensureTables(for: virtualAddress) else { return false }
     let slot = KernelLayout.selfMapEntryAddress(of: virtualAddress, level: 1)
@@ -39,8 +39,8 @@ struct ProcessAddressSpace: AddressSpaceBackend {
     if oldFrame != nil { arch_invlpg(virtualAddress) }
     // Same page, new rights (protect, a guard firing): the page keeps its one user.
     if oldFrame != newFrame {
-      if let newFrame { addUser(newFrame, pteAddress: slot, table: table) }
-      if let oldFrame { releaseUser(oldFrame) }
+      if let newFrame { addUser(newFrame, pteAddress: slot, table: table, replacing: oldFrame == nil ? old : 0) }
+      if let oldFrame { releaseUser(oldFrame, fate: fate) }
     }
     if old == 0, value != 0 { adjustLive(table, by: 1) }
     if old != 0, value == 0 { dropEntry(of: virtualAddress, level: 1) }
@@ -129,14 +129,14 @@ extension ProcessAddressSpace {
 // MARK: Users of a page
 
 extension ProcessAddressSpace {
-  /// One more valid PTE (at `pteAddress`, in `table`) maps `pfn`.
-  fileprivate func addUser(_ pfn: UInt64, pteAddress: UInt64, table: UInt64) {
+  /// One more valid PTE (at `pteAddress`, in `table`) maps `pfn`, replacing the software PTE `original`.
+  fileprivate func addUser(_ pfn: UInt64, pteAddress: UInt64, table: UInt64, replacing original: UInt64) {
     guard pfn < database.count else { kernelPanic("ProcessAddressSpace.addUser", "PFN beyond RAM") }
-    database.addMapping(pfn, pteAddress: pteAddress, table: table)
+    database.addMapping(pfn, pteAddress: pteAddress, table: table, originalPTE: original)
   }
 
-  /// One valid PTE mapping `pfn` went; with none left the page is free again.
-  fileprivate func releaseUser(_ pfn: UInt64) {
-    database.removeMapping(pfn)
+  /// One valid PTE mapping `pfn` went; with none left the page goes to `fate`.
+  fileprivate func releaseUser(_ pfn: UInt64, fate: PageFate) {
+    database.removeMapping(pfn, fate: fate)
   }
 }

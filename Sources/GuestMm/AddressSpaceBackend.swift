@@ -17,13 +17,15 @@ public protocol AddressSpaceBackend {
   /// Writes the PTE of the page at `virtualAddress`, making page tables as
   /// needed; false when memory ran out, with nothing changed. Replacing a valid
   /// PTE invalidates its TLB entry; the page a valid PTE named loses a user
-  /// and, with none left, goes back to the free list.
+  /// and, with none left, goes where `fate` says (the free list, standby or
+  /// modified keeping its PTE's address for a transition PTE, or kept). A new
+  /// valid PTE's page records the PTE it replaced as its original PTE.
   ///
   /// What `VirtualMemory` relies on: writing 0 over a zero PTE changes nothing;
   /// a write into a page table that exists (this PTE or another entry of its
   /// table is nonzero) never fails; replacing a valid PTE with a valid PTE that
   /// names the same page (a protection change) keeps the page and its user count.
-  mutating func writePTE(_ virtualAddress: UInt64, _ value: UInt64) -> Bool
+  mutating func writePTE(_ virtualAddress: UInt64, _ value: UInt64, fate: PageFate) -> Bool
 
   /// A zeroed physical page for `virtualAddress`'s demand-zero fault, as a PFN
   /// with no users yet; nil when no page is available.

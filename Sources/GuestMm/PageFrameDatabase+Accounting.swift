@@ -37,9 +37,12 @@ extension PageFrameDatabase {
     page.shareCount = UInt32(live)
   }
 
-  /// One more valid PTE, at self-map address `pteAddress` in table `table`, maps `pfn`.
-  public func addMapping(_ pfn: UInt64, pteAddress: UInt64, table: UInt64) {
+  /// One more valid PTE, at self-map address `pteAddress` in table `table`,
+  /// maps `pfn`. Its first mapping also records `originalPTE`, the software
+  /// PTE it replaced, which the PTE gets back if the page is ever repurposed.
+  public func addMapping(_ pfn: UInt64, pteAddress: UInt64, table: UInt64, originalPTE: UInt64 = 0) {
     let page = record(pfn)
+    if page.shareCount == 0 { page.originalPTE = originalPTE }
     let shares = page.shareCount + 1
     page.shareCount = shares
     page.referenceCount = UInt16(truncatingIfNeeded: shares)

@@ -135,8 +135,8 @@ extension PageFrameDatabase {
 
   /// A page for a new mapping, taken off its list and marked ActiveAndValid
   /// with no users yet. A zeroed page comes from the zeroed list, else a free
-  /// one is zeroed; any page comes free first, then zeroed. (Standby pages
-  /// join once their owners can give them up: the paging issue.) nil when none is left.
+  /// one is zeroed; any page comes free first, then zeroed. Last, a standby
+  /// page is repurposed (`repurposeStandby`), zeroed if asked. nil when none is left.
   public func allocatePage(zeroed: Bool) -> UInt64? {
     var pfn = zeroed ? removeHead(.zeroed) : nil
     if pfn == nil, let free = removeHead(.free) {
@@ -144,6 +144,10 @@ extension PageFrameDatabase {
       pfn = free
     }
     if pfn == nil, !zeroed { pfn = removeHead(.zeroed) }
+    if pfn == nil, let standby = repurposeStandby() {
+      if zeroed { memory.zeroFrame(standby << 12) }
+      pfn = standby
+    }
     guard let pfn else { return nil }
     let page = record(pfn)
     page.location = .activeAndValid

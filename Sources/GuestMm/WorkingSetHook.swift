@@ -21,11 +21,12 @@ public struct NoWorkingSet: WorkingSetHook {
 
 extension VirtualMemory {
   /// Replaces the PTE of `va`, which holds `old`, with `new` through the
-  /// backend (see `AddressSpaceBackend.writePTE`), and tells the working set
-  /// when a page became valid or stopped being valid. False when the backend
-  /// ran out of memory, with nothing changed.
-  mutating func replacePTE(_ va: UInt64, _ old: UInt64, with new: UInt64) -> Bool {
-    guard backend.writePTE(va, new) else { return false }
+  /// backend (see `AddressSpaceBackend.writePTE`; a page that loses its last
+  /// valid PTE goes to `fate`), and tells the working set when a page became
+  /// valid or stopped being valid. False when the backend ran out of memory,
+  /// with nothing changed.
+  mutating func replacePTE(_ va: UInt64, _ old: UInt64, with new: UInt64, fate: PageFate = .whenDeleted) -> Bool {
+    guard backend.writePTE(va, new, fate: fate) else { return false }
     let oldFrame = old & HardwarePTE.present != 0 ? (old & HardwarePTE.frameMask) >> 12 : nil
     let newFrame = new & HardwarePTE.present != 0 ? (new & HardwarePTE.frameMask) >> 12 : nil
     guard oldFrame != newFrame else { return true }

@@ -12,7 +12,7 @@ struct ModelBackend: AddressSpaceBackend {
 
   func readPTE(_ virtualAddress: UInt64) -> UInt64 { ptes[virtualAddress >> 12] ?? 0 }
 
-  mutating func writePTE(_ virtualAddress: UInt64, _ value: UInt64) -> Bool {
+  mutating func writePTE(_ virtualAddress: UInt64, _ value: UInt64, fate: PageFate) -> Bool {
     ptes[virtualAddress >> 12] = value == 0 ? nil : value
     return true
   }

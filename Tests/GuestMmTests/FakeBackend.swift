@@ -30,7 +30,10 @@ struct FakeBackend: AddressSpaceBackend {
     ptes[virtualAddress >> 12] ?? 0
   }
 
-  mutating func writePTE(_ virtualAddress: UInt64, _ value: UInt64) -> Bool {
+  /// Pages that left their last PTE with a fate other than free, by frame.
+  var keptPages: [UInt64: PageFate] = [:]
+
+  mutating func writePTE(_ virtualAddress: UInt64, _ value: UInt64, fate: PageFate) -> Bool {
     let page = virtualAddress >> 12
     let table = page >> 9
     let old = ptes[page] ?? 0
@@ -42,7 +45,7 @@ struct FakeBackend: AddressSpaceBackend {
     }
     writes += 1
     if value & 1 != 0 { addUser(Self.frame(value)) }
-    if old & 1 != 0 { dropUser(Self.frame(old)) }
+    if old & 1 != 0 { dropUser(Self.frame(old), fate: fate) }
     ptes[page] = value == 0 ? nil : value
     if old == 0 { tables[table, default: 0] += 1 }
     if value == 0 { dropEntry(table) }
@@ -61,13 +64,15 @@ struct FakeBackend: AddressSpaceBackend {
 
   private mutating func addUser(_ frame: UInt64) {
     pending.remove(frame)
+    keptPages[frame] = nil
     users[frame, default: 0] += 1
   }
 
-  private mutating func dropUser(_ frame: UInt64) {
+  private mutating func dropUser(_ frame: UInt64, fate: PageFate) {
     let left = users[frame, default: 0] - 1
     users[frame] = left > 0 ? left : nil
-    if left == 0 { freedPages += 1 }
+    guard left == 0 else { return }
+    if fate == .free { freedPages += 1 } else { keptPages[frame] = fate }
   }
 
   private mutating func dropEntry(_ table: UInt64) {
@@ -80,7 +85,7 @@ struct FakeBackend: AddressSpaceBackend {
   func accountingProblems() -> [String] {
     var problems: [String] = []
     if !pending.isEmpty { problems.append("pages allocated but never mapped: \(pending.sorted())") }
-    let accounted = users.count + tables.count + freedPages + freedTables + pending.count
+    let accounted = users.count + tables.count + freedPages + freedTables + pending.count + keptPages.count
     if allocated != accounted {
       problems.append(
         "allocated \(allocated) != mapped \(users.count) + tables \(tables.count) + freed \(freedPages + freedTables)")

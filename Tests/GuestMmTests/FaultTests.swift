@@ -126,12 +126,12 @@ private func committed(_ codes: [UInt8]) -> Harness {
       (0x5000_2000, .pageFile(file: 1, offset: 7, protection: readWrite), .pageFile),
     ]
     for (address, pte, path) in planted {
-      let planted = harness.vm.backend.writePTE(address, pte.raw)
+      let planted = harness.vm.backend.writePTE(address, pte.raw, fate: .free)
       #expect(planted)
       harness.expectRefused(.notSupported) { $0.vm.resolveFault(address, access: .write, userMode: true).status }
       #expect(harness.vm.resolveFault(address, access: .read, userMode: true) == .notSupported(path))
     }
-    _ = harness.vm.backend.writePTE(0x5000_3000, SoftwarePTE.transition(pfn: 0x99, protection: readOnly).raw)
+    _ = harness.vm.backend.writePTE(0x5000_3000, SoftwarePTE.transition(pfn: 0x99, protection: readOnly).raw, fate: .free)
     #expect(harness.vm.resolveFault(0x5000_3000, access: .write, userMode: true) == .accessViolation)
   }
 
