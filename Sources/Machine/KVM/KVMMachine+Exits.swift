@@ -102,36 +102,14 @@
     }
 
     func portIn(_ port: UInt16, size: Int) -> UInt32 {
-      switch port {
-      case GuestPort.com1LineStatus:
-        return 0x60  // THRE | TEMT: the transmitter is always ready
-      case GuestPort.com1...(GuestPort.com1 + 7):
-        return 0
-      case GuestPort.debugConsole:
-        return 0xE9  // Bochs convention: reading the debug port answers its number
-      default:
-        unhandledPortAccesses[port, default: 0] += 1
-        return size == 4 ? 0xFFFF_FFFF : size == 2 ? 0xFFFF : 0xFF
-      }
+      ports.read(port, size: size)
     }
 
     func portOut(_ port: UInt16, size: Int, value: UInt32) throws(MachineError) -> MachineStop? {
-      switch port {
-      case GuestPort.com1, GuestPort.debugConsole:
-        appendConsole([UInt8(truncatingIfNeeded: value)])
-        return nil
-      case (GuestPort.com1 + 1)...(GuestPort.com1 + 7):
-        return nil  // UART configuration: nothing to configure
-      case GuestPort.debugExit:
-        return .exited(status: UInt8(truncatingIfNeeded: value), exception: lastException)
-      case GuestPort.hypercall:
-        guard size == 4 else {
-          throw .protocolViolation("hypercall port written with \(size) bytes; it takes a 32-bit address")
-        }
-        return try hypercall(at: UInt64(value))
-      default:
-        unhandledPortAccesses[port, default: 0] += 1
-        return nil
+      switch try ports.write(port, size: size, value: value, deliver: console) {
+      case .handled: return nil
+      case .exit(let status): return .exited(status: status, exception: lastException)
+      case .hypercall(let address): return try hypercall(at: address)
       }
     }
 
@@ -157,28 +135,14 @@
 
     // MARK: Console
 
-    /// Buffers console bytes and delivers every complete line.
+    /// Text the guest printed (a hypercall's), delivered line by line.
     func appendConsole(_ bytes: [UInt8]) {
-      consoleLine.append(contentsOf: bytes)
-      guard let lastNewline = consoleLine.lastIndex(of: UInt8(ascii: "\n")) else { return }
-      deliver(Array(consoleLine[...lastNewline]))
-      consoleLine.removeSubrange(...lastNewline)
+      if let text = ports.console.append(bytes) { console(text) }
     }
 
     /// Delivers what is buffered, complete line or not (at every stop).
     func flushConsole() {
-      guard !consoleLine.isEmpty else { return }
-      deliver(consoleLine)
-      consoleLine.removeAll(keepingCapacity: true)
-    }
-
-    func deliver(_ bytes: [UInt8]) {
-      let text = String(decoding: bytes, as: UTF8.self)
-      consoleTranscript += text
-      if consoleTranscript.utf8.count > Self.transcriptLimit {
-        consoleTranscript = String(consoleTranscript.suffix(Self.transcriptLimit / 2))
-      }
-      console(text)
+      if let text = ports.console.flush() { console(text) }
     }
   }
 #endif

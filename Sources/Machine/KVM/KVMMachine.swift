@@ -34,15 +34,15 @@
     public var lastException: GuestException? { reports.lastException }
     var reports = GuestReports()
     /// Everything the guest printed so far (at most `transcriptLimit` bytes kept, the latest).
-    public internal(set) var consoleTranscript = ""
+    public var consoleTranscript: String { ports.console.transcript }
     /// Ports the guest used that no handler knows, with how often (reads answered 0xFF, writes ignored).
-    public internal(set) var unhandledPortAccesses: [UInt16: Int] = [:]
+    public var unhandledPortAccesses: [UInt16: Int] { ports.unhandled }
     /// The KVM objects, for callers that need an ioctl this class does not wrap.
     public let system: KVMSystem
     public let virtualMachine: KVMVirtualMachine
     public let virtualCPU: KVMVirtualCPU
 
-    public static let transcriptLimit = 1 << 20
+    public static let transcriptLimit = ConsoleBuffer.transcriptLimit
     /// The single memory slot holding all RAM.
     static let memorySlot: UInt32 = 0
 
@@ -54,8 +54,8 @@
     var pendingCheckpointRequest: UInt64?
     /// Set once the guest exited or the VM shut down; `run` keeps returning it.
     private var finalStop: MachineStop?
-    /// Console bytes not yet delivered (no newline seen yet).
-    var consoleLine: [UInt8] = []
+    /// The port devices, the console's line buffer among them.
+    var ports = PortDevices()
 
     // MARK: Creation
 
