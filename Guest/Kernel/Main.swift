@@ -30,7 +30,7 @@ func kernelMain(_ startInfoPhysical: UInt64) {
   guard let boot = plan.boot, let space = plan.space else { kernelPanic("kernelMain", "boot pass left no plan") }
   guard let database = plan.database else { kernelPanic("kernelMain", "boot pass built no PFN database") }
   space.activate()
-  MemoryManager.install(MemoryManager(database: database, space: space, debugBlockPhysical: plan.debugBlock))
+  MemoryManager.install(database: database, space: space, debugBlockPhysical: plan.debugBlock)
   Console.write("\n")  // the boot pass formatted the banner; printing needs CPL 0
   Hypercall.call(.debugBlock, plan.debugBlock)
   Hypercall.checkpoint(.booted)

@@ -1,29 +1,43 @@
 import GuestArch
 
-/// The one owner of the guest Mm's state once boot is over: the PFN
-/// database, the kernel's address space, the process table and the process
-/// whose address space CR3 holds. Reached through `booted(_:)`; what needs it
-/// is handed it.
-final class MemoryManager {
+/// The guest Mm's state once boot is over: the PFN database, the kernel's
+/// address space, the process table and the process whose address space
+/// CR3 holds. One instance, allocated at boot; `MemoryManager` is the handle on it.
+struct MemoryManagerState {
   let database: KernelFrameDatabase
   let space: KernelAddressSpace
   let debugBlockPhysical: UInt64
   var processes: [Process] = []
-  /// The process whose address space CR3 holds (an index into `processes`), nil for the kernel's.
-  private(set) var currentProcess: Int? = nil
+  var currentProcess: Int? = nil
+}
 
-  init(database: KernelFrameDatabase, space: KernelAddressSpace, debugBlockPhysical: UInt64) {
-    self.database = database
-    self.space = space
-    self.debugBlockPhysical = debugBlockPhysical
+/// The one owner of the guest Mm's state, reached through `booted(_:)`; what
+/// needs it is handed it. A handle: copying it copies a pointer. (A class
+/// would cost a retain and a release per use, and on kvm-pvm each is a
+/// locked increment at CPL 0 that KVM emulates; the script gate reaches
+/// this for every call.)
+struct MemoryManager {
+  let state: UnsafeMutablePointer<MemoryManagerState>
+
+  var database: KernelFrameDatabase { state.pointee.database }
+  var space: KernelAddressSpace { state.pointee.space }
+  var debugBlockPhysical: UInt64 { state.pointee.debugBlockPhysical }
+  /// The process table, read and edited in place.
+  var processes: [Process] {
+    _read { yield state.pointee.processes }
+    nonmutating _modify { yield &state.pointee.processes }
   }
+  /// The process whose address space CR3 holds (an index into `processes`), nil for the kernel's.
+  var currentProcess: Int? { state.pointee.currentProcess }
 
-  private static var instance: MemoryManager? = nil
+  private static var instance: UnsafeMutablePointer<MemoryManagerState>? = nil
 
-  /// Makes `manager` the one `booted` returns (`kernelMain`, once).
-  static func install(_ manager: MemoryManager) {
+  /// Makes the state boot built the one `booted` returns (`kernelMain`, once).
+  static func install(database: KernelFrameDatabase, space: KernelAddressSpace, debugBlockPhysical: UInt64) {
     if instance != nil { kernelPanic("MemoryManager.install", "booted twice") }
-    instance = manager
+    let state = UnsafeMutablePointer<MemoryManagerState>.allocate(capacity: 1)
+    state.initialize(to: MemoryManagerState(database: database, space: space, debugBlockPhysical: debugBlockPhysical))
+    instance = state
   }
 
   /// Whether boot has built the memory manager (the trap path asks before it needs it).
@@ -32,7 +46,7 @@ final class MemoryManager {
   /// The memory manager; traps "function: not booted" before boot built it.
   static func booted(_ function: StaticString) -> MemoryManager {
     guard let instance else { kernelPanic(function, "not booted") }
-    return instance
+    return MemoryManager(state: instance)
   }
 }
 
@@ -95,7 +109,7 @@ extension MemoryManager {
   func switchTo(_ index: Int) {
     guard index < processes.count else { kernelPanic("MemoryManager.switchTo", "no such process") }
     arch_write_cr3(processes[index].rootPhysical)
-    currentProcess = index
+    state.pointee.currentProcess = index
   }
 
   /// A new process made ready to run user code: its code pages mapped (and

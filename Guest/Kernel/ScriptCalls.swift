@@ -43,6 +43,7 @@ func performScriptCall(_ code: UInt32, _ step: ScriptStepView) -> UInt64 {
 }
 
 /// The index of the process `handle` names (`ScriptHandles`), or nil.
+@inline(__always)
 func scriptProcess(_ handle: UInt64, _ mm: MemoryManager) -> Int? {
   let offset = handle &- ScriptHandles.first
   guard handle >= ScriptHandles.first, offset & 3 == 0, offset >> 2 < UInt64(mm.processes.count) else { return nil }

@@ -84,15 +84,17 @@ extension VadTableView {
   public subscript(index: Int) -> VadEntry {
     get {
       let r = record(index)
+      let type = VadType(rawValue: r.load(fromByteOffset: VadRecord.type, as: UInt8.self)) ?? .mapped
+      // A private VAD's view fields are 0: not read (on kvm-pvm each load at CPL 0 is emulated).
+      let mapped = type == .mapped
       return VadEntry(
         startPage: r.load(fromByteOffset: VadRecord.startPage, as: UInt64.self),
         endPage: r.load(fromByteOffset: VadRecord.endPage, as: UInt64.self),
-        protection: r.load(fromByteOffset: VadRecord.protection, as: UInt8.self),
-        type: VadType(rawValue: r.load(fromByteOffset: VadRecord.type, as: UInt8.self)) ?? .mapped,
+        protection: r.load(fromByteOffset: VadRecord.protection, as: UInt8.self), type: type,
         flags: VadFlags(rawValue: r.load(fromByteOffset: VadRecord.flags, as: UInt16.self)),
         committedPages: r.load(fromByteOffset: VadRecord.committedPages, as: UInt32.self),
-        controlArea: r.load(fromByteOffset: VadRecord.controlArea, as: UInt64.self),
-        sectionOffsetPages: r.load(fromByteOffset: VadRecord.sectionOffsetPages, as: UInt64.self))
+        controlArea: mapped ? r.load(fromByteOffset: VadRecord.controlArea, as: UInt64.self) : 0,
+        sectionOffsetPages: mapped ? r.load(fromByteOffset: VadRecord.sectionOffsetPages, as: UInt64.self) : 0)
     }
     nonmutating set {
       let r = record(index)
