@@ -12,7 +12,9 @@ struct ScriptFrames {
     let address = ScriptWindow.base + n * ScriptWindow.pageSize
     if n < ScriptWindow.requestPages { return (address, request + n * ScriptWindow.pageSize, false) }
     let afterRequest = n - ScriptWindow.requestPages
-    if afterRequest < ScriptWindow.resultsPages { return (address, results + afterRequest * ScriptWindow.pageSize, true) }
+    if afterRequest < ScriptWindow.resultsPages {
+      return (address, results + afterRequest * ScriptWindow.pageSize, true)
+    }
     return (address, slots + (afterRequest - ScriptWindow.resultsPages) * ScriptWindow.pageSize, true)
   }
 

@@ -97,4 +97,3 @@ public enum GuestCommandLine {
   /// in KVM's emulator.
   public static let zeroedPagesPrefix: StaticString = "mm.zeroed="
 }
-

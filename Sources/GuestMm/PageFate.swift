@@ -43,7 +43,9 @@ extension PageFrameDatabase {
     guard shares == 1 else { return false }
     switch fate {
     case .standby, .modified:
-      if page.originalPTE == 0 { memory.trap("PageFrameDatabase.removeMapping", "a transition page with no original PTE") }
+      if page.originalPTE == 0 {
+        memory.trap("PageFrameDatabase.removeMapping", "a transition page with no original PTE")
+      }
       insertTail(pfn, into: fate == .standby ? .standby : .modified)
     default: break
     }

@@ -79,7 +79,8 @@ public struct PageFrameDatabase<Memory: PhysicalMemoryAccess> {
     let listHead = head(list)
     let total = listHead.load(fromByteOffset: PageListHead.total, as: UInt64.self)
     if delta < 0 && total == 0 { memory.trap("PageFrameDatabase.remove", "list total underflow") }
-    listHead.storeBytes(of: UInt64(bitPattern: Int64(bitPattern: total) &+ delta), toByteOffset: PageListHead.total, as: UInt64.self)
+    listHead.storeBytes(
+      of: UInt64(bitPattern: Int64(bitPattern: total) &+ delta), toByteOffset: PageListHead.total, as: UInt64.self)
     noteAvailable(list, delta)
   }
 }

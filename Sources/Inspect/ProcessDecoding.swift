@@ -48,7 +48,8 @@ extension MmState {
             + "a layout this mmlab does not know (it reads version \(VadTable.currentVersion), and the first)"))
     }
     guard count <= capacity, capacity <= 1 << 16 else {
-      return .failure(VadTableProblem("process \(process.id)'s VAD table holds \(count) records in room for \(capacity)"))
+      return .failure(
+        VadTableProblem("process \(process.id)'s VAD table holds \(count) records in room for \(capacity)"))
     }
     guard let records = memory.bytes(at: root + UInt64(VadTable.headerSize), count: Int(count) * stride) else {
       return .failure(VadTableProblem("process \(process.id)'s VAD records run past guest RAM"))

@@ -95,7 +95,8 @@ public struct ScriptBenchmark: Sendable {
     var median = 0.0
     for _ in 0..<repetitions {
       baseline.append(try time(queries(0, handle: #""A""#), boot: boot, policy: .checkpoints).0)
-      let (seconds, queryMedian, queryMean) = try time(queries(steps, handle: #""A""#), boot: boot, policy: .checkpoints)
+      let (seconds, queryMedian, queryMean) = try time(
+        queries(steps, handle: #""A""#), boot: boot, policy: .checkpoints)
       query.append(seconds)
       mean.append(queryMean)
       median = queryMedian
@@ -122,15 +123,19 @@ extension ScriptBenchmark {
         format: " = %.2fx the port exit (%@); target <= %.0fx: %@", ratio, exit, Self.overheadTargetRatio,
         ratio <= Self.overheadTargetRatio ? "met" : "NOT met")
     }
-    let trap = userTrapMicroseconds.map { String(format: ", beside the bare #PF round trip from user mode %.1f µs", $0) }
+    let trap = userTrapMicroseconds.map {
+      String(format: ", beside the bare #PF round trip from user mode %.1f µs", $0)
+    }
     return [
       String(
-        format: "script, %d NtQueryVirtualMemory steps (--validate checkpoints, median of %d runs): %.0f steps/s, %.1f µs a step",
+        format:
+          "script, %d NtQueryVirtualMemory steps (--validate checkpoints, median of %d runs): %.0f steps/s, %.1f µs a step",
         steps, querySeconds.count, queryStepsPerSecond, stepMicroseconds),
       String(
         format: "  the call from user mode, system call included: mean %.1f µs, median %.1f µs",
         Self.median(queryGuestMeanMicroseconds), queryGuestMicroseconds),
-      String(format: "  the rest (the interpreter at CPL 3, the host's batches): %.1f µs a step", interpreterMicroseconds)
+      String(
+        format: "  the rest (the interpreter at CPL 3, the host's batches): %.1f µs a step", interpreterMicroseconds)
         + verdict,
       String(
         format: "  the system call's entry and exit (%d calls refused at the handle check, no stops): median %.1f µs",

@@ -79,7 +79,8 @@ struct BenchCommand: ParsableCommand {
     switch format {
     case .text:
       Terminal.writeReport(
-        report.text(optimized: BuildConfiguration.optimized) + (scripts?.text(portExitMicroseconds: portExit, userTrapMicroseconds: userTrap) ?? "")
+        report.text(optimized: BuildConfiguration.optimized)
+          + (scripts?.text(portExitMicroseconds: portExit, userTrapMicroseconds: userTrap) ?? "")
           + (conformance?.text ?? "")
           + (figures.isEmpty ? "" : BackendBenchmark.text(figures)))
     case .json:

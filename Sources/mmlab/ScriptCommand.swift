@@ -89,7 +89,8 @@ struct ScriptCommand: ParsableCommand {
     guard (1...1_000_000).contains(steps) else { throw ValidationError("--steps must be from 1 to 1000000") }
     if file != nil, boot.guestMemory == .peek {
       throw ValidationError(
-        "--guest-memory peek cannot run a script: the host writes each batch into guest RAM, which peek mode only reads; use file or volume")
+        "--guest-memory peek cannot run a script: the host writes each batch into guest RAM, which peek mode only reads; use file or volume"
+      )
     }
   }
 

@@ -174,7 +174,9 @@ struct RecordingWorkingSet: WorkingSetHook {
   mutating func pageStoppedBeingValid(_ virtualAddress: UInt64, frame: UInt64) {
     calls += 1
     if valid[virtualAddress >> 12] != frame {
-      contradictions.append("page \(virtualAddress >> 12) taken away with frame \(frame), it had \(String(describing: valid[virtualAddress >> 12]))")
+      contradictions.append(
+        "page \(virtualAddress >> 12) taken away with frame \(frame), it had \(String(describing: valid[virtualAddress >> 12]))"
+      )
     }
     valid[virtualAddress >> 12] = nil
   }

@@ -131,7 +131,8 @@ private func committed(_ codes: [UInt8]) -> Harness {
       harness.expectRefused(.notSupported) { $0.vm.resolveFault(address, access: .write, userMode: true).status }
       #expect(harness.vm.resolveFault(address, access: .read, userMode: true) == .notSupported(path))
     }
-    _ = harness.vm.backend.writePTE(0x5000_3000, SoftwarePTE.transition(pfn: 0x99, protection: readOnly).raw, fate: .free)
+    _ = harness.vm.backend.writePTE(
+      0x5000_3000, SoftwarePTE.transition(pfn: 0x99, protection: readOnly).raw, fate: .free)
     #expect(harness.vm.resolveFault(0x5000_3000, access: .write, userMode: true) == .accessViolation)
   }
 

@@ -141,7 +141,9 @@ struct PageFrameDatabaseTests {
     let database = fixture.database
     let frame = fixture.memory.bytes(at: 7 << 12)
     frame.initializeMemory(as: UInt8.self, repeating: 0, count: 4096)
-    for index in [0, 9, 511] { frame.storeBytes(of: UInt64(0x1000 * index | 1), toByteOffset: index * 8, as: UInt64.self) }
+    for index in [0, 9, 511] {
+      frame.storeBytes(of: UInt64(0x1000 * index | 1), toByteOffset: index * 8, as: UInt64.self)
+    }
     frame.storeBytes(of: UInt64(0x2_0000), toByteOffset: 100 * 8, as: UInt64.self)  // a software PTE counts too
     database.labelPageTable(7, pteAddress: 0xFFFF_F6FB_7DBE_D038, parent: 2, owner: 3)
     let table = database.record(7)
@@ -185,8 +187,11 @@ struct VadTableLayoutTests {
     #expect(bytes.load(fromByteOffset: VadTable.version, as: UInt16.self) == VadTable.currentVersion)
     #expect(bytes.load(fromByteOffset: VadTable.recordSize, as: UInt16.self) == UInt16(VadRecord.size))
     #expect(table.capacity == (4096 - VadTable.headerSize) / VadRecord.size)
-    #expect(table.insert(VadEntry(startPage: 0x10, endPage: 0x1F, protection: 2, type: .mapped,
-      controlArea: 0xABC000, sectionOffsetPages: 5), at: 0))
+    #expect(
+      table.insert(
+        VadEntry(
+          startPage: 0x10, endPage: 0x1F, protection: 2, type: .mapped,
+          controlArea: 0xABC000, sectionOffsetPages: 5), at: 0))
     #expect(table[0].controlArea == 0xABC000 && table[0].sectionOffsetPages == 5)
     #expect(bytes.load(fromByteOffset: VadTable.headerSize + VadRecord.reserved, as: UInt64.self) == 0)
   }

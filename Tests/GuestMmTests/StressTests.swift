@@ -179,7 +179,8 @@ func invariantProblems(_ harness: Harness) -> [String] {
   // The working set heard of exactly the valid PTEs, with their frames.
   let validFrames = harness.backend.ptes.filter { $0.value & 1 != 0 }.mapValues { FakeBackend.frame($0) }
   if harness.backend.workingSet.valid != validFrames {
-    problems.append("the working set knows \(harness.backend.workingSet.valid.count) valid pages, the PTEs \(validFrames.count)")
+    problems.append(
+      "the working set knows \(harness.backend.workingSet.valid.count) valid pages, the PTEs \(validFrames.count)")
   }
   problems += harness.backend.workingSet.contradictions
   var uncounted = vads.map { $0.isCommittedAtReservation ? Int($0.pageCount) : 0 }

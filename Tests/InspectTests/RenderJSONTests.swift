@@ -12,16 +12,21 @@ struct RenderJSONTests {
       "n": NSNull(),
     ]
     let text = renderJSON(object)
-    #expect(text.hasPrefix("{\n  \"a\" : \"quote \\\" slash \\/ back \\\\ tab \\t nl \\n \\u0001 é\",\n  \"b\" : [\n    1,"))
+    #expect(
+      text.hasPrefix("{\n  \"a\" : \"quote \\\" slash \\/ back \\\\ tab \\t nl \\n \\u0001 é\",\n  \"b\" : [\n    1,"))
     #expect(text.hasSuffix("}\n"))
     let back = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
     #expect(back["a"] as? String == object["a"] as? String)
     let numbers = try #require(back["b"] as? [Any])
-    #expect("\(numbers)" == "\(try JSONSerialization.jsonObject(with: JSONSerialization.data(withJSONObject: object["b"]!)) as! [Any])")
+    #expect(
+      "\(numbers)"
+        == "\(try JSONSerialization.jsonObject(with: JSONSerialization.data(withJSONObject: object["b"]!)) as! [Any])")
     let nested = try #require(back["nested"] as? [String: Any])
     #expect(nested["z"] as? Bool == true && nested["y"] as? Bool == false)
     #expect((nested["x"] as? [String: Any])?.isEmpty == true && (nested["w"] as? [Any])?.isEmpty == true)
     #expect(back["n"] is NSNull)
-    #expect(Array(text.split(separator: "\n").dropFirst().prefix(4).map { $0.trimmingCharacters(in: .whitespaces).prefix(3) }) == ["\"a\"", "\"b\"", "1,", "-2,"])
+    #expect(
+      Array(text.split(separator: "\n").dropFirst().prefix(4).map { $0.trimmingCharacters(in: .whitespaces).prefix(3) })
+        == ["\"a\"", "\"b\"", "1,", "-2,"])
   }
 }

@@ -79,7 +79,9 @@ struct VadTableDecodingTests {
       guest, count: 9, capacity: 4, version: VadTable.currentVersion, recordSize: UInt16(VadRecord.size),
       records: [], stride: 0)
     let over = try guest.withState { $0.vadTable(of: process) }
-    if case .failure(let problem) = over { #expect(problem.description.contains("9 records in room for 4")) } else {
+    if case .failure(let problem) = over {
+      #expect(problem.description.contains("9 records in room for 4"))
+    } else {
       Issue.record("a count above the capacity was read")
     }
   }

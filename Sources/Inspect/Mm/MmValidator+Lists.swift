@@ -64,23 +64,23 @@ extension ValidationRun {
       for index in walks.indices where !walks[index].done {
         var walk = walks[index]
         // Forward one page.
-        let next = u32(Int(walk.forward), PageFrameRecord.next)
-        guard Int(next) < pfnCount else { return false }
-        let nextMark = onList[Int(next)]
+        guard case .page(let nextPFN) = step(from: Int(walk.forward), forward: true) else { return false }
+        let next = UInt32(nextPFN)
+        let nextMark = onList[nextPFN]
         if nextMark == 0 {
-          guard u32(Int(next), PageFrameRecord.previous) == walk.forward,
-            Int(u8(Int(next), PageFrameRecord.location)) == walk.list
+          guard linksBack(nextPFN, to: walk.forward, forward: true),
+            Int(u8(nextPFN, PageFrameRecord.location)) == walk.list
           else { return false }
           onList[Int(next)] = walk.marker
           walk.count &+= 1
           walk.forward = next
           // Backward one page.
-          let previous = u32(Int(walk.backward), PageFrameRecord.previous)
-          guard Int(previous) < pfnCount else { return false }
-          let previousMark = onList[Int(previous)]
+          guard case .page(let previousPFN) = step(from: Int(walk.backward), forward: false) else { return false }
+          let previous = UInt32(previousPFN)
+          let previousMark = onList[previousPFN]
           if previousMark == 0 {
-            guard u32(Int(previous), PageFrameRecord.next) == walk.backward,
-              Int(u8(Int(previous), PageFrameRecord.location)) == walk.list
+            guard linksBack(previousPFN, to: walk.backward, forward: false),
+              Int(u8(previousPFN, PageFrameRecord.location)) == walk.list
             else { return false }
             onList[Int(previous)] = walk.marker | backwardMark
             walk.count &+= 1
@@ -88,14 +88,14 @@ extension ValidationRun {
           } else {
             // Met the forward walk at its newest page.
             guard previous == walk.forward, previousMark == walk.marker,
-              u32(Int(previous), PageFrameRecord.next) == walk.backward
+              linksBack(previousPFN, to: walk.backward, forward: false)
             else { return false }
             walk.done = true
           }
         } else {
           // Met the backward walk at its newest page.
           guard next == walk.backward, nextMark == walk.marker | backwardMark,
-            u32(Int(next), PageFrameRecord.previous) == walk.forward
+            linksBack(nextPFN, to: walk.forward, forward: true)
           else { return false }
           walk.done = true
         }
@@ -159,8 +159,8 @@ extension ValidationRun {
         }
         onList[pfn] = marker
         walked &+= 1
-        let back = u32(pfn, PageFrameRecord.previous)
-        if back != previous {
+        if !linksBack(pfn, to: previous, forward: true) {
+          let back = u32(pfn, PageFrameRecord.previous)
           report(
             .listLinks, pfn: UInt64(pfn),
             "PFN \(hex(UInt64(pfn))) on the \(name) list has previous \(pfnName(back)), but the walk came from "
@@ -168,7 +168,11 @@ extension ValidationRun {
         }
         checkLocation(pfn, list: list)
         previous = current
-        current = u32(pfn, PageFrameRecord.next)
+        switch step(from: pfn, forward: true) {
+        case .end: current = noPage
+        case .page(let next): current = UInt32(next)
+        case .beyondDatabase(let link): current = link  // reported at the loop's top
+        }
       }
       if broken {
         // The forward walk could not finish: mark the rest of the list from its tail, so
@@ -178,7 +182,8 @@ extension ValidationRun {
           onList[Int(tail)] = marker
           walked &+= 1
           checkLocation(Int(tail), list: list)
-          tail = u32(Int(tail), PageFrameRecord.previous)
+          guard case .page(let previous) = step(from: Int(tail), forward: false) else { break }
+          tail = UInt32(previous)
         }
       } else {
         if previous != head.last {
@@ -193,6 +198,22 @@ extension ValidationRun {
       }
       pagesWalked[list] = walked
     }
+  }
+
+  // MARK: The list cursor
+
+  /// One step along a list from `pfn`, forward (its next link) or backward
+  /// (its previous link). Both walks step with it and check back links with
+  /// `linksBack`, so the fast walk and the careful one read a list the same way.
+  @inline(__always) func step(from pfn: Int, forward: Bool) -> ListStep {
+    let link = u32(pfn, forward ? PageFrameRecord.next : PageFrameRecord.previous)
+    if link == noPage { return .end }
+    return Int(link) < pfnCount ? .page(Int(link)) : .beyondDatabase(link)
+  }
+
+  /// Whether `pfn`, reached from `from` by a step in that direction, links back to it.
+  @inline(__always) func linksBack(_ pfn: Int, to from: UInt32, forward: Bool) -> Bool {
+    u32(pfn, forward ? PageFrameRecord.previous : PageFrameRecord.next) == from
   }
 
   /// A page found on list `list` has that list's location.
@@ -220,4 +241,12 @@ extension ValidationRun {
       return word >= bitmap.count || bitmap[word] & (1 << UInt64(pfn & 63)) != 0
     }
   }
+}
+
+/// Where a step along a page list leads.
+enum ListStep: Equatable {
+  case page(Int)
+  /// The link is `PageFrameRecord.noPage`: the list ends here.
+  case end
+  case beyondDatabase(UInt32)
 }
