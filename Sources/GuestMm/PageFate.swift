@@ -28,13 +28,13 @@ public enum PageFate: Sendable, Equatable {
 
 extension PageFrameDatabase {
   /// One valid PTE mapping `pfn` went, the page to `fate` when it was the
-  /// last. Free: as `removeMapping(_:)`. Standby and modified: the record
-  /// keeps its PTE's address and frame and its original PTE (which must be
-  /// set: repurposing writes it back), and joins the list. Kept: the page
-  /// stays where it is. Returns true when the page left its last mapping.
+  /// last. Free: the record forgets the mapping and the page joins the free
+  /// list. Standby and modified: the record keeps its PTE's address and
+  /// frame and its original PTE (which must be set: repurposing writes it
+  /// back), and joins the list. Kept: the page stays where it is. Returns
+  /// true when the page left its last mapping; traps below zero.
   @discardableResult
   public func removeMapping(_ pfn: UInt64, fate: PageFate) -> Bool {
-    guard fate != .free else { return removeMapping(pfn) }
     let page = record(pfn)
     let shares = page.shareCount
     if shares == 0 { memory.trap("PageFrameDatabase.removeMapping", "share count below zero") }
@@ -42,12 +42,15 @@ extension PageFrameDatabase {
     page.referenceCount = UInt16(truncatingIfNeeded: shares - 1)
     guard shares == 1 else { return false }
     switch fate {
+    case .free:
+      page.forgetMapping()
+      insertTail(pfn, into: .free)
     case .standby, .modified:
       if page.originalPTE == 0 {
         memory.trap("PageFrameDatabase.removeMapping", "a transition page with no original PTE")
       }
       insertTail(pfn, into: fate == .standby ? .standby : .modified)
-    default: break
+    case .kept: break
     }
     return true
   }

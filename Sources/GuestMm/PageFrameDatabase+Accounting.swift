@@ -56,15 +56,7 @@ extension PageFrameDatabase {
   /// standby list) and this returns true. Traps below zero.
   @discardableResult
   public func removeMapping(_ pfn: UInt64) -> Bool {
-    let page = record(pfn)
-    let shares = page.shareCount
-    if shares == 0 { memory.trap("PageFrameDatabase.removeMapping", "share count below zero") }
-    page.shareCount = shares - 1
-    page.referenceCount = UInt16(truncatingIfNeeded: shares - 1)
-    guard shares == 1 else { return false }
-    page.forgetMapping()
-    insertTail(pfn, into: .free)
-    return true
+    removeMapping(pfn, fate: .free)
   }
 
   /// A page table that has no live entry left goes back to the free list.
