@@ -123,11 +123,7 @@ func scriptGate(_ rawFrame: UnsafeMutableRawPointer) {
       frame.pointee.rax = count
       return
     }
-    frame.pointee.rax = 0
-    frame.pointee.rip = arch_deprivileged_resume()
-    frame.pointee.cs = UInt64(Selector.kernelCode)
-    frame.pointee.ss = UInt64(Selector.kernelData)
-    frame.pointee.rsp = arch_boot_stack_top() - 256  // deprivileged_resume reloads the real one
+    returnToKernel(frame, value: 0)
   case ScriptGate.stop:
     header[ScriptABI.requestStopStep / 8] = frame.pointee.rdi & 0xFFFF_FFFF
     header[ScriptABI.requestStopPhase / 8] = frame.pointee.rsi

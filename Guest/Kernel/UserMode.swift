@@ -26,9 +26,22 @@ func runUserRoutine(_ routine: UInt64, _ a0: UInt64 = 0, _ a1: UInt64 = 0, _ a2:
     userAddress(ofUserCode: routine), UserLayout.stackTop, userAddress(ofUserCode: arch_user_exit()), a0, a1, a2)
 }
 
+/// An interrupt frame the kernel can send somewhere else: the general trap
+/// frame, or the script gate's smaller one.
+protocol InterruptReturnFrame {
+  var rax: UInt64 { get set }
+  var rip: UInt64 { get set }
+  var cs: UInt64 { get set }
+  var ss: UInt64 { get set }
+  var rsp: UInt64 { get set }
+}
+
+extension TrapFrame: InterruptReturnFrame {}
+extension ScriptGateFrame: InterruptReturnFrame {}
+
 /// Ends the run at CPL 3 that `frame` interrupted: the kernel resumes in
 /// `arch_enter_user`'s caller, which gets `value`.
-func returnToKernel(_ frame: UnsafeMutablePointer<TrapFrame>, value: UInt64) {
+func returnToKernel<Frame: InterruptReturnFrame>(_ frame: UnsafeMutablePointer<Frame>, value: UInt64) {
   frame.pointee.rax = value
   frame.pointee.rip = arch_deprivileged_resume()
   frame.pointee.cs = UInt64(Selector.kernelCode)
