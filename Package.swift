@@ -13,11 +13,13 @@ let package = Package(
   name: "mmlab",
   platforms: [.macOS(.v15)],
   products: [
-    .executable(name: "mmlab", targets: ["mmlab"])
+    .executable(name: "mmlab", targets: ["mmlab"]),
+    .executable(name: "mmlab-fuzz", targets: ["mmlab-fuzz"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
   ],
   targets: [
     // Pure model of x86 paging (Intel SDM vol. 3A ch. 4). No I/O. Optimized in debug
@@ -69,12 +71,26 @@ let package = Package(
     .executableTarget(
       name: "mmlab",
       dependencies: [
-        "Conformance", "Inspect", "Machine", "X86Paging", "GuestImage", "Script",
+        "Conformance", "Inspect", "Machine", "X86Paging", "GuestImage", "Script", "GuestABI",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]
     ),
+    // Hostile inputs: page tables built to make walkers work, mutations of cores, guest
+    // images, errata and command lines, and the runner of `make fuzz` (a process per case).
+    .target(name: "Fuzzing", dependencies: ["Machine", "X86Paging", "Inspect", "GuestABI", "Conformance"]),
+    .executableTarget(
+      name: "mmlab-fuzz",
+      dependencies: ["Fuzzing", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+    ),
     .testTarget(name: "X86PagingTests", dependencies: ["X86Paging"]),
+    .testTarget(
+      name: "FuzzTests",
+      dependencies: [
+        "Fuzzing", "Inspect", "Machine", "X86Paging", "Conformance",
+        .product(name: "PropertyBased", package: "swift-property-based"),
+      ]
+    ),
     .testTarget(name: "MachineTests", dependencies: ["Machine", "GuestABI", "X86Paging"]),
     .testTarget(name: "CLITests", dependencies: ["GuestABI"]),
     .testTarget(name: "GuestMmTests", dependencies: ["GuestMm", "GuestABI"]),

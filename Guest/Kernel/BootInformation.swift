@@ -80,6 +80,37 @@ struct BootInformation {
     return nil
   }
 
+  /// True if every word is one of `GuestCommandLine.words`, or a number prefix followed by digits.
+  func allWordsKnown() -> Bool {
+    var start = 0
+    while start < commandLine.count {
+      var end = start
+      while end < commandLine.count, commandLine[end] != 0x20 { end += 1 }
+      if end > start, !isKnownWord(start, end) { return false }
+      start = end + 1
+    }
+    return true
+  }
+
+  /// The word at `start..<end` is a known word or prefix+digits.
+  private func isKnownWord(_ start: Int, _ end: Int) -> Bool {
+    for word in GuestCommandLine.words where matches(word, at: start, through: end, prefixOnly: false) { return true }
+    for prefix in GuestCommandLine.numberPrefixes where matches(prefix, at: start, through: end, prefixOnly: true) {
+      var digits = start + prefix.utf8CodeUnitCount
+      guard digits < end else { return false }
+      while digits < end, commandLine[digits] >= 0x30, commandLine[digits] <= 0x39 { digits += 1 }
+      return digits == end
+    }
+    return false
+  }
+
+  private func matches(_ text: StaticString, at start: Int, through end: Int, prefixOnly: Bool) -> Bool {
+    let count = text.utf8CodeUnitCount
+    guard prefixOnly ? end - start >= count : end - start == count else { return false }
+    for index in 0..<count where commandLine[start + index] != text.utf8Start[index] { return false }
+    return true
+  }
+
   /// One past the highest usable RAM address.
   var ramEnd: UInt64 { ram.reduce(0) { $0 > $1.end ? $0 : $1.end } }
 }

@@ -60,7 +60,11 @@ func prepareBoot(_ plan: UnsafeMutablePointer<BootPlan>) {
   }
   if boot.hasWord(GuestCommandLine.hypercallConsole) { Console.sink = .hypercall }
   if boot.hasWord(GuestCommandLine.hypercallSerial) { Hypercall.overSerial = true }
-  if boot.hasWord("console=debugcon") { Console.sink = .debugPort }
+  if boot.hasWord(GuestCommandLine.debugConsole) { Console.sink = .debugPort }
+  guard boot.allWordsKnown() else {
+    plan.pointee.failure = "the command line has a word the guest does not know"
+    return
+  }
   var frames = BootFrameAllocator(ram: boot.ram, floor: kernelPhysical(arch_kernel_end()))
   guard let space = KernelAddressSpace.build(ramEnd: boot.ramEnd, frames: &frames) else {
     plan.pointee.failure = "out of frames building the kernel page tables"

@@ -213,9 +213,9 @@ public struct Errata: Sendable {
   public static func load(from url: URL) throws(ErrataError) -> Errata {
     let data: Data
     do {
-      data = try Data(contentsOf: url)
+      data = Data(try InputFile.read(url.path, limit: 1 << 26))
     } catch {
-      throw ErrataError(source: url.path, problem: "cannot read the file (\(error.localizedDescription))")
+      throw ErrataError(source: url.path, problem: error.reason)
     }
     return try decode(data, source: url.path)
   }

@@ -96,4 +96,15 @@ public enum GuestCommandLine {
   /// thread's work done ahead, at CPL 3, where it runs natively on kvm-pvm instead of
   /// in KVM's emulator.
   public static let zeroedPagesPrefix: StaticString = "mm.zeroed="
+  /// Print on QEMU's debug console port (0xE9) instead of COM1.
+  public static let debugConsole: StaticString = "console=debugcon"
+
+  /// Every whole word the guest knows. The host refuses any other word, and so does the
+  /// guest (a word it ignored would be a run that silently did less than asked).
+  public static let words: [StaticString] = [
+    hypercallConsole, hypercallSerial, debugConsole, mapLargeRegion, measure, measureFaults, faultWriteText,
+    faultExecuteData, hang, faultInvalidOpcode, conformance, script, scriptTestHooks,
+  ]
+  /// Words that carry a decimal number after the prefix.
+  public static let numberPrefixes: [StaticString] = [zeroedPagesPrefix]
 }

@@ -51,11 +51,12 @@ public enum BackendBenchmark {
     var leaves = 0
     for _ in 0..<max(dumpRuns, 1) {
       let start = ContinuousClock.now
-      let dump = PageTableDump(context: snapshot.pagingContext, memory: snapshot.memory, includeLeaves: true)
-      let text = dump.text(source: snapshot.source, platform: nil)
+      let report = PageTableDumpReport(
+        context: snapshot.pagingContext, memory: snapshot.memory, options: .init(leaves: true))
+      let sink = ReportSink.memory()
+      leaves = report.writeText(source: snapshot.source, platform: nil, to: sink).leafCount
       dumpSamples.append(milliseconds(ContinuousClock.now - start))
-      leaves = dump.summary.leafCount
-      precondition(!text.isEmpty)
+      precondition(sink.byteCount > 0)
     }
     var infoTLB: Spread?
     if let libvirt = session.machine as? LibvirtMachine {

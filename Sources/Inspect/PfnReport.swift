@@ -33,8 +33,11 @@ public struct PfnReport {
   /// Totals per list and pages per class.
   public func summaryText() -> String {
     var lines = ["# PFN database: \(state.pfnCount) records at \(hex(state.pfnDatabaseAddress))"]
+    let corrupt = corruptions
+    let flagged = Set(corrupt.map(\.field))
     for head in state.listHeads {
-      lines.append("\(pad(String(describing: head.location), 16)) \(head.total) pages")
+      let mark = flagged.contains("lists.\(head.location).total") ? " (CORRUPT: more than the guest has)" : ""
+      lines.append("\(pad(String(describing: head.location), 16)) \(head.total) pages" + mark)
     }
     var counts = [Int](repeating: 0, count: PhysicalMemoryMap.PageClass.allCases.count)
     for pageClass in pageClasses { counts[pageClass.rawValue] += 1 }
@@ -42,8 +45,11 @@ public struct PfnReport {
     for pageClass in PhysicalMemoryMap.PageClass.allCases where counts[pageClass.rawValue] > 0 {
       lines.append("\(pad(pageClass.name, 28)) \(counts[pageClass.rawValue]) pages")
     }
-    lines.append("available (guest's count): \(state.availablePages) pages")
+    lines.append(
+      "available (guest's count): \(state.availablePages) pages"
+        + (flagged.contains("availablePages") ? " (CORRUPT: more than the guest has)" : ""))
     lines += processLines()
+    lines += corrupt.map { "! \($0)" }
     return lines.joined(separator: "\n") + "\n"
   }
 
@@ -59,6 +65,7 @@ public struct PfnReport {
     return [
       "pfnCount": state.pfnCount, "pfnDatabase": hex(state.pfnDatabaseAddress), "lists": lists,
       "classes": classes, "availablePages": state.availablePages, "processes": processJSON(),
+      "corrupt": corruptions.map(\.json),
     ]
   }
 

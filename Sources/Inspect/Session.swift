@@ -133,12 +133,10 @@ public final class Session {
     guard let path = path ?? GuestImage.defaultPath else {
       throw .image("no guest image: the package build did not produce mmlab-guest.elf; run `swift build`")
     }
-    guard FileManager.default.fileExists(atPath: path) else { throw .image("guest image \(path): no such file") }
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw .image("guest image \(path): cannot be read")
-    }
+    let bytes: [UInt8]
+    do { bytes = try InputFile.read(path, limit: 1 << 28) } catch { throw .image("guest image \(error)") }
     do {
-      return try ELFImage.load([UInt8](data), ramSize: ramSize)
+      return try ELFImage.load(bytes, ramSize: ramSize)
     } catch {
       throw .image("guest image \(path): \(error)")
     }

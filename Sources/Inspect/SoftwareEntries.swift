@@ -12,7 +12,10 @@
 // a table outside memory is reported and the walk goes on; an entry that references a
 // table already on the current path (the self-map slot does: the PML4 points at itself)
 // is reported and not followed. Following it would only rescan the same tables one level
-// lower and report each of their entries a second time under a self-map address.
+// lower and report each of their entries a second time under a self-map address. A table
+// already scanned from another entry (two entries sharing it) is reported once and not
+// scanned again either, so the work is bounded by the tables in memory, not by the paths
+// through them.
 //
 // The software formats are x86-64's, so only 4- and 5-level paging is decoded.
 
@@ -287,10 +290,13 @@ public struct SoftwareEntrySummary: Sendable, Hashable, CustomStringConvertible 
   public var entriesWithOtherBits = 0
   /// All-zero entries per level of the scanned tables ("not committed here: ask the VAD").
   public var zeroEntries = PagingLevelCounts()
-  /// Tables scanned (a table reached twice is counted twice).
+  /// Tables scanned (each once).
   public var tableCount = 0
   /// Entries referencing a table on their own path (self-map slots), not followed.
   public var ancestorReferences = 0
+  /// Entries referencing a table already scanned from another entry, not followed; each
+  /// such table is reported once (`.sharedTable`).
+  public var sharedTableReferences = 0
   public var truncation: Truncation? = nil
   /// The first `EnumerationSummary.maxRecordedProblems` problems: tables outside memory
   /// and ancestor references.
@@ -333,7 +339,11 @@ public struct SoftwareEntrySummary: Sendable, Hashable, CustomStringConvertible 
     if ancestorReferences > 0 {
       text += "; \(ancestorReferences) self-reference\(ancestorReferences == 1 ? "" : "s") not followed"
     }
-    if problemCount > ancestorReferences { text += "; \(problemCount - ancestorReferences) problems" }
+    if sharedTableReferences > 0 {
+      text += "; \(sharedTableReferences) reference\(sharedTableReferences == 1 ? "" : "s") to tables already scanned"
+    }
+    let expected = ancestorReferences + problems.count { if case .sharedTable = $0 { true } else { false } }
+    if problemCount > expected { text += "; \(problemCount - expected) problems" }
     switch truncation {
     case .entryLimit: text += " (truncated at the entry limit)"
     case .tableLimit: text += " (truncated at the table limit)"
@@ -412,6 +422,9 @@ struct SoftwareEntryEnumerator<Memory: PhysicalMemory> {
   let limit: Int
   let tableLimit: Int
   var summary: SoftwareEntrySummary
+  /// Tables scanned, and those reported as shared.
+  var scanned: Set<UInt64> = []
+  var reportedShared: Set<UInt64> = []
 
   init(context: PagingContext, memory: Memory, limit: Int, tableLimit: Int) {
     self.context = context
@@ -436,6 +449,7 @@ struct SoftwareEntryEnumerator<Memory: PhysicalMemory> {
       return false
     }
     summary.tableCount += 1
+    scanned.insert(table)
     let format = context.entryFormat(at: level)
     let shift = UInt64(format.indexShift)
     let count = format.entryCount  // 512: IA-32e only
@@ -519,6 +533,16 @@ struct SoftwareEntryEnumerator<Memory: PhysicalMemory> {
         .ancestorReference(
           level: format.level, entryAddress: entryAddress, tableAddress: child,
           virtualAddress: context.mode.canonicalize(virtualAddress)))
+      return true
+    }
+    if scanned.contains(child) {
+      summary.sharedTableReferences += 1
+      if reportedShared.insert(child).inserted {
+        note(
+          .sharedTable(
+            level: format.level, entryAddress: entryAddress, tableAddress: child,
+            virtualAddress: context.mode.canonicalize(virtualAddress)))
+      }
       return true
     }
     return scanTable(child, level: lower, base: virtualAddress, path: &path, referencedBy: entryAddress, body)

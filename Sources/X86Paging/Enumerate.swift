@@ -4,7 +4,12 @@
 // The tables are hostile input: the enumerator follows at most five levels, records
 // tables that point back at an ancestor (self-maps) and descends anyway (depth is
 // bounded), bounds the total work with a leaf limit and a table limit, and never reads
-// anything `memory` does not answer. It is generic and @inlinable so that it specializes
+// anything `memory` does not answer. A table reached a second time (a self-map, or a
+// table two entries share) is reported once, not once per path: its leaves are real
+// translations at every path's addresses, so they are listed per path, but a subtree
+// that holds no leaf is not scanned again, and when the limit cuts the listing short
+// the leaves it did not list are counted exactly from per-table counts (each table
+// and level counted once), so the work is bounded by the input, not by its paths. It is generic and @inlinable so that it specializes
 // for the caller's memory type: a table is scanned straight out of `tablePage` with no
 // call and no allocation per entry.
 
@@ -100,6 +105,9 @@ public enum EnumerationProblem: Sendable, Hashable, CustomStringConvertible {
   /// An entry of `level` references a table that is already on the current path (a
   /// recursive or self-map slot). The enumerator descends anyway: depth is bounded.
   case ancestorReference(level: PagingLevel, entryAddress: UInt64, tableAddress: UInt64, virtualAddress: UInt64)
+  /// An entry of `level` references a table already reached from another entry (two
+  /// entries share it: a DAG), outside any self-map. Reported once per table.
+  case sharedTable(level: PagingLevel, entryAddress: UInt64, tableAddress: UInt64, virtualAddress: UInt64)
 
   public var description: String {
     switch self {
@@ -110,6 +118,10 @@ public enum EnumerationProblem: Sendable, Hashable, CustomStringConvertible {
       return "\(level.entryName) at \(hex(entry)) (VA \(hex(va))) has reserved bits \(hex(bits))"
     case .ancestorReference(let level, let entry, let table, let va):
       return "\(level.entryName) at \(hex(entry)) (VA \(hex(va))) references \(hex(table)), a table on its own path"
+    case .sharedTable(let level, let entry, let table, let va):
+      return
+        "\(level.entryName) at \(hex(entry)) (VA \(hex(va))) references \(hex(table)), a table already reached "
+        + "from another entry"
     }
   }
 }
@@ -140,21 +152,34 @@ public struct EnumerationSummary: Sendable, Hashable, CustomStringConvertible {
   public var problems: [EnumerationProblem] = []
   /// All problems found, including those not kept.
   public var problemCount: Int = 0
+  /// Entries that referenced a table already reached (through a self-map or a shared
+  /// table). Each such table is reported once in `problems`.
+  public var repeatedTableReferences: Int = 0
+  /// Distinct tables reported as shared (`.sharedTable`).
+  public var sharedTables: Int = 0
+  /// Set when the enumeration was truncated: how many leaves a complete enumeration
+  /// delivers, counted per table without listing them. Nil if not truncated, or if the
+  /// count itself ran out of budget (more distinct tables than `countBudget`).
+  public var totalLeaves: Int? = nil
 
   @inlinable public init(mode: PagingMode) { self.mode = mode }
 
   @inlinable public var isTruncated: Bool { truncation != nil }
+
+  /// Leaves the enumeration did not deliver, when truncated and counted.
+  @inlinable public var unlistedLeaves: Int? { totalLeaves.map { $0 - leafCount } }
 
   public var description: String {
     var text = "\(mode): \(leafCount) leaves in \(tableCount) tables"
     if leavesWithReservedBits > 0 { text += ", \(leavesWithReservedBits) with reserved bits" }
     if problemCount > 0 { text += ", \(problemCount) problems" }
     switch truncation {
-    case .leafLimit: text += " (truncated at the leaf limit)"
-    case .tableLimit: text += " (truncated at the table limit)"
-    case nil: break
+    case .leafLimit: text += " (truncated at the leaf limit"
+    case .tableLimit: text += " (truncated at the table limit"
+    case nil: return text
     }
-    return text
+    if let unlisted = unlistedLeaves { text += "; \(unlisted) leaves not listed" }
+    return text + ")"
   }
 }
 
@@ -177,6 +202,17 @@ public func forEachLeaf<Memory: PhysicalMemory>(
   return enumerator.summary
 }
 
+/// A table read as a table of one level (the same page can be read at several levels through a self-map).
+@usableFromInline
+struct TableAtLevel: Hashable {
+  @usableFromInline var table: UInt64
+  @usableFromInline var level: PagingLevel
+  @inlinable init(table: UInt64, level: PagingLevel) {
+    self.table = table
+    self.level = level
+  }
+}
+
 /// Rights and reserved bits accumulated from the entries above a table.
 @usableFromInline
 struct InheritedRights {
@@ -192,6 +228,9 @@ struct InheritedRights {
 struct TablePath {
   @usableFromInline var t0: UInt64 = 0, t1: UInt64 = 0, t2: UInt64 = 0, t3: UInt64 = 0, t4: UInt64 = 0
   @usableFromInline var count = 0
+  /// The path went through an entry that references an ancestor (a self-map slot):
+  /// every table below is one reached before, by design.
+  @usableFromInline var throughSelfMap = false
   @inlinable init() {}
 
   @inlinable mutating func push(_ table: UInt64) {
@@ -221,6 +260,14 @@ struct LeafEnumerator<Memory: PhysicalMemory> {
   /// Left shift then arithmetic right shift that canonicalizes a linear address (0 outside IA-32e).
   @usableFromInline let canonicalShift: UInt64
   @usableFromInline var summary: EnumerationSummary
+  /// Every table reached so far; those reached outside a self-map; those already reported.
+  @usableFromInline var reachedAnywhere: Set<UInt64> = []
+  @usableFromInline var reached: Set<UInt64> = []
+  @usableFromInline var reported: Set<UInt64> = []
+  /// Leaves below a table read at a level (`leafCount`), each counted once.
+  @usableFromInline var leafCounts: [TableAtLevel: Int] = [:]
+  /// At most this many distinct (table, level) pairs are counted.
+  @usableFromInline let countBudget: Int
 
   @inlinable
   init(context: PagingContext, memory: Memory, limit: Int, tableLimit: Int) {
@@ -232,6 +279,7 @@ struct LeafEnumerator<Memory: PhysicalMemory> {
     let mode = context.mode
     self.canonicalShift = mode.isIA32e ? UInt64(64 - mode.linearAddressBits) : 0
     self.summary = EnumerationSummary(mode: mode)
+    self.countBudget = max(self.tableLimit, 1 << 16)
   }
 
   @inlinable
@@ -250,6 +298,8 @@ struct LeafEnumerator<Memory: PhysicalMemory> {
     let mode = context.mode
     guard let top = mode.topLevel else { return }
     let root = context.rootTableAddress
+    reached.insert(root)
+    reachedAnywhere.insert(root)
     if mode == .pae {
       scanPAEDirectoryPointers(root, body)
     } else {
@@ -257,6 +307,60 @@ struct LeafEnumerator<Memory: PhysicalMemory> {
         root, level: top, base: 0, inherited: InheritedRights(), path: TablePath(),
         referencedBy: nil, body)
     }
+    if summary.truncation != nil { summary.totalLeaves = totalLeafCount(root: root, top: top) }
+  }
+
+  /// Leaves a complete enumeration delivers (nil if the count runs out of budget).
+  @inlinable
+  mutating func totalLeafCount(root: UInt64, top: PagingLevel) -> Int? {
+    guard context.mode == .pae else { return leafCount(root, level: top) }
+    let format = context.entryFormat(at: .pageDirectoryPointerTable)
+    let registers = context.paeDirectoryPointers.flatMap { $0.count == 4 ? $0 : nil }
+    var total = 0
+    for index in 0..<4 {
+      guard let raw = registers?[index] ?? memory.load64(root &+ UInt64(index) &* 8) else { break }
+      guard raw & 1 != 0 else { continue }
+      guard let below = leafCount(format.tableAddress(raw), level: .pageDirectory) else { return nil }
+      total += below
+    }
+    return total
+  }
+
+  /// The leaves below the table at `table` read as a table of `level`: what `scanTable`
+  /// would deliver with no limit. Each (table, level) is counted once: levels only go
+  /// down, so no pair is below itself, and a pair reached again costs a lookup.
+  @inlinable
+  mutating func leafCount(_ table: UInt64, level: PagingLevel) -> Int? {
+    let key = TableAtLevel(table: table, level: level)
+    if let known = leafCounts[key] { return known }
+    guard leafCounts.count < countBudget else { return nil }
+    let format = context.entryFormat(at: level)
+    let width = UInt64(format.entryWidth)
+    let page = memory.tablePage(table).flatMap { $0.count >= Int(pageBytes) ? $0.baseAddress : nil }
+    var total = 0
+    for index in 0..<format.entryCount {
+      let raw: UInt64
+      if let page {
+        raw =
+          width == 8
+          ? UInt64(littleEndian: page.loadUnaligned(fromByteOffset: index &* 8, as: UInt64.self))
+          : UInt64(UInt32(littleEndian: page.loadUnaligned(fromByteOffset: index &* 4, as: UInt32.self)))
+      } else {
+        let address = table &+ UInt64(index) &* width
+        guard let loaded = width == 8 ? memory.load64(address) : memory.load32(address).map({ UInt64($0) })
+        else { break }
+        raw = loaded
+      }
+      if raw & 1 == 0 { continue }
+      if format.isPage(raw) {
+        total += 1
+      } else if let lower = level.lower {
+        guard let below = leafCount(format.tableAddress(raw), level: lower) else { return nil }
+        total += below
+      }
+    }
+    leafCounts[key] = total
+    return total
   }
 
   /// PAE: the four PDPTEs (registers if given, else 32 bytes at CR3[31:5]).
@@ -408,11 +512,24 @@ struct LeafEnumerator<Memory: PhysicalMemory> {
       rights.executeDisable = rights.executeDisable || raw >> 63 != 0
     }
     let child = format.tableAddress(raw)
+    var path = path
+    let first = reachedAnywhere.insert(child).inserted
+    let va = canonical(virtualAddress)
     if path.contains(child) {
-      note(
-        .ancestorReference(
-          level: format.level, entryAddress: entryAddress, tableAddress: child,
-          virtualAddress: canonical(virtualAddress)))
+      if reported.insert(child).inserted {
+        note(
+          .ancestorReference(level: format.level, entryAddress: entryAddress, tableAddress: child, virtualAddress: va))
+      }
+      path.throughSelfMap = true
+    } else if !path.throughSelfMap, !reached.insert(child).inserted, reported.insert(child).inserted {
+      // Reached twice outside any self-map (under one, every table is reached again by design).
+      summary.sharedTables += 1
+      note(.sharedTable(level: format.level, entryAddress: entryAddress, tableAddress: child, virtualAddress: va))
+    }
+    if !first {
+      summary.repeatedTableReferences += 1
+      // Its leaves are listed again at this path's addresses, but a subtree without one is not rescanned.
+      if leafCount(child, level: lower) == 0 { return true }
     }
     return scanTable(
       child, level: lower, base: virtualAddress, inherited: rights, path: path,
@@ -521,7 +638,15 @@ public struct MappingRangeMerger: Sendable {
 
   @inlinable
   public mutating func add(_ leaf: Leaf) {
+    if let closed = push(leaf) { finished.append(closed) }
+  }
+
+  /// Adds `leaf` without keeping closed ranges: returns the range it closed, if any
+  /// (streaming callers write it out; `close` returns the last one).
+  @inlinable
+  public mutating func push(_ leaf: Leaf) -> MappingRange? {
     let reserved = leaf.reservedBits != 0
+    var closed: MappingRange? = nil
     if growing {
       if leaf.virtualAddress == current.start &+ current.size, leaf.pageSize == current.pageSize,
         leaf.user == current.user, leaf.writable == current.writable, leaf.executable == current.executable,
@@ -532,15 +657,23 @@ public struct MappingRangeMerger: Sendable {
         }
         current.size &+= leaf.pageSize.bytes
         current.pageCount &+= 1
-        return
+        return nil
       }
-      finished.append(current)
+      closed = current
     }
     growing = true
     current = MappingRange(
       start: leaf.virtualAddress, size: leaf.pageSize.bytes, pageSize: leaf.pageSize, pageCount: 1,
       user: leaf.user, writable: leaf.writable, executable: leaf.executable, hasReservedBits: reserved,
       physicalStart: leaf.physicalAddress, physicallyContiguous: true)
+    return closed
+  }
+
+  /// Closes the range being grown and returns it (streaming counterpart of `finish`).
+  public mutating func close() -> MappingRange? {
+    guard growing else { return nil }
+    growing = false
+    return current
   }
 
   /// Closes the range being grown and returns all ranges.

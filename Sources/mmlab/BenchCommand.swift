@@ -28,10 +28,10 @@ struct BenchCommand: ParsableCommand {
 
   @OptionGroup var boot: BootArguments
 
-  @Option(name: .long, help: "Boots to time.")
+  @Option(name: .long, help: "Boots to time.", transform: StrictArgument.count)
   var bootRuns = 21
 
-  @Option(name: .long, help: "Walks to time.")
+  @Option(name: .long, help: "Walks to time.", transform: StrictArgument.count)
   var walkRuns = 21
 
   @Option(name: .long, help: "Output format: text or json.")
@@ -40,14 +40,17 @@ struct BenchCommand: ParsableCommand {
   @Option(
     name: .long,
     help:
-      "Run every Nth case of the paging suite for its rate (1: all of it; 0: skip). Pick N prime: a power of two strides along the case index's flag bits and samples a biased mix."
+      "Run every Nth case of the paging suite for its rate (1: all of it; 0: skip). Pick N prime: a power of two strides along the case index's flag bits and samples a biased mix.",
+    transform: StrictArgument.count
   )
   var conformanceSample = 17
 
-  @Option(name: .long, help: "Steps of the script figures (NtQueryVirtualMemory calls; 0: skip them).")
+  @Option(
+    name: .long, help: "Steps of the script figures (NtQueryVirtualMemory calls; 0: skip them).",
+    transform: StrictArgument.count)
   var scriptSteps = 10_000
 
-  @Option(name: .long, help: "Conformance guests run in parallel.")
+  @Option(name: .long, help: "Conformance guests run in parallel.", transform: StrictArgument.count)
   var jobs = ProcessInfo.processInfo.activeProcessorCount
 
   @Flag(

@@ -8,8 +8,8 @@ struct BootArguments: ParsableArguments {
   @Option(name: .long, help: "Guest kernel ELF (default: the image built with mmlab).")
   var image: String?
 
-  @Option(name: .long, help: "Guest RAM in MiB.")
-  var memory: Int = 64
+  @Option(name: .long, help: "Guest RAM in MiB (64), or with a unit: 64M, 1G.")
+  var memory = MemorySizeArgument(mebibytes: 64)
 
   @Flag(
     name: .long, help: "Log VM creation and every stop on standard error (MMLAB_LOG_LEVEL=trace for every hypercall).")
@@ -18,7 +18,7 @@ struct BootArguments: ParsableArguments {
   @Option(
     name: .long, help: "Watchdog in seconds for each leg of the run (boot to a checkpoint, one checkpoint to the next)."
   )
-  var timeout: Double = 10
+  var timeout = SecondsArgument(10)
 
   @Option(name: .long, help: "kvm: drive /dev/kvm directly (default); libvirt: a transient libvirt domain (QEMU).")
   var backend: BackendName = .kvm
@@ -41,10 +41,10 @@ struct BootArguments: ParsableArguments {
   var guestMemory: GuestMemoryName?
 
   func validate() throws {
-    guard (2...65536).contains(memory) else {
+    guard (2...65536).contains(memory.mebibytes) else {
       throw ValidationError("--memory must be between 2 and 65536 MiB (got \(memory))")
     }
-    guard timeout > 0, timeout <= 86400 else {
+    guard timeout.value > 0, timeout.value <= 86400 else {
       throw ValidationError("--timeout must be more than 0 and at most 86400 seconds (got \(timeout))")
     }
     if backend == .kvm, accel != nil || connect != "qemu:///system" || guestMemory != nil {
@@ -65,7 +65,8 @@ struct BootArguments: ParsableArguments {
   func options(commandLine: [String] = []) -> BootOptions {
     LogSetup.bootstrap(verbose: verbose, environment: ProcessInfo.processInfo.environment)
     var options = BootOptions(
-      imagePath: image, memoryMiB: memory, timeoutSeconds: timeout, commandLine: commandLine, backend: machineBackend)
+      imagePath: image, memoryMiB: memory.mebibytes, timeoutSeconds: timeout.value, commandLine: commandLine,
+      backend: machineBackend)
     options.libvirtMemoryAccess = guestMemory?.access
     return options
   }

@@ -43,7 +43,8 @@ struct ConformanceCommand: ParsableCommand {
   @Option(name: .long, help: "Run shard I of N (1-based): every Nth case, for spreading a run over machines.")
   var shard: String?
 
-  @Option(name: .long, help: "Guests to run in parallel (default: the number of CPUs).")
+  @Option(
+    name: .long, help: "Guests to run in parallel (default: the number of CPUs).", transform: StrictArgument.count)
   var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
   @Option(name: .long, help: "An errata file to use instead of the bundled one.")

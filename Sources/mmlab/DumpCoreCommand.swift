@@ -31,6 +31,7 @@ struct DumpCoreCommand: ParsableCommand {
   var script: String?
 
   func validate() throws {
+    try GuestWords.validate(commandLine)
     if script != nil, !commandLine.isEmpty { throw ValidationError("--script boots its own guest: no --append") }
     if script != nil, checkpoint == nil {
       throw ValidationError("--script needs --checkpoint NAME: the Checkpoint step to write the core at")

@@ -14,12 +14,17 @@ struct PfnCommand: ParsableCommand {
       record, the PTE that maps the page (and the address it maps), the owning process. \
       --format svg draws physical memory as a map of pages coloured by list, with a legend; \
       write it with --output map.svg and open it in a browser.
+
+      Numbers the guest cannot hold (a list total above its pages, a list end past the \
+      database, a VAD committing more pages than it spans) are flagged as corrupt: in text \
+      beside the number and as "!" lines, in JSON as "corrupt": [{"field", "value", "bound"}]; \
+      the report is still written, and the command exits 1.
       """
   )
 
   @OptionGroup var target: SnapshotArguments
 
-  @Option(name: .long, help: "One page frame number to show in detail.")
+  @Option(name: .long, help: "One page frame number to show in detail.", transform: StrictArgument.number)
   var pfn: UInt64?
 
   @Option(name: .long, help: "Output format: text, json or svg.")
@@ -36,13 +41,19 @@ struct PfnCommand: ParsableCommand {
     let snapshot = try target.snapshot()
     let report = PfnReport(state: try ScenarioValidation.state(of: snapshot))
     try emit(render(report, source: snapshot.source, platform: snapshot.platform))
+    let corrupt = report.corruptions
+    if !corrupt.isEmpty {
+      throw CommandFailure(
+        "the PFN database is corrupt: \(corrupt.count) number\(corrupt.count == 1 ? "" : "s") beyond what this guest "
+          + "allows, first \(corrupt[0])")
+    }
   }
 
   func render(_ report: PfnReport, source: String, platform: Platform?) throws -> String {
     let origin = source + (platform.map { ", on \($0)" } ?? "")
     if let pfn {
       guard let detail = report.detail(pfn: pfn) else {
-        throw ValidationError("PFN \(pfn) is outside the database (\(report.state.pfnCount) pages)")
+        throw CommandFailure("PFN \(pfn) is outside the database (\(report.state.pfnCount) pages)")
       }
       return format == .json ? renderJSON(detail.json) : "# \(origin)\n" + detail.text
     }
@@ -60,7 +71,7 @@ struct PfnCommand: ParsableCommand {
   func emit(_ text: String) throws {
     guard let output else { return Terminal.writeReport(text) }
     guard FileManager.default.createFile(atPath: output, contents: Data(text.utf8)) else {
-      throw ValidationError("cannot write \(output)")
+      throw CommandFailure("cannot write \(output)")
     }
     Terminal.note("wrote \(output)")
   }

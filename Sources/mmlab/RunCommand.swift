@@ -15,6 +15,8 @@ struct RunCommand: ParsableCommand {
   @Option(name: .customLong("append"), help: "A word for the guest's command line (repeatable), e.g. bench.map.")
   var commandLine: [String] = []
 
+  func validate() throws { try GuestWords.validate(commandLine) }
+
   func run() throws {
     let session = try Session(options: boot.options(commandLine: commandLine), console: Terminal.writeConsole)
     Terminal.note("platform: \(session.machine.platform)")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Conformance
 import Foundation
+import Machine
 import Script
 
 extension ValidationPolicy: ExpressibleByArgument {}
@@ -53,10 +54,10 @@ struct ScriptCommand: ParsableCommand {
   )
   var generate: String?
 
-  @Option(name: .long, help: "With --generate: the seed.")
+  @Option(name: .long, help: "With --generate: the seed.", transform: StrictArgument.number)
   var seed: UInt64 = 1
 
-  @Option(name: .long, help: "With --generate: the number of random calls.")
+  @Option(name: .long, help: "With --generate: the number of random calls.", transform: StrictArgument.count)
   var steps: Int = 1000
 
   @OptionGroup var boot: BootArguments
@@ -120,8 +121,9 @@ struct ScriptCommand: ParsableCommand {
 
   /// The checked script in `path`; a bad one exits 2 with its JSON path and why.
   static func load(_ path: String, testCalls: Bool) throws -> Script {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      Terminal.note("\(path): cannot read the file")
+    let data: [UInt8]
+    do { data = try InputFile.read(path, limit: 1 << 28) } catch {
+      Terminal.note(error.description)
       throw ExitCode(2)
     }
     do {

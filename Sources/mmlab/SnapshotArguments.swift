@@ -23,6 +23,7 @@ struct SnapshotArguments: ParsableArguments {
   var script: String?
 
   func validate() throws {
+    try GuestWords.validate(commandLine)
     if script != nil, core != nil || !commandLine.isEmpty {
       throw ValidationError("--script boots its own guest: it goes with neither --core nor --append")
     }

@@ -1,6 +1,14 @@
 import ArgumentParser
 import Foundation
 
+/// A command that could not do its work although its command line was right: ArgumentParser
+/// prints "Error: " and the message and exits 1, without the usage lines a `ValidationError`
+/// (a wrong command line, exit 64) gets.
+struct CommandFailure: Error, CustomStringConvertible {
+  var description: String
+  init(_ description: String) { self.description = description }
+}
+
 /// Where the CLI writes: reports to standard output, notes to standard error.
 enum Terminal {
   /// Guest console text, as it arrives.
@@ -29,7 +37,7 @@ extension Terminal {
     do {
       try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
     } catch {
-      throw ValidationError("cannot write the report to \(path): \(error.localizedDescription)")
+      throw CommandFailure("cannot write the report to \(path): \(error.localizedDescription)")
     }
     note("report written to \(path)")
   }

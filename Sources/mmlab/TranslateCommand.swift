@@ -38,7 +38,9 @@ struct TranslateCommand: ParsableCommand {
   @Option(name: .long, help: "Override IA32_EFER.") var efer: NumberArgument?
   @Option(name: .long, help: "Override RFLAGS (AC matters for SMAP).") var rflags: NumberArgument?
   @Option(name: .long, help: "PKRU (protection-key rights for user pages).") var pkru: NumberArgument?
-  @Option(name: .long, help: "MAXPHYADDR in bits (default: the platform's, 48 for a core file).")
+  @Option(
+    name: .long, help: "MAXPHYADDR in bits (default: the platform's, 48 for a core file).",
+    transform: StrictArgument.count)
   var maxphyaddr: Int?
 
   @Option(name: .long, help: "Output format: text or json.")

@@ -25,7 +25,7 @@ struct ValidateCommand: ParsableCommand {
   @Option(name: .long, help: "The scenario to run: \(ScriptLibrary.names.joined(separator: ", ")).")
   var scenario: String?
 
-  @Option(name: .long, help: "Seed of the stress scenario.")
+  @Option(name: .long, help: "Seed of the stress scenario.", transform: StrictArgument.number)
   var seed: UInt64?
 
   @Option(name: .long, help: "Output format: text or json.")

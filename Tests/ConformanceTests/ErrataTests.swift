@@ -220,7 +220,12 @@ import Testing
     do {
       _ = try Errata.load(from: URL(fileURLWithPath: "/nonexistent/errata.json"))
     } catch {
-      #expect(error.description.hasPrefix("/nonexistent/errata.json: cannot read the file"))
+      #expect(error.description.hasPrefix("/nonexistent/errata.json: no such file"))
+    }
+    do {
+      _ = try Errata.load(from: URL(fileURLWithPath: "/"))
+    } catch {
+      #expect(error.description.hasPrefix("/: is a directory, not a file"))
     }
   }
 

@@ -435,28 +435,50 @@ struct SoftwareEntryHostileTests {
     return (memory, PagingContext(mode: .fourLevel, cr3: pml4, maxPhysicalAddressBits: 46))
   }
 
-  @Test("Fan-out tables stop at the entry limit")
-  func entryLimit() {
+  @Test("Shared tables are scanned once and reported once")
+  func sharedTables() {
     let (memory, context) = fanOut()
-    let dump = SoftwareEntryDump(context: context, memory: memory, limit: 1000)
-    #expect(dump.entries.count == 1000)
-    #expect(dump.summary.truncation == .entryLimit)
-    #expect(dump.entries[512].virtualAddress == 1 << 21)
+    let dump = SoftwareEntryDump(context: context, memory: memory)
+    #expect(dump.entries.count == 512)
+    #expect(dump.summary.tableCount == 4)
+    #expect(dump.summary.truncation == nil)
+    #expect(dump.summary.sharedTableReferences == 3 * 511)
+    #expect(
+      dump.summary.problems == [
+        .sharedTable(level: .pageDirectory, entryAddress: 0x3008, tableAddress: 0x4000, virtualAddress: 1 << 21),
+        .sharedTable(
+          level: .pageDirectoryPointerTable, entryAddress: 0x2008, tableAddress: 0x3000, virtualAddress: 1 << 30),
+        .sharedTable(level: .pml4, entryAddress: 0x1008, tableAddress: 0x2000, virtualAddress: 1 << 39),
+      ])
+    #expect(dump.summary.description.contains("1533 references to tables already scanned"))
+    #expect(!dump.summary.description.contains("problems"))
   }
 
-  @Test("Fan-out tables stop at the table limit")
+  @Test("The entry limit stops the walk")
+  func entryLimit() {
+    let (memory, context) = fanOut()
+    let dump = SoftwareEntryDump(context: context, memory: memory, limit: 100)
+    #expect(dump.entries.count == 100)
+    #expect(dump.summary.truncation == .entryLimit)
+    #expect(dump.entries[99].virtualAddress == 99 << 12)
+  }
+
+  @Test("The table limit stops the walk")
   func tableLimit() {
     let (memory, context) = fanOut()
-    let dump = SoftwareEntryDump(context: context, memory: memory, limit: 1 << 30, tableLimit: 10)
+    let dump = SoftwareEntryDump(context: context, memory: memory, limit: 1 << 30, tableLimit: 3)
     #expect(dump.summary.truncation == .tableLimit)
-    #expect(dump.summary.tableCount == 10)
-    // PML4, PDPT, PD, then seven PTs.
-    #expect(dump.entries.count == 7 * 512)
+    #expect(dump.summary.tableCount == 3)
+    #expect(dump.entries.isEmpty)
   }
 }
 
 @Suite("Software PTEs in the page-table dump")
 struct SoftwareEntryDumpRenderingTests {
+  private func parse(_ text: String) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+  }
+
   private func fixture() throws -> Fixture {
     var fixture = Fixture()
     try fixture.map(0x40_0000)
@@ -478,10 +500,11 @@ struct SoftwareEntryDumpRenderingTests {
     let fixture = try fixture()
     let plain = PageTableDump(context: fixture.context, memory: fixture.memory, includeLeaves: false)
     #expect(plain.softwareEntries == nil)
-    let withSoftware = PageTableDump(
-      context: fixture.context, memory: fixture.memory, includeLeaves: false, includeSoftwareEntries: true)
-    let before = plain.text(source: "test", platform: nil)
-    let after = withSoftware.text(source: "test", platform: nil)
+    let before = PageTableDumpReport(context: fixture.context, memory: fixture.memory, options: .init())
+      .text(source: "test")
+    let after = PageTableDumpReport(
+      context: fixture.context, memory: fixture.memory, options: .init(softwareEntries: true)
+    ).text(source: "test")
     #expect(!before.contains("not-present"))
     #expect(after.hasPrefix(before))
     let section = after.dropFirst(before.count).split(separator: "\n").map(String.init)
@@ -511,7 +534,8 @@ struct SoftwareEntryDumpRenderingTests {
     memory.store64(0x3000 | 3, at: 0x2008)
     memory.store64(SoftwarePTE.pageFile(file: 15, offset: 0xFFFF_FFFF, protection: 0x1F).raw, at: 0x3000)
     let dump = PageTableDump(context: context, memory: memory, includeLeaves: false, includeSoftwareEntries: true)
-    let lines = dump.text(source: "t", platform: nil).split(separator: "\n").map(String.init)
+    let report = PageTableDumpReport(context: context, memory: memory, options: .init(softwareEntries: true))
+    let lines = report.text(source: "t").split(separator: "\n").map(String.init)
     let entries = lines.filter { !$0.hasPrefix("#") && !$0.hasPrefix("~") && !$0.hasPrefix("!") }
     #expect(
       entries == [
@@ -522,7 +546,7 @@ struct SoftwareEntryDumpRenderingTests {
         "ffff000000000000 PML5  0000000000001ff8 0000000000000086 demand zero, readWrite (other bits 0x6)",
       ])
     #expect(dump.softwareEntries?.summary.entriesWithOtherBits == 2)
-    let object = dump.json(source: "t", platform: nil)
+    let object = try parse(report.json(source: "t"))
     let json = try #require(object["softwareEntries"] as? [[String: Any]])
     #expect(json.map { $0["otherBits"] as? String } == ["0xffff000000000000", nil, "0x6"])
     #expect(json.map { $0["level"] as? String } == ["PML4", "PDPT", "PML5"])
@@ -532,17 +556,15 @@ struct SoftwareEntryDumpRenderingTests {
   @Test("JSON: softwareEntries and zeroEntries follow the documented schema")
   func json() throws {
     let fixture = try fixture()
-    let plain = PageTableDump(context: fixture.context, memory: fixture.memory, includeLeaves: true)
-    let plainObject = plain.json(source: "test", platform: nil)
+    let plainObject = try parse(
+      PageTableDumpReport(context: fixture.context, memory: fixture.memory, options: .init(leaves: true))
+        .json(source: "test"))
     #expect(plainObject["softwareEntries"] == nil)
     #expect(plainObject["zeroEntries"] == nil)
 
-    let dump = PageTableDump(
-      context: fixture.context, memory: fixture.memory, includeLeaves: true, includeSoftwareEntries: true)
-    let object = dump.json(source: "test", platform: nil)
-    // It serializes (renderJSON traps on values JSON cannot hold) and parses back.
-    let text = renderJSON(object)
-    let parsed = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    let report = PageTableDumpReport(
+      context: fixture.context, memory: fixture.memory, options: .init(leaves: true, softwareEntries: true))
+    let parsed = try parse(report.json(source: "test"))
     let entries = try #require(parsed["softwareEntries"] as? [[String: Any]])
     #expect(entries.count == 5)
     let byVA = Dictionary(uniqueKeysWithValues: entries.map { ($0["va"] as? String ?? "?", $0) })

@@ -128,6 +128,18 @@ struct GuestBootTests {
     }
   }
 
+  @Test("the guest itself refuses a command-line word it does not know (a hand-edited libvirt domain)")
+  func unknownWordIsRefusedByTheGuest() throws {
+    var console = ""
+    let session = try Session(options: BootOptions(commandLine: ["scenario=nope"]), console: { console += $0 })
+    let outcome = try session.runToExit()
+    #expect(outcome.status != 0)
+    #expect(console.contains("the command line has a word the guest does not know"))
+    // The same boot with only known words, a number prefix among them, comes up.
+    let known = try Session(options: BootOptions(commandLine: ["mm.zeroed=16", "bench.map"]))
+    #expect(try known.runToExit().status == 0)
+  }
+
   @Test("the self-test words are the ones GuestABI names")
   func selfTestWordsMatchGuestABI() {
     #expect(String(describing: GuestCommandLine.faultWriteText) == "selftest.write-text")

@@ -342,7 +342,13 @@ struct CoreFileTests {
     expectKind(.notELF(firstBytes: []), reading: path)
     try writeFile(Array("hello".utf8), path)
     expectKind(.notELF(firstBytes: Array("hello".utf8)), reading: path)
-    expectKind(.malformed("it is not a regular file"), reading: directory.url.path)
+    let path2 = directory.url.path
+    expectKind(.notAFile(InputFileError(path: path2, kind: .directory)), reading: path2)
+    let fifo = directory.path("fifo")
+    #expect(mkfifo(fifo, 0o600) == 0)
+    // A FIFO with no writer is refused at once: the open does not block.
+    expectKind(.notAFile(InputFileError(path: fifo, kind: .fifo)), reading: fifo)
+    expectKind(.notAFile(InputFileError(path: "/dev/null", kind: .characterDevice)), reading: "/dev/null")
   }
 
   @Test func coreWithoutLoadsOrWithOverlappingLoads() throws {

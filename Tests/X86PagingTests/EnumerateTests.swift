@@ -131,8 +131,35 @@ struct EnumerateTests {
     #expect(delivered == 1000)
     #expect(summary.leafCount == 1000)
     #expect(summary.truncation == .leafLimit)
-    #expect(summary.problemCount > 0)
-    #expect(summary.problems.count <= EnumerationSummary.maxRecordedProblems)
+    // The PML4 is reported once, however many paths reach it again.
+    #expect(
+      summary.problems == [
+        .ancestorReference(level: .pml4, entryAddress: 0x1000, tableAddress: 0x1000, virtualAddress: 0)
+      ])
+    #expect(summary.repeatedTableReferences > 1)
+    // What was not listed is counted exactly, without walking the 512^4 paths.
+    #expect(summary.totalLeaves == 512 * 512 * 512 * 512)
+    #expect(summary.unlistedLeaves == 512 * 512 * 512 * 512 - 1000)
+  }
+
+  @Test func sharedTableIsReportedOnceAndListedPerPath() throws {
+    let memory = SparsePhysicalMemory(size: 1 << 20)
+    // One PDPT behind all 512 PML4 entries, full of 1 GiB leaves: 262,144 real translations.
+    for i in 0..<512 as Range<UInt64> {
+      memory.store64(0x2000 | 0x7, at: 0x1000 + i * 8)
+      memory.store64(i << 30 | 0x87, at: 0x2000 + i * 8)
+    }
+    let context = makeContext(.fourLevel, cr3: 0x1000)
+    let (leaves, summary) = collect(context, memory)
+    #expect(leaves.count == 512 * 512)
+    #expect(summary.truncation == nil && summary.totalLeaves == nil)
+    #expect(summary.tableCount == 513)
+    #expect(
+      summary.problems == [
+        .sharedTable(level: .pml4, entryAddress: 0x1008, tableAddress: 0x2000, virtualAddress: 1 << 39)
+      ])
+    #expect(summary.sharedTables == 1 && summary.repeatedTableReferences == 511)
+    #expect(leaves.last?.virtualAddress == 0xFFFF_FFFF_C000_0000)
   }
 
   @Test func tableLimitBoundsLeaflessFanOut() throws {
@@ -146,8 +173,19 @@ struct EnumerateTests {
     let context = makeContext(.fourLevel, cr3: 0x1000)
     let summary = forEachLeaf(context: context, memory: memory, tableLimit: 5000) { _ in }
     #expect(summary.leafCount == 0)
-    #expect(summary.tableCount == 5000)
+    // A subtree known to hold no leaf is not scanned again: four tables, each reported once.
+    #expect(summary.tableCount == 4)
+    #expect(summary.truncation == nil)
+    #expect(summary.sharedTables == 3 && summary.repeatedTableReferences == 3 * 511)
+  }
+
+  @Test func tableLimitStopsTheWalkAndCountsTheRest() throws {
+    let b = try hierarchy()
+    let (leaves, summary) = collect(b.context, b.memory, tableLimit: 3)
+    #expect(summary.tableCount == 3)
     #expect(summary.truncation == .tableLimit)
+    #expect(summary.totalLeaves == 6)
+    #expect(summary.unlistedLeaves == 6 - leaves.count)
   }
 
   @Test func bit32AndPAEEnumeration() throws {

@@ -90,6 +90,8 @@ public struct CoreFileError: Error, Equatable, Sendable, CustomStringConvertible
   public enum Kind: Equatable, Sendable {
     /// No file at the path.
     case fileMissing
+    /// The path names something that is not a readable regular file.
+    case notAFile(InputFileError)
     /// A system call failed.
     case systemCall(name: String, errno: Int32)
     /// Headers, notes or a segment end past the end of the file.
@@ -142,6 +144,8 @@ public struct CoreFileError: Error, Equatable, Sendable, CustomStringConvertible
     switch kind {
     case .fileMissing:
       what = "no such file"
+    case .notAFile(let error):
+      return error.description
     case .systemCall(let name, let code):
       what = "\(name) failed: \(errnoDescription(code)) (errno \(code))"
     case .truncated(let part, let end, let fileSize):

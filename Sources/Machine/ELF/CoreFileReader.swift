@@ -12,20 +12,12 @@ extension CoreFile {
   /// by `write` and by QEMU's `dump-guest-memory` without paging. PT_LOADs with
   /// p_filesz 0 are skipped; bytes past p_filesz are not part of the returned memory.
   public static func read(path: String) throws(CoreFileError) -> LoadedCore {
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-    guard descriptor >= 0 else {
-      let code = errno
-      throw CoreFileError(path: path, code == ENOENT ? .fileMissing : .systemCall(name: "open", errno: code))
+    let descriptor: Int32
+    let size: Int
+    do { (descriptor, size) = try InputFile.open(path) } catch {
+      throw CoreFileError(path: path, error.kind == .missing ? .fileMissing : .notAFile(error))
     }
     defer { close(descriptor) }
-    var status = stat()
-    guard fstat(descriptor, &status) == 0 else {
-      throw CoreFileError(path: path, .systemCall(name: "fstat", errno: errno))
-    }
-    guard (status.st_mode & S_IFMT) == S_IFREG else {
-      throw CoreFileError(path: path, .malformed("it is not a regular file"))
-    }
-    let size = Int(status.st_size)
     guard size > 0 else { throw CoreFileError(path: path, .notELF(firstBytes: [])) }
     guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, descriptor, 0),
       base != UnsafeMutableRawPointer(bitPattern: -1)
