@@ -14,6 +14,10 @@ struct BootPlan {
   var conformance: ConformanceFrames? = nil
   /// The script interpreter's frames, when the command line asks for it.
   var script: ScriptFrames? = nil
+  /// The disks' device window table and queue pages, when the host attached disks.
+  var disks: DiskFrames? = nil
+  /// The raw disk bench's buffer (`DiskBenchLayout.largeRequest` bytes, contiguous).
+  var diskBenchBuffer: UInt64? = nil
   var failure: StaticString? = nil
 }
 
@@ -33,6 +37,7 @@ func kernelMain(_ startInfoPhysical: UInt64) {
   MemoryManager.install(database: database, space: space, debugBlockPhysical: plan.debugBlock)
   Console.write("\n")  // the boot pass formatted the banner; printing needs CPL 0
   Hypercall.call(.debugBlock, plan.debugBlock)
+  if let disks = plan.disks { DiskSystem.start(disks, database: database) }
   Hypercall.checkpoint(.booted)
   runSelfTests(boot)
   if let bench = plan.benchRegion {
@@ -41,7 +46,10 @@ func kernelMain(_ startInfoPhysical: UInt64) {
   }
   if boot.hasWord(GuestCommandLine.measure) { measurePlatformCosts(space: space) }
   if boot.hasWord(GuestCommandLine.measureFaults) { measureFaultCosts() }
-  if boot.hasWord(GuestCommandLine.measure) || boot.hasWord(GuestCommandLine.measureFaults) {
+  if let buffer = plan.diskBenchBuffer { measureDiskCosts(buffer: buffer) }
+  if boot.hasWord(GuestCommandLine.measure) || boot.hasWord(GuestCommandLine.measureFaults)
+    || plan.diskBenchBuffer != nil
+  {
     Hypercall.checkpoint(.measured)
   }
   if let frames = plan.conformance { serveConformance(frames) }
@@ -91,6 +99,7 @@ func prepareBoot(_ plan: UnsafeMutablePointer<BootPlan>) {
     }
     plan.pointee.script = script
   }
+  guard prepareDisks(boot, plan: plan, frames: &frames, space: space) else { return }
   guard
     let (database, debugBlock) = buildPageFrameDatabase(
       boot: boot, frames: &frames, space: space, bench: plan.pointee.benchRegion,
@@ -108,6 +117,32 @@ func prepareBoot(_ plan: UnsafeMutablePointer<BootPlan>) {
   plan.pointee.boot = boot
   plan.pointee.frames = frames
   plan.pointee.space = space
+}
+
+/// Sets aside the disks' frames and the disk bench's buffer when the command
+/// line asks; false (with the failure recorded) when frames run out.
+func prepareDisks(
+  _ boot: BootInformation, plan: UnsafeMutablePointer<BootPlan>, frames: inout BootFrameAllocator,
+  space: KernelAddressSpace
+) -> Bool {
+  let count = boot.number(after: GuestCommandLine.disksPrefix) ?? 0
+  if count > 0 {
+    guard count <= UInt64(DiskFrames.maximumDisks),
+      let disks = allocateDiskFrames(count: Int(count), frames: &frames, space: space)
+    else {
+      plan.pointee.failure = "no frames for io.disks (or more than 8 disks)"
+      return false
+    }
+    plan.pointee.disks = disks
+  }
+  if boot.hasWord(GuestCommandLine.benchDisk) {
+    guard count > 0, let buffer = frames.allocateContiguous(Int(DiskBenchLayout.largeRequest / 4096)) else {
+      plan.pointee.failure = "bench.disk needs io.disks and frames for its buffer"
+      return false
+    }
+    plan.pointee.diskBenchBuffer = buffer
+  }
+  return true
 }
 
 /// Links the bench region's PDPT into the live PML4: one store, and the PML4

@@ -2,7 +2,7 @@ import GuestArch
 
 /// Kernel ranges whose mappings the PFN database does not account per PTE
 /// (GuestABI `DebugWindow`): the direct map, the self-map, the bench region,
-/// the user code pages and the script interpreter's buffers.
+/// the user code pages, the script interpreter's buffers and device registers.
 struct AccountingWindows {
   var ramEnd: UInt64
 
@@ -14,6 +14,7 @@ struct AccountingWindows {
       (BenchLayout.regionBase, BenchLayout.regionSize, .benchRegion),
       (UserLayout.codeBase, UserLayout.codeMaximumSize, .userCode),
       (ScriptWindow.base, ScriptWindow.size, .scriptBuffers),
+      (KernelLayout.deviceWindowBase, KernelLayout.deviceWindowSize, .deviceRegisters),
     ]
   }
 
@@ -25,6 +26,8 @@ struct AccountingWindows {
       || (virtualAddress >= BenchLayout.regionBase && virtualAddress - BenchLayout.regionBase < BenchLayout.regionSize)
       || (virtualAddress >= UserLayout.codeBase && virtualAddress - UserLayout.codeBase < UserLayout.codeMaximumSize)
       || (virtualAddress >= ScriptWindow.base && virtualAddress - ScriptWindow.base < ScriptWindow.size)
+      || (virtualAddress >= KernelLayout.deviceWindowBase
+        && virtualAddress - KernelLayout.deviceWindowBase < KernelLayout.deviceWindowSize)
   }
 }
 

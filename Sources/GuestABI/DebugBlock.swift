@@ -63,6 +63,8 @@ public enum DebugWindowKind: UInt32, Sendable {
   /// `ScriptWindow`: the script interpreter's buffers, in every process and
   /// the kernel's own address space, when the guest runs a script.
   case scriptBuffers = 5
+  /// `KernelLayout.deviceWindowBase`: device registers (PCI BARs), not RAM.
+  case deviceRegisters = 6
 }
 
 /// One process slot. A slot with id 0 is unused (the kernel is not in the table).

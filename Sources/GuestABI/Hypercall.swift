@@ -111,6 +111,25 @@ public enum MeasurementKind: UInt64, Sendable {
   /// an emulated instruction, the floor of a supervisor access the
   /// conformance suite makes.
   case conformanceSupervisorAccess = 7
+  /// One raw virtio-blk request of `DiskBenchLayout.smallRequest` bytes, read sequentially from the disk.
+  case diskRead64K = 8
+  /// The same with `DiskBenchLayout.largeRequest` bytes.
+  case diskRead1M = 9
+  /// One raw write request of `DiskBenchLayout.smallRequest` bytes, written sequentially.
+  case diskWrite64K = 10
+  /// The same with `DiskBenchLayout.largeRequest` bytes.
+  case diskWrite1M = 11
+}
+
+/// The raw disk benchmark (`GuestCommandLine.benchDisk`): the guest's driver
+/// reads and then writes the first disk sequentially from sector 0, in requests of
+/// each size, up to `span` bytes (or the disk's size), and reports the median
+/// ticks per request.
+public enum DiskBenchLayout {
+  public static let smallRequest: UInt64 = 64 << 10
+  public static let largeRequest: UInt64 = 1 << 20
+  /// Bytes each pass covers at most.
+  public static let span: UInt64 = 32 << 20
 }
 
 /// What a `HypercallKind.region` announces.

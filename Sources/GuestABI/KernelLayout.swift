@@ -33,6 +33,10 @@ public enum KernelLayout {
 
   /// Virtual base of the direct map of all guest RAM (2 MiB pages, RW, NX).
   public static let directMapBase: UInt64 = 0xFFFF_8800_0000_0000
+  /// Where device registers (PCI BARs) are mapped, uncached, in 4 KiB pages:
+  /// one page table's worth, built by the boot pass when the guest has disks.
+  public static let deviceWindowBase: UInt64 = 0xFFFF_FE00_0000_0000
+  public static let deviceWindowSize: UInt64 = 2 << 20
 }
 
 /// Fixed places in every process's user half.
@@ -98,13 +102,20 @@ public enum GuestCommandLine {
   public static let zeroedPagesPrefix: StaticString = "mm.zeroed="
   /// Print on QEMU's debug console port (0xE9) instead of COM1.
   public static let debugConsole: StaticString = "console=debugcon"
+  /// "io.disks=N": the host attached N virtio-blk disks; the guest finds them on
+  /// PCI bus 0 and starts its driver on each (absent: no disk, no PCI scan).
+  public static let disksPrefix: StaticString = "io.disks="
+  /// With a disk: the raw sequential read and write benchmark of the first
+  /// disk (`DiskBenchLayout`), reported before `CheckpointCode.measured`. It
+  /// writes the disk: the host runs it on a scratch image.
+  public static let benchDisk: StaticString = "bench.disk"
 
   /// Every whole word the guest knows. The host refuses any other word, and so does the
   /// guest (a word it ignored would be a run that silently did less than asked).
   public static let words: [StaticString] = [
     hypercallConsole, hypercallSerial, debugConsole, mapLargeRegion, measure, measureFaults, faultWriteText,
-    faultExecuteData, hang, faultInvalidOpcode, conformance, script, scriptTestHooks,
+    faultExecuteData, hang, faultInvalidOpcode, conformance, script, scriptTestHooks, benchDisk,
   ]
   /// Words that carry a decimal number after the prefix.
-  public static let numberPrefixes: [StaticString] = [zeroedPagesPrefix]
+  public static let numberPrefixes: [StaticString] = [zeroedPagesPrefix, disksPrefix]
 }

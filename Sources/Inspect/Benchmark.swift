@@ -65,6 +65,10 @@ public struct FloorCost: Sendable, Equatable {
     case .demandZeroFault: "demand-zero fault from user mode (mmlab's Mm)"
     case .bareUserFault: "bare #PF round trip from user mode (handler stores a prepared PTE)"
     case .conformanceSupervisorAccess: "supervisor load through a valid mapping (emulated on kvm-pvm)"
+    case .diskRead64K: "raw virtio-blk read of 64 KiB (guest driver, polled)"
+    case .diskRead1M: "raw virtio-blk read of 1 MiB (guest driver, polled)"
+    case .diskWrite64K: "raw virtio-blk write of 64 KiB (guest driver, polled)"
+    case .diskWrite1M: "raw virtio-blk write of 1 MiB (guest driver, polled)"
     }
   }
 }

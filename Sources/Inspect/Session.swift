@@ -28,6 +28,9 @@ public struct BootOptions: Sendable {
   /// Whether a LibvirtMachine uploads the guest image to its host first; nil:
   /// only for remote daemons.
   public var libvirtUploadImage: Bool? = nil
+  /// Disk images the guest sees as virtio-blk disks, in order (the files
+  /// themselves: a caller wanting a scratch copy makes it, see `DiskCopies`).
+  public var disks: [String] = []
 
   public init(
     imagePath: String? = nil, memoryMiB: Int = 64, timeoutSeconds: Double = 10, commandLine: [String] = [],
@@ -98,13 +101,16 @@ public final class Session {
   {
     self.options = options
     var words = options.commandLine
+    if !options.disks.isEmpty { words.append("\(GuestCommandLine.disksPrefix)\(options.disks.count)") }
     do {
       switch options.backend {
       case .kvm:
         if !words.contains(where: { $0.hasPrefix("console=") }) {
           words.insert(String(describing: GuestCommandLine.hypercallConsole), at: 0)
         }
-        machine = try KVMMachine(image: image, memoryMiB: options.memoryMiB, commandLine: words.joined(separator: " "))
+        let disks = try options.disks.map { path throws(MachineError) in try DiskFile(path: path) }
+        machine = try KVMMachine(
+          image: image, memoryMiB: options.memoryMiB, commandLine: words.joined(separator: " "), disks: disks)
       case .libvirt(let uri, let accelerator):
         guard let path = options.imagePath ?? GuestImage.defaultPath else {
           throw SessionError.image("no guest image: the package build did not produce mmlab-guest.elf")
@@ -115,7 +121,7 @@ public final class Session {
         }
         machine = try LibvirtMachine(
           imagePath: path, domainTemplate: template, memoryMiB: options.memoryMiB,
-          commandLine: words.joined(separator: " "), uri: uri,
+          commandLine: words.joined(separator: " "), uri: uri, disks: options.disks,
           accelerator: accelerator, memoryAccess: options.libvirtMemoryAccess, uploadImage: options.libvirtUploadImage)
       }
     } catch let error as MachineError {

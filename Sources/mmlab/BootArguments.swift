@@ -40,7 +40,30 @@ struct BootArguments: ParsableArguments {
   )
   var guestMemory: GuestMemoryName?
 
+  @Option(
+    name: .long,
+    help: ArgumentHelp(
+      "A raw disk image the guest sees as a virtio-blk disk (repeatable, at most 8).",
+      discussion: "The run works on a private copy of each image, removed afterwards, unless --disk-persist."))
+  var disk: [String] = []
+
+  @Flag(name: .long, help: "Let the guest write the --disk images themselves instead of private copies.")
+  var diskPersist = false
+
   func validate() throws {
+    guard disk.count <= PCIBus.maximumDisks else {
+      throw ValidationError("at most \(PCIBus.maximumDisks) --disk images (got \(disk.count))")
+    }
+    if diskPersist, disk.isEmpty { throw ValidationError("--disk-persist needs a --disk image") }
+    for path in disk {
+      do {
+        let (descriptor, size) = try InputFile.open(path)
+        close(descriptor)
+        guard size >= 512 else { throw ValidationError("--disk \(path) is smaller than one 512-byte sector") }
+      } catch let error as InputFileError {
+        throw ValidationError("--disk \(error)")
+      }
+    }
     guard (2...65536).contains(memory.mebibytes) else {
       throw ValidationError("--memory must be between 2 and 65536 MiB (got \(memory))")
     }
@@ -61,13 +84,15 @@ struct BootArguments: ParsableArguments {
     return .libvirt(uri: connect, accelerator: .tcg)
   }
 
-  /// The boot options, with logging set up first (once per process, as swift-log wants).
-  func options(commandLine: [String] = []) -> BootOptions {
+  /// The boot options, with logging set up first (once per process, as swift-log wants);
+  /// the disks are private copies unless --disk-persist.
+  func options(commandLine: [String] = []) throws -> BootOptions {
     LogSetup.bootstrap(verbose: verbose, environment: ProcessInfo.processInfo.environment)
     var options = BootOptions(
       imagePath: image, memoryMiB: memory.mebibytes, timeoutSeconds: timeout.value, commandLine: commandLine,
       backend: machineBackend)
     options.libvirtMemoryAccess = guestMemory?.access
+    options.disks = diskPersist ? disk : try DiskCopies.scratchCopies(of: disk)
     return options
   }
 }

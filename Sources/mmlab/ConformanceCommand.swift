@@ -95,7 +95,7 @@ struct ConformanceCommand: ParsableCommand {
 
   func run() throws {
     var options = ConformanceOptions(
-      suites: try suites(), filter: filter, shard: try parsedShard(), jobs: jobs, boot: boot.options(),
+      suites: try suites(), filter: filter, shard: try parsedShard(), jobs: jobs, boot: try boot.options(),
       errata: try errata.map { try Errata.load(from: URL(fileURLWithPath: $0)) } ?? Errata.bundled)
     // A request is thousands of cases: give each at least a minute, however
     // busy the machine (the guests share it with the host's judging).

@@ -32,6 +32,7 @@
           registers: try? registers())
       case .mmio:
         let address = ckvm_run_mmio_phys_addr(run)
+        if handleMMIO(run, address: address) { return nil }
         let kind = ckvm_run_mmio_is_write(run) != 0 ? "write" : "read"
         return .shutdown(
           reason: "unexpected MMIO \(kind) of \(ckvm_run_mmio_len(run)) bytes at guest physical "
@@ -99,6 +100,24 @@
         }
       }
       return nil
+    }
+
+    /// An access to a disk's BAR: served in place (a notify runs the requests
+    /// before the vCPU resumes); false where no device decodes the address.
+    func handleMMIO(_ run: UnsafeMutablePointer<kvm_run>, address: UInt64) -> Bool {
+      let size = Int(ckvm_run_mmio_len(run))
+      guard [1, 2, 4, 8].contains(size), let (disk, offset) = ports.pci.decode(address) else { return false }
+      // SAFETY: kvm_run.mmio.data is 8 bytes inside the run mapping; `size` is at most 8.
+      let data = ckvm_run_mmio_data(run)!
+      if ckvm_run_mmio_is_write(run) != 0 {
+        var value: UInt64 = 0
+        for byte in 0..<size { value |= UInt64(data[byte]) << (8 * byte) }
+        disk.write(offset: offset, size: size, value: value, memory: memory)
+      } else {
+        let value = disk.read(offset: offset, size: size)
+        for byte in 0..<size { data[byte] = UInt8(truncatingIfNeeded: value >> (8 * byte)) }
+      }
+      return true
     }
 
     func portIn(_ port: UInt16, size: Int) -> UInt32 {

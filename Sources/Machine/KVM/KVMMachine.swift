@@ -7,8 +7,9 @@
 
   /// The mmlab guest on /dev/kvm directly: one VM, one vCPU, one memory slot of
   /// anonymous memory mapped into this process, and the guest's ports
-  /// (`GuestPort`) handled here. No interrupt controller, no devices: the guest
-  /// talks to the host only through port I/O and hypercalls.
+  /// (`GuestPort`) handled here, and a PCI bus with a virtio-blk function per
+  /// disk (`PCIBus`). No interrupt controller: the guest polls its devices and
+  /// talks to the host through port I/O, MMIO and hypercalls.
   ///
   /// Not thread-safe: use one machine from one thread at a time. `memory` is
   /// valid only while the machine lives.
@@ -35,6 +36,8 @@
     var reports = GuestReports()
     /// Everything the guest printed so far (at most `transcriptLimit` bytes kept, the latest).
     public var consoleTranscript: String { ports.console.transcript }
+    /// The virtio-blk functions, one per disk, in PCI device order (devices 1, 2...).
+    public var disks: [VirtioBlockDevice] { ports.pci.disks }
     /// Ports the guest used that no handler knows, with how often (reads answered 0xFF, writes ignored).
     public var unhandledPortAccesses: [UInt16: Int] { ports.unhandled }
     /// The KVM objects, for callers that need an ioctl this class does not wrap.
@@ -63,10 +66,10 @@
     /// waits at `image.pvhEntry` until the first `run`.
     public convenience init(
       image: BootImage, memoryMiB: Int = BootLayout.defaultMemoryMiB, commandLine: String = "",
-      logDirtyPages: Bool = false
+      logDirtyPages: Bool = false, disks: [DiskFile] = []
     ) throws(MachineError) {
       try self.init(
-        image: image, memoryMiB: memoryMiB, commandLine: commandLine, logDirtyPages: logDirtyPages,
+        image: image, memoryMiB: memoryMiB, commandLine: commandLine, logDirtyPages: logDirtyPages, disks: disks,
         systemCalls: .live, devicePath: "/dev/kvm", sysfsRoot: "/sys", procRoot: "/proc", cacheHostFacts: true)
     }
 
@@ -76,7 +79,8 @@
     /// where every CPUID the kernel executes exits to the outer hypervisor) and
     /// the sysfs and /proc/cpuinfo part of `platform`.
     public init(
-      image: BootImage, memoryMiB: Int, commandLine: String, logDirtyPages: Bool, systemCalls: SystemCalls,
+      image: BootImage, memoryMiB: Int, commandLine: String, logDirtyPages: Bool, disks: [DiskFile] = [],
+      systemCalls: SystemCalls,
       devicePath: String, sysfsRoot: String, procRoot: String, cacheHostFacts: Bool = false
     ) throws(MachineError) {
       guard (BootLayout.minimumMemoryMiB...BootLayout.maximumMemoryMiB).contains(memoryMiB) else {
@@ -85,6 +89,9 @@
       }
       let ramSize = UInt64(memoryMiB) << 20
       try Self.validate(image, ramSize: ramSize)
+      guard disks.count <= PCIBus.maximumDisks else {
+        throw .invalidConfiguration("at most \(PCIBus.maximumDisks) disks (got \(disks.count))")
+      }
       guard commandLine.utf8.count < BootLayout.commandLineCapacity, !commandLine.utf8.contains(0) else {
         throw .invalidConfiguration(
           "the command line must be shorter than \(BootLayout.commandLineCapacity) bytes and contain no NUL")
@@ -132,6 +139,7 @@
       self.memorySize = ramSize
       self.logsDirtyPages = logDirtyPages
       self.watchdog = KVMWatchdog(run: parts.vcpu.kvmRun)
+      self.ports.pci = PCIBus(disks: disks)
       self.setupDuration = ContinuousClock.now - start
       self.platform = Self.platform(
         sysfsRoot: sysfsRoot, procRoot: procRoot, apiVersion: version, cpuid: parts.cpuid,

@@ -13,14 +13,17 @@
   /// The guest's port devices (GuestABI `GuestPort`), one table for the run
   /// loop to dispatch to: COM1's transmitter and the Bochs debug console feed
   /// the console, isa-debug-exit ends the run, the hypercall port hands over
-  /// a request. Any other port reads as an absent device and is counted. The
+  /// a request, and PCI configuration cycles reach `PCIBus`. Any other port reads as an absent device and is counted. The
   /// access size comes from the guest and is checked where it matters.
   struct PortDevices {
     var console = ConsoleBuffer()
+    /// PCI configuration mechanism #1 (0xCF8, 0xCFC...0xCFF) and the disks behind it.
+    var pci = PCIBus(disks: [])
     /// Ports the guest used that no device answers, with how often.
     var unhandled: [UInt16: Int] = [:]
 
     mutating func read(_ port: UInt16, size: Int) -> UInt32 {
+      if let value = pci.readPort(port, size: size) { return value }
       switch port {
       case GuestPort.com1LineStatus:
         return 0x60  // THRE | TEMT: the transmitter is always ready
@@ -38,6 +41,7 @@
     mutating func write(_ port: UInt16, size: Int, value: UInt32, deliver: (String) -> Void) throws(MachineError)
       -> PortWrite
     {
+      if pci.writePort(port, size: size, value: value) { return .handled }
       switch port {
       case GuestPort.com1, GuestPort.debugConsole:
         if let text = console.append([UInt8(truncatingIfNeeded: value)]) { deliver(text) }

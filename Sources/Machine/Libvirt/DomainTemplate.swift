@@ -11,6 +11,8 @@ struct DomainTemplate {
   var commandLine: String
   var memoryMiB: Int
   var accelerator: LibvirtMachine.Accelerator
+  /// Absolute paths of raw disk images, each a virtio-blk disk (vda, vdb...).
+  var disks: [String] = []
 
   /// libvirt's memory_backing_dir as Scripts/start-libvirt.sh sets it.
   static let memoryBackingDirectory = "/var/lib/libvirt/qemu/ram"
@@ -26,7 +28,7 @@ struct DomainTemplate {
       : "<cpu mode='maximum' check='none'/>"
     let fields = [
       "DOMAIN_TYPE": accelerator == .kvm ? "kvm" : "qemu", "NAME": Self.escape(name), "KERNEL": Self.escape(kernel),
-      "CMDLINE": Self.escape(commandLine), "MEMORY_MIB": String(memoryMiB), "CPU": cpu,
+      "CMDLINE": Self.escape(commandLine), "MEMORY_MIB": String(memoryMiB), "CPU": cpu, "DISKS": diskElements,
     ]
     var xml = template
     for (key, value) in fields { xml = xml.replacingOccurrences(of: "{{\(key)}}", with: value) }
@@ -35,6 +37,15 @@ struct DomainTemplate {
       throw .badImage("the libvirt domain template has a field mmlab does not fill: \(field)")
     }
     return xml
+  }
+
+  /// One `<disk>` per image: raw, QEMU's virtio-blk-pci, no host cache tricks beyond QEMU's default.
+  var diskElements: String {
+    disks.enumerated().map { index, path in
+      let letter = String(UnicodeScalar(UInt8(ascii: "a") + UInt8(index)))
+      return "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='\(Self.escape(path))'/>"
+        + "<target dev='vd\(letter)' bus='virtio'/></disk>"
+    }.joined(separator: "\n    ")
   }
 
   /// XML text and attribute escaping.

@@ -79,6 +79,17 @@ public final class LibvirtMachine: Machine {
   private var pending: [UInt8] = []
 
   private static let counter = Atomic<Int>(0)
+
+  /// A disk image as QEMU opens it: an absolute path to a regular file on this
+  /// host (a remote daemon would need the image on its own host).
+  static func absoluteDiskPath(_ path: String) throws(MachineError) -> String {
+    let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory), !isDirectory.boolValue else {
+      throw .invalidConfiguration("disk image \(path) does not exist or is a directory")
+    }
+    return absolute
+  }
   /// The largest guest whose RAM QEMU's pc machine keeps whole below 4 GiB.
   public static let maximumMemoryMiB = 3584
 
@@ -86,7 +97,7 @@ public final class LibvirtMachine: Machine {
   /// through its PVH note, maps its RAM and opens its console.
   public init(
     imagePath: String, domainTemplate: String, memoryMiB: Int, commandLine: String, uri: String = "qemu:///system",
-    accelerator: Accelerator = .kvm, memoryAccess: MemoryAccess? = nil, uploadImage: Bool? = nil
+    disks: [String] = [], accelerator: Accelerator = .kvm, memoryAccess: MemoryAccess? = nil, uploadImage: Bool? = nil
   ) throws(MachineError) {
     // QEMU's pc machine keeps RAM below 3.5 GiB in one piece at 0; more is
     // split around the PCI hole, which the one-region RAM file view here
@@ -108,7 +119,7 @@ public final class LibvirtMachine: Machine {
       .filter { !$0.hasPrefix("console=hypercall") }
     let xml = try DomainTemplate(
       template: domainTemplate, name: name, kernel: kernel, commandLine: words.joined(separator: " "),
-      memoryMiB: memoryMiB, accelerator: accelerator
+      memoryMiB: memoryMiB, accelerator: accelerator, disks: try disks.map(Self.absoluteDiskPath)
     ).xml()
     domain = try connection.createDomain(xml: xml, paused: true)
     do {
