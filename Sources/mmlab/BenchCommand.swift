@@ -21,7 +21,9 @@ struct BenchCommand: ParsableCommand {
       valid PTEs or zeroed pages (a quarter of RAM) it must have. Then the conformance suite's \
       rate over a uniform sample of the paging suite (every --conformance-sample-th case, \
       --jobs guests) against the event floor: what the platform's unavoidable events of an \
-      average case cost, measured by the guest in the same run. Build with -c release for \
+      average case cost, measured by the guest in the same run. Then the raw disk: the guest's \
+      virtio-blk driver reading and writing a 32 MiB scratch disk sequentially in 64 KiB and 1 MiB \
+      requests, beside this host's pread(2) of the same file, on each backend. Build with -c release for \
       figures worth quoting: a debug build says so in its output.
       """
   )
@@ -79,18 +81,20 @@ struct BenchCommand: ParsableCommand {
     let portExit = report.floorCosts.first { $0.kind == .portExit }?.nanoseconds.map { $0 / 1000 }
     let userTrap = report.floorCosts.first { $0.kind == .bareUserFault }?.nanoseconds.map { $0 / 1000 }
     let figures = try backends ? measureBackends() : []
+    let disks = try measureDisks(libvirt: !figures.isEmpty)
     switch format {
     case .text:
       Terminal.writeReport(
         report.text(optimized: BuildConfiguration.optimized)
           + (scripts?.text(portExitMicroseconds: portExit, userTrapMicroseconds: userTrap) ?? "")
           + (conformance?.text ?? "")
-          + (figures.isEmpty ? "" : BackendBenchmark.text(figures)))
+          + (figures.isEmpty ? "" : BackendBenchmark.text(figures)) + DiskBenchmark.text(disks))
     case .json:
       var object = report.json(optimized: BuildConfiguration.optimized)
       object["conformance"] = conformance?.json
       object["script"] = scripts?.json
       if !figures.isEmpty { object["backends"] = BackendBenchmark.json(figures) }
+      object["disk"] = DiskBenchmark.json(disks)
       Terminal.writeReport(renderJSON(object))
     }
   }
@@ -107,6 +111,14 @@ extension BenchCommand {
       Terminal.note("the libvirt backends are left out: \(why) (--no-backends to skip them)")
       return []
     }
+  }
+}
+
+extension BenchCommand {
+  /// The raw disk figures on KVMMachine, and on the libvirt backends when they answered.
+  func measureDisks(libvirt: Bool) throws -> [DiskFigures] {
+    let backends = libvirt ? BackendBenchmark.backends : [.kvm]
+    return try backends.map { try DiskBenchmark.measure(boot.options(), backend: $0) }
   }
 }
 
