@@ -30,6 +30,10 @@ let package = Package(
     // Memory-manager logic with no hardware in it (VADs, the virtual-memory API's rules,
     // fault decisions): compiled into the guest by the plugin, and tested on the host.
     .target(name: "GuestMm", dependencies: ["GuestABI"]),
+    // The FAT32 file system over a BlockDevice, no hardware in it: compiled into
+    // the guest by the plugin (under the virtio-blk driver later), tested on the host
+    // against volumes mkfs.fat and mtools made.
+    .target(name: "GuestFs", dependencies: ["GuestABI", "GuestMm"]),
     // linux/kvm.h for Swift: ioctl numbers and structures.
     .target(name: "CKVM"),
     // libvirt's C API (Debian: libvirt-dev), for LibvirtMachine.
@@ -94,6 +98,7 @@ let package = Package(
     .testTarget(name: "MachineTests", dependencies: ["Machine", "GuestABI", "X86Paging"]),
     .testTarget(name: "CLITests", dependencies: ["GuestABI"]),
     .testTarget(name: "GuestMmTests", dependencies: ["GuestMm", "GuestABI"]),
+    .testTarget(name: "GuestFsTests", dependencies: ["GuestFs", "GuestMm", "GuestABI"]),
     .testTarget(name: "InspectTests", dependencies: ["Inspect", "Machine", "X86Paging", "GuestABI"]),
     .testTarget(name: "ConformanceTests", dependencies: ["Conformance", "X86Paging", "GuestABI", "Reporting"]),
     .testTarget(name: "ScriptTests", dependencies: ["Script", "GuestABI", "GuestMm"]),

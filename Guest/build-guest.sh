@@ -8,12 +8,13 @@ guest="$package/Guest"
 mkdir -p "$work"
 
 # Embedded Swift: the guest's own sources plus the shared GuestABI contract and
-# the memory manager's hardware-free logic (GuestMm), all one module here.
+# the hardware-free logic of the memory manager (GuestMm) and the FAT file
+# system (GuestFs), all one module here.
 # No SSE/MMX anywhere (-mno-sse reaches Swift's code generation through the
 # clang importer): kvm-pvm emulates the instructions after a privileged one in
 # a batch, and its emulator fails on SSE (KVM_EXIT_INTERNAL_ERROR). Without
 # vector registers the interrupt path also has no FPU state to save.
-swift_sources=$(find "$guest" "$package/Sources/GuestABI" "$package/Sources/GuestMm" -name '*.swift' | LC_ALL=C sort)
+swift_sources=$(find "$guest" "$package/Sources/GuestABI" "$package/Sources/GuestMm" "$package/Sources/GuestFs" -name '*.swift' | LC_ALL=C sort)
 # shellcheck disable=SC2086
 "$swiftc" -enable-experimental-feature Embedded -target x86_64-unknown-none-elf \
   -wmo -Osize -parse-as-library -module-name GuestKernel \

@@ -5,8 +5,9 @@ set -eu
 
 missing=""
 # Debian packages: QEMU and libvirt for the libvirt backend (libvirt-dev to
-# build against, the daemon and its QEMU driver to run domains).
-MMLAB_APT_PACKAGES="${MMLAB_APT_PACKAGES:-qemu-system-x86 libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients}"
+# build against, the daemon and its QEMU driver to run domains); dosfstools and
+# mtools make and check the FAT volumes the GuestFs tests read and write.
+MMLAB_APT_PACKAGES="${MMLAB_APT_PACKAGES:-qemu-system-x86 libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients dosfstools mtools}"
 for package in $MMLAB_APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing="$missing $package"
 done

@@ -1,7 +1,7 @@
 import Foundation
 import PackagePlugin
 
-/// Builds the guest kernel (Guest/ plus Sources/GuestABI and Sources/GuestMm) into `mmlab-guest.elf`
+/// Builds the guest kernel (Guest/ plus Sources/GuestABI, GuestMm and GuestFs) into `mmlab-guest.elf`
 /// with the toolchain's swiftc (Embedded Swift), clang and ld.lld, as a
 /// resource of the target it is applied to. Guest/build-guest.sh does the work,
 /// so the same build runs by hand; only the ELF is a declared output, which
@@ -11,7 +11,7 @@ struct GuestImageBuilder: BuildToolPlugin {
   func createBuildCommands(context: PluginContext, target: Target) async throws -> [Command] {
     let package = context.package.directoryURL
     let guest = package.appending(path: "Guest")
-    let shared = ["Sources/GuestABI", "Sources/GuestMm"].map { package.appending(path: $0) }
+    let shared = ["Sources/GuestABI", "Sources/GuestMm", "Sources/GuestFs"].map { package.appending(path: $0) }
     let inputs = try sourceFiles(under: guest) + shared.flatMap { try sourceFiles(under: $0) }
     let output = context.pluginWorkDirectoryURL.appending(path: "mmlab-guest.elf")
     let work = context.pluginWorkDirectoryURL.appending(path: "objects")

@@ -2,17 +2,22 @@
   import GuestABI
 #endif
 
-/// NT status codes the memory manager returns (values as NT defines them).
-public enum Status: UInt32, Sendable {
+/// NT status codes the memory manager and the file system return (values as NT
+/// defines them). An Error too, so GuestFs can pass them up with typed throws.
+public enum Status: UInt32, Sendable, Error {
   case success = 0
+  /// A guard page was touched: the access fails once and the page loses its guard.
+  case guardPageViolation = 0x8000_0001
+  /// An enumeration of a directory has returned every entry.
+  case noMoreFiles = 0x8000_0006
   /// The Mm cannot yet do what Windows does for this request (NT's STATUS_NOT_IMPLEMENTED).
   case notImplemented = 0xC000_0002
   /// NtQueryVirtualMemory: no such MemoryInformationClass.
   case invalidInfoClass = 0xC000_0003
-  /// A guard page was touched: the access fails once and the page loses its guard.
-  case guardPageViolation = 0x8000_0001
   case accessViolation = 0xC000_0005
   case invalidParameter = 0xC000_000D
+  /// A read starts at or after the end of the file.
+  case endOfFile = 0xC000_0011
   case noMemory = 0xC000_0017
   case conflictingAddresses = 0xC000_0018
   /// A decommit or release ran past the end of its VAD (NT's STATUS_UNABLE_TO_FREE_VM).
@@ -20,12 +25,28 @@ public enum Status: UInt32, Sendable {
   /// NtFreeVirtualMemory on a mapped view (views go with NtUnmapViewOfSection).
   case unableToDeleteSection = 0xC000_001B
   case notCommitted = 0xC000_002D
+  /// The volume's own structures (boot sector, FAT, FSInfo) are inconsistent.
+  case diskCorruptError = 0xC000_0032
+  /// A path component is empty, too long or holds a character FAT names cannot.
+  case objectNameInvalid = 0xC000_0033
+  /// The last component of a path names nothing in its directory.
+  case objectNameNotFound = 0xC000_0034
+  /// A create names an entry that already exists.
+  case objectNameCollision = 0xC000_0035
+  /// A directory on the way to the last component is missing or is a file.
+  case objectPathNotFound = 0xC000_003A
   case invalidPageProtection = 0xC000_0045
+  /// No free clusters (or no room in a directory) for what the call needs.
+  case diskFull = 0xC000_007F
+  /// The device could not read or write the data (a medium error).
+  case deviceDataError = 0xC000_009C
   case memoryNotAllocated = 0xC000_00A0
   /// No room for another VAD record (NT: the VAD's pool allocation failed).
   case insufficientResources = 0xC000_009A
   /// A release of a whole VAD (size 0) named an address other than its start.
   case freeVmNotAtBase = 0xC000_009F
+  /// A file operation was asked of a directory.
+  case fileIsADirectory = 0xC000_00BA
   case notSupported = 0xC000_00BB
   /// STATUS_INVALID_PARAMETER_n: the system call's n-th argument is bad.
   case invalidParameter2 = 0xC000_00F0
@@ -33,7 +54,19 @@ public enum Status: UInt32, Sendable {
   case invalidParameter4 = 0xC000_00F2
   case invalidParameter5 = 0xC000_00F3
   case invalidParameter6 = 0xC000_00F4
+  /// A directory can be deleted only when it holds nothing but "." and "..".
+  case directoryNotEmpty = 0xC000_0101
+  /// One file's structures are damaged: its cluster chain or its directory's.
+  case fileCorruptError = 0xC000_0102
+  /// A directory operation was asked of a file.
+  case notADirectory = 0xC000_0103
+  /// The root directory cannot be deleted.
+  case cannotDelete = 0xC000_0121
   case invalidAddress = 0xC000_0141
+  /// The device holds no file system this driver mounts (not FAT32, or unsupported geometry).
+  case unrecognizedVolume = 0xC000_014F
+  /// The device failed the request (the driver or the hardware, not the medium).
+  case ioDeviceError = 0xC000_0185
 
   public var isSuccess: Bool { rawValue & 0x8000_0000 == 0 }
 }
