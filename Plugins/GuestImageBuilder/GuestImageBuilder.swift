@@ -27,7 +27,33 @@ struct GuestImageBuilder: BuildToolPlugin {
         inputFiles: [template],
         outputFiles: [templateOutput]
       ),
+      try diskImageCommand(context: context, package: package),
     ] + shippedScripts(context: context, package: package)
+  }
+
+  /// The default FAT32 volume (Images/disk plus generated pattern files) as
+  /// mmlab-disk.img, made by Images/build-disk-image.sh with mkfs.fat and mtools.
+  private func diskImageCommand(context: PluginContext, package: URL) throws -> Command {
+    let images = package.appending(path: "Images")
+    let script = images.appending(path: "build-disk-image.sh")
+    let output = context.pluginWorkDirectoryURL.appending(path: "mmlab-disk.img")
+    let content = try allFiles(under: images.appending(path: "disk"))
+    return .buildCommand(
+      displayName: "Building the default FAT32 disk image (mkfs.fat, mtools)",
+      executable: URL(filePath: "/bin/sh"),
+      arguments: [script.path(percentEncoded: false), images.path(percentEncoded: false), output.path(percentEncoded: false)],
+      inputFiles: [script] + content,
+      outputFiles: [output]
+    )
+  }
+
+  /// Every regular file under `directory`, whatever its kind.
+  private func allFiles(under directory: URL) throws -> [URL] {
+    guard let walker = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: [.isRegularFileKey])
+    else { return [] }
+    return walker.compactMap { $0 as? URL }.filter {
+      (try? $0.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true
+    }
   }
 
   /// The guest build itself.

@@ -7,6 +7,12 @@ public enum GuestImage {
     Bundle.module.url(forResource: "mmlab-guest", withExtension: "elf")?.path(percentEncoded: false)
   }
 
+  /// The default FAT32 volume the package builds (Images/disk plus generated
+  /// pattern files, Images/build-disk-image.sh); runs use copies of it.
+  public static var defaultDiskPath: String? {
+    Bundle.module.url(forResource: "mmlab-disk", withExtension: "img")?.path(percentEncoded: false)
+  }
+
   /// The libvirt domain template (Images/libvirt/domain.xml), or nil if the build did not copy it.
   public static var domainTemplate: String? {
     guard let url = Bundle.module.url(forResource: "mmlab-domain", withExtension: "xml") else { return nil }

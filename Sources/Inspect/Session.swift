@@ -54,6 +54,8 @@ public enum SessionError: Error, CustomStringConvertible, Equatable {
   case timedOut(seconds: Double, registers: RegisterState?, waitingFor: String?)
   /// The guest's state could not be read (no debug block, a corrupt one).
   case inspection(String)
+  /// A FAT volume the guest wrote fails `fsck.fat -n`: fsck's words.
+  case volumeDamaged(path: String, fsck: String)
 
   public var description: String {
     switch self {
@@ -70,6 +72,7 @@ public enum SessionError: Error, CustomStringConvertible, Equatable {
     case .guestShutdown(let reason, let registers):
       return "the guest shut down (\(reason))" + (registers.map { "; last registers: \($0.summary)" } ?? "")
     case .inspection(let why): return why
+    case .volumeDamaged(let path, let fsck): return "the guest left the FAT volume \(path) damaged; fsck.fat -n says: \(fsck)"
     case .timedOut(let seconds, let registers, let waitingFor):
       let target = waitingFor.map { "checkpoint \"\($0)\"" } ?? "a stop"
       return "the guest did not reach \(target) within \(formatSeconds(seconds)) (watchdog; raise it with --timeout)"
@@ -88,6 +91,8 @@ public final class Session {
   public private(set) var exitStatus: UInt8?
   /// Names of the checkpoints reached so far, in order.
   public private(set) var checkpointsReached: [String] = []
+  /// The FAT volumes among the disks, checked with fsck.fat when the guest exits having written them.
+  public let volumes: VolumeCheck
 
   /// Loads the image and creates the machine; the guest has not run yet.
   public convenience init(options: BootOptions, console: @escaping (String) -> Void = { _ in }) throws(SessionError) {
@@ -100,6 +105,7 @@ public final class Session {
     throws(SessionError)
   {
     self.options = options
+    volumes = VolumeCheck(disks: options.disks)
     var words = options.commandLine
     if !options.disks.isEmpty { words.append("\(GuestCommandLine.disksPrefix)\(options.disks.count)") }
     do {
@@ -162,6 +168,7 @@ public final class Session {
     do {
       while true { _ = try nextCheckpoint(waitingFor: nil) }
     } catch .guestExited(let status, let exception, _, _) {
+      try volumes.check()
       return (status, exception)
     }
   }

@@ -43,7 +43,7 @@ struct BootArguments: ParsableArguments {
   @Option(
     name: .long,
     help: ArgumentHelp(
-      "A raw disk image the guest sees as a virtio-blk disk (repeatable, at most 8).",
+      "A raw disk image the guest sees as a virtio-blk disk (repeatable, at most 8); default: the package's FAT32 volume.",
       discussion: "The run works on a private copy of each image, removed afterwards, unless --disk-persist."))
   var disk: [String] = []
 
@@ -55,7 +55,13 @@ struct BootArguments: ParsableArguments {
       throw ValidationError("at most \(PCIBus.maximumDisks) --disk images (got \(disk.count))")
     }
     if diskPersist, disk.isEmpty { throw ValidationError("--disk-persist needs a --disk image") }
-    for path in disk {
+    if diskPersist, disk.contains(DiskNames.defaultName) {
+      throw ValidationError("--disk-persist would change the package's default image: copy it and name the copy")
+    }
+    for name in disk {
+      guard let path = DiskNames.path(name) else {
+        throw ValidationError("--disk default: the package build made no default image (it needs mkfs.fat and mtools)")
+      }
       do {
         let (descriptor, size) = try InputFile.open(path)
         close(descriptor)
@@ -92,7 +98,8 @@ struct BootArguments: ParsableArguments {
       imagePath: image, memoryMiB: memory.mebibytes, timeoutSeconds: timeout.value, commandLine: commandLine,
       backend: machineBackend)
     options.libvirtMemoryAccess = guestMemory?.access
-    options.disks = diskPersist ? disk : try DiskCopies.scratchCopies(of: disk)
+    let paths = disk.compactMap(DiskNames.path)
+    options.disks = diskPersist ? paths : try DiskCopies.scratchCopies(of: paths)
     return options
   }
 }

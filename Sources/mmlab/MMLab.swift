@@ -12,7 +12,7 @@ struct MMLab: ParsableCommand {
       """,
     subcommands: [
       RunCommand.self, DumpPageTablesCommand.self, TranslateCommand.self, DumpCoreCommand.self, ValidateCommand.self,
-      PfnCommand.self, BenchCommand.self, ConformanceCommand.self, ScriptCommand.self,
+      PfnCommand.self, BenchCommand.self, ConformanceCommand.self, ScriptCommand.self, ImageCommand.self,
     ]
   )
 }

@@ -94,6 +94,43 @@ struct DiskGuestTests {
   }
 }
 
+@Suite("fsck.fat after runs that wrote a FAT volume", .enabled(if: BootingTests.enabled, BootingTests.reason))
+struct VolumeCheckTests {
+  func volume() throws -> String {
+    let path = NSTemporaryDirectory() + "mmlab-volume-\(UUID().uuidString).img"
+    _ = try FatImageBuilder(source: nil, output: path, sizeMiB: 40).build()
+    return path
+  }
+
+  @Test("a guest that overwrites a FAT volume's sectors fails the run with fsck's words")
+  func damagedVolumeFailsTheRun() throws {
+    let path = try volume()
+    defer { unlink(path) }
+    var options = BootOptions(commandLine: ["bench.disk"])
+    options.disks = [path]
+    let session = try Session(options: options)
+    #expect(session.volumes.written.isEmpty)
+    do {
+      _ = try session.runToExit()
+      Issue.record("a volume the bench overwrote passed fsck")
+    } catch .volumeDamaged(let damaged, let words) {
+      #expect(damaged == path)
+      #expect(!words.isEmpty)
+    }
+  }
+
+  @Test("a run that leaves the volume alone is not checked, and passes")
+  func untouchedVolume() throws {
+    let path = try volume()
+    defer { unlink(path) }
+    var options = BootOptions()
+    options.disks = [path]
+    let session = try Session(options: options)
+    #expect(try session.runToExit().status == 0)
+    #expect(session.volumes.written.isEmpty)
+  }
+}
+
 @Suite(
   "The guest's virtio-blk driver under libvirt", .enabled(if: LibvirtTests.enabled, LibvirtTests.reason), .serialized)
 struct DiskLibvirtTests {
