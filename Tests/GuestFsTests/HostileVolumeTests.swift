@@ -118,18 +118,24 @@ struct HostileVolumeTests {
     try plantFatEntry(image, volume, cluster: second, FatEntry.free)
     let damaged = try image.mount()
     #expect(damaged.status { () throws(Status) in try damaged.open(units("\\big")) } == .fileCorruptError)
-    #expect(damaged.status { () throws(Status) in try damaged.open(units("\\big\\a rather long file name 0")) } == .fileCorruptError)
+    #expect(
+      damaged.status { () throws(Status) in try damaged.open(units("\\big\\a rather long file name 0")) }
+        == .fileCorruptError)
     #expect(damaged.status { () throws(Status) in try damaged.open(units("\\big\\missing")) } == .fileCorruptError)
     // A directory opened before the damage: its scans meet the free link.
     #expect(damaged.status { () throws(Status) in try damaged.list(directory) } == .fileCorruptError)
     // An enumeration returns the ten entries of the two clusters before the free link, then the damage.
     var cursor = DirectoryCursor()
     var returned = 0
-    while returned < 100, damaged.status({ () throws(Status) in try damaged.nextEntry(in: directory, cursor: &cursor) }) == nil {
+    while returned < 100,
+      damaged.status({ () throws(Status) in try damaged.nextEntry(in: directory, cursor: &cursor) }) == nil
+    {
       returned += 1
     }
     #expect(returned == 10)
-    #expect(damaged.status { () throws(Status) in try damaged.nextEntry(in: directory, cursor: &cursor) } == .fileCorruptError)
+    #expect(
+      damaged.status { () throws(Status) in try damaged.nextEntry(in: directory, cursor: &cursor) } == .fileCorruptError
+    )
     #expect(
       damaged.status { () throws(Status) in try damaged.create(units("\\big\\new"), isDirectory: false) }
         == .fileCorruptError)
@@ -152,7 +158,11 @@ struct HostileVolumeTests {
     let image = try FatImage()
     try image.put(Self.content, at: "::/Checked Long Name.bin")
     try image.put(Self.content, at: "::/Orphan Long Name.bin")
+    try image.put(Self.content, at: "::/Mismatch Long Name.bin")
     let volume = try image.mount()
+    // The short name changes under a consistent long name: the checksum no longer matches.
+    let mismatch = try volume.fsOpen("Mismatch Long Name.bin")
+    try image.poke(volume.entryOffset(mismatch) + 7, Array("2".utf8))
     let checked = try volume.fsOpen("Checked Long Name.bin")
     // Its long-name slot precedes the short entry: its checksum byte is now wrong.
     try image.poke(volume.entryOffset(checked) - 32 + FatLongNameEntry.checksum, [0x00])
@@ -160,11 +170,16 @@ struct HostileVolumeTests {
     // The orphan's short entry is deleted: its long name belongs to nothing.
     try image.poke(volume.entryOffset(orphan), [FatDirectoryEntry.freeMarker])
     let damaged = try image.mount()
-    #expect(damaged.status { () throws(Status) in try damaged.open(units("Checked Long Name.bin")) } == .objectNameNotFound)
+    #expect(
+      damaged.status { () throws(Status) in try damaged.open(units("Checked Long Name.bin")) } == .objectNameNotFound)
     #expect(try damaged.fsOpen("CHECKE~1.BIN").size == 4000)
-    #expect(damaged.status { () throws(Status) in try damaged.open(units("Orphan Long Name.bin")) } == .objectNameNotFound)
+    #expect(
+      damaged.status { () throws(Status) in try damaged.open(units("Orphan Long Name.bin")) } == .objectNameNotFound)
+    #expect(
+      damaged.status { () throws(Status) in try damaged.open(units("Mismatch Long Name.bin")) } == .objectNameNotFound)
+    #expect(try damaged.fsOpen("mismat~2.bin").size == 4000)
     let names = try damaged.fsList("\\").map { String(decoding: $0.name, as: UTF16.self) }
-    #expect(names == ["CHECKE~1.BIN"])
+    #expect(names == ["CHECKE~1.BIN", "MISMAT~2.BIN"])
   }
 
   @Test func deviceErrorsPassThrough() throws {

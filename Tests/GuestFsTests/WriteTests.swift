@@ -68,7 +68,8 @@ struct WriteTests {
     #expect(
       volume.status { () throws(Status) in try volume.create(units("\\longfi~2.tex"), isDirectory: true) }
         == .objectNameCollision)
-    #expect(volume.status { () throws(Status) in try volume.create(units("\\"), isDirectory: true) } == .objectNameCollision)
+    #expect(
+      volume.status { () throws(Status) in try volume.create(units("\\"), isDirectory: true) } == .objectNameCollision)
     #expect(
       volume.status { () throws(Status) in try volume.create(units("\\no\\such"), isDirectory: false) }
         == .objectPathNotFound)
@@ -201,8 +202,12 @@ struct WriteTests {
     try volume.fsFlush()
     let before = try image.bytes()
     var huge = [UInt8](repeating: 0x11, count: (free + 1) * 512)
-    #expect(huge.withUnsafeBytes { bytes in volume.status { () throws(Status) in try volume.write(&filler, at: 0, from: bytes) } } == .diskFull)
-    #expect(volume.status { () throws(Status) in try volume.setEndOfFile(&filler, to: UInt64(free + 1) * 512) } == .diskFull)
+    #expect(
+      huge.withUnsafeBytes { bytes in
+        volume.status { () throws(Status) in try volume.write(&filler, at: 0, from: bytes) }
+      } == .diskFull)
+    #expect(
+      volume.status { () throws(Status) in try volume.setEndOfFile(&filler, to: UInt64(free + 1) * 512) } == .diskFull)
     #expect(filler.size == 0 && filler.firstCluster == 0)
     try volume.fsFlush()
     #expect(try image.bytes() == before, "a failed allocation wrote nothing")
@@ -234,7 +239,8 @@ struct WriteTests {
 }
 
 /// The cluster holding byte `offset` of a file, walked in the image's FAT.
-func clusterOfByte(_ image: FatImage, _ volume: FatVolume<ImageDisk>, _ file: FatFile, _ offset: Int) throws -> UInt32? {
+func clusterOfByte(_ image: FatImage, _ volume: FatVolume<ImageDisk>, _ file: FatFile, _ offset: Int) throws -> UInt32?
+{
   var cluster = file.firstCluster
   for _ in 0..<(offset / volume.geometry.bytesPerCluster) {
     cluster = try image.peek32(volume.fatEntryOffset(cluster)) & 0x0FFF_FFFF
