@@ -53,7 +53,12 @@ public final class FatVolume<Device: BlockDevice> {
     }
     let volume = FatVolume(device: device, geometry: geometry, sector: sector)
     try volume.table.loadFSInfo(&volume.device, sector: volume.directorySector)
-    _ = try volume.table.chainLength(from: geometry.rootCluster, &volume.device)
+    do throws(Status) {
+      _ = try volume.table.chainLength(from: geometry.rootCluster, &volume.device)
+    } catch {
+      // A root that cannot be walked is damage to the volume, not to one file.
+      throw error == .fileCorruptError ? .diskCorruptError : error
+    }
     return volume
   }
 

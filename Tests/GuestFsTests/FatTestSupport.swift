@@ -130,10 +130,17 @@ final class FatImage {
 
   func poke32(_ offset: Int, _ value: UInt32) throws { try poke(offset, littleEndian(value)) }
 
+  /// `count` image bytes from `offset`.
+  func bytes(_ offset: Int, _ count: Int) throws -> [UInt8] {
+    let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+    defer { try? handle.close() }
+    try handle.seek(toOffset: UInt64(offset))
+    return [UInt8](try handle.read(upToCount: count) ?? Data())
+  }
+
   func peek32(_ offset: Int) throws -> UInt32 {
-    let all = try bytes()
-    return UInt32(all[offset]) | UInt32(all[offset + 1]) << 8 | UInt32(all[offset + 2]) << 16
-      | UInt32(all[offset + 3]) << 24
+    let four = try bytes(offset, 4)
+    return UInt32(four[0]) | UInt32(four[1]) << 8 | UInt32(four[2]) << 16 | UInt32(four[3]) << 24
   }
 
   /// A device over the image file.
@@ -286,9 +293,9 @@ func plantFatEntry(_ image: FatImage, _ volume: FatVolume<ImageDisk>, cluster: U
 
 /// Free entries in FAT copy 0 of an image, and whether every copy is equal.
 func fatSummary(_ image: FatImage, _ geometry: FatGeometry) throws -> (free: UInt32, copiesEqual: Bool) {
-  let all = try image.bytes()
   let start = Int(geometry.reservedSectors) * 512
   let length = Int(geometry.fatSectors) * 512
+  let all = try image.bytes(0, start + Int(geometry.fatCount) * length)
   let first = all[start..<start + length]
   var free: UInt32 = 0
   for cluster in 2..<Int(geometry.clusterCount) + 2 {
