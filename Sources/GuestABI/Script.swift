@@ -33,8 +33,19 @@ public enum ScriptABI {
   /// UInt64 0 when it has yet to run, 1 when it ran (its result is written).
   public static let requestStopStep = 8
   public static let requestStopPhase = 16
-  /// The request buffer: header and `batchCapacity` steps.
-  public static let requestBufferSize = requestHeaderSize + batchCapacity * ScriptStepRecord.size
+  /// Where a batch's strings (ObjectName values) start in the request buffer,
+  /// after the steps; a string operand is its offset from here plus its
+  /// length times 2^32 (`stringOperand`).
+  public static let stringsOffset = requestHeaderSize + batchCapacity * ScriptStepRecord.size
+  /// Bytes of strings one batch may carry.
+  public static let stringsCapacity = 8192
+  /// The request buffer: header, `batchCapacity` steps and the strings.
+  public static let requestBufferSize = stringsOffset + stringsCapacity
+
+  /// The operand for `length` bytes at `offset` in the strings area.
+  @inlinable public static func stringOperand(offset: Int, length: Int) -> UInt64 {
+    UInt64(offset) | UInt64(length) << 32
+  }
   /// The results buffer: `batchCapacity` results.
   public static let resultsBufferSize = batchCapacity * ScriptResultRecord.size
 }
@@ -129,6 +140,16 @@ public enum ScriptCall: UInt32, Sendable, CaseIterable {
   case checkPattern = 8
   /// The host validates the Mm here.
   case checkpoint = 9
+  /// NT's file calls on the guest's FAT volume (non-cached, `FileObjectNames`).
+  /// Each takes the calling process's handle first: its memory holds the buffers.
+  case createFile = 10
+  case openFile = 11
+  case readFile = 12
+  case writeFile = 13
+  case queryInformationFile = 14
+  case setInformationFile = 15
+  case flushBuffersFile = 16
+  case close = 17
   /// Test only (`GuestCommandLine.scriptTestHooks`): reserves and commits
   /// 64 KiB anywhere in the process, then fails with STATUS_UNSUCCESSFUL, so
   /// the host can prove it notices a failing call that changed state.

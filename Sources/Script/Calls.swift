@@ -15,6 +15,20 @@ public enum ParameterKind: Sendable, Equatable {
   case access
   /// MemoryBasicInformation, or a number.
   case informationClass
+  /// A file: a name an earlier NtCreateFile or NtOpenFile gave with "as", or a raw handle value.
+  case fileHandle
+  /// An NT object name, e.g. "\\??\\C:\\docs\\readme.txt" (a string, at most 1024 bytes of UTF-8).
+  case objectName
+  /// An ACCESS_MASK: FILE_READ_DATA, GENERIC_READ, ... joined by "|", or numbers.
+  case fileAccess
+  /// FILE_SHARE_* joined by "|", or numbers.
+  case shareAccess
+  /// FILE_OPEN, FILE_CREATE, ... or a number.
+  case createDisposition
+  /// FILE_* create options joined by "|", or numbers.
+  case createOptions
+  /// FileStandardInformation, FileEndOfFileInformation, or a number.
+  case fileInformationClass
 }
 
 /// How an out-parameter's value reads in a report.
@@ -24,6 +38,9 @@ public enum OutputKind: Sendable, Equatable {
   case regionState
   case regionType
   case handle
+  /// IO_STATUS_BLOCK.Information of a create: FILE_CREATED, FILE_OPENED, ...
+  case createResult
+  case boolean
 }
 
 /// One call of the script language: its parameters under NT's names (in the
@@ -41,7 +58,8 @@ public struct CallSpec: Sendable, Equatable {
   /// fault, keeping what the accesses before it did).
   public var failsAtomically: Bool {
     switch call {
-    case .touch, .writePattern, .checkPattern, .checkpoint: false
+    // A non-cached write that fails half-way (the disk is full after some clusters) keeps what it wrote, as NT's does.
+    case .touch, .writePattern, .checkPattern, .checkpoint, .writeFile: false
     default: true
     }
   }
@@ -53,45 +71,97 @@ public struct CallSpec: Sendable, Equatable {
 extension CallSpec {
   /// Every call a script may make. Adding calls is fine; renaming one or
   /// changing its meaning breaks scripts users keep.
-  public static let all: [CallSpec] = [
-    CallSpec(name: "CreateProcess", call: .createProcess, inputs: [], outputs: [("ProcessHandle", .handle)]),
+  public static let all: [CallSpec] =
+    [
+      CallSpec(name: "CreateProcess", call: .createProcess, inputs: [], outputs: [("ProcessHandle", .handle)]),
+      CallSpec(
+        name: "NtAllocateVirtualMemory", call: .allocateVirtualMemory,
+        inputs: [
+          ("ProcessHandle", .handle), ("BaseAddress", .number), ("ZeroBits", .number), ("RegionSize", .number),
+          ("AllocationType", .memoryFlags), ("Protect", .protection),
+        ], outputs: [("BaseAddress", .number), ("RegionSize", .number)]),
+      CallSpec(
+        name: "NtFreeVirtualMemory", call: .freeVirtualMemory,
+        inputs: [
+          ("ProcessHandle", .handle), ("BaseAddress", .number), ("RegionSize", .number), ("FreeType", .memoryFlags),
+        ],
+        outputs: [("BaseAddress", .number), ("RegionSize", .number)]),
+      CallSpec(
+        name: "NtProtectVirtualMemory", call: .protectVirtualMemory,
+        inputs: [
+          ("ProcessHandle", .handle), ("BaseAddress", .number), ("RegionSize", .number), ("NewProtect", .protection),
+        ], outputs: [("BaseAddress", .number), ("RegionSize", .number), ("OldProtect", .protection)]),
+      CallSpec(
+        name: "NtQueryVirtualMemory", call: .queryVirtualMemory,
+        inputs: [("ProcessHandle", .handle), ("BaseAddress", .number), ("MemoryInformationClass", .informationClass)],
+        outputs: [
+          ("BaseAddress", .number), ("AllocationBase", .number), ("AllocationProtect", .protection),
+          ("RegionSize", .number), ("State", .regionState), ("Protect", .protection), ("Type", .regionType),
+        ]),
+      CallSpec(
+        name: "Touch", call: .touch,
+        inputs: [("ProcessHandle", .handle), ("Address", .number), ("Pages", .number), ("Access", .access)],
+        outputs: [("FaultAddress", .number), ("PagesDone", .number)]),
+      CallSpec(
+        name: "WritePattern", call: .writePattern,
+        inputs: [("ProcessHandle", .handle), ("Address", .number), ("Size", .number), ("Seed", .number)],
+        outputs: []),
+      CallSpec(
+        name: "CheckPattern", call: .checkPattern,
+        inputs: [("ProcessHandle", .handle), ("Address", .number), ("Size", .number), ("Seed", .number)],
+        outputs: [("FirstMismatch", .number)]),
+      CallSpec(name: "Checkpoint", call: .checkpoint, inputs: [], outputs: []),
+    ] + fileCalls
+
+  /// NT's file calls on the guest's FAT volume (non-cached: sector-aligned
+  /// offsets, lengths and buffers). ProcessHandle names the calling process,
+  /// whose memory holds Buffer.
+  public static let fileCalls: [CallSpec] = [
     CallSpec(
-      name: "NtAllocateVirtualMemory", call: .allocateVirtualMemory,
+      name: "NtCreateFile", call: .createFile,
       inputs: [
-        ("ProcessHandle", .handle), ("BaseAddress", .number), ("ZeroBits", .number), ("RegionSize", .number),
-        ("AllocationType", .memoryFlags), ("Protect", .protection),
-      ], outputs: [("BaseAddress", .number), ("RegionSize", .number)]),
+        ("ProcessHandle", .handle), ("DesiredAccess", .fileAccess), ("ObjectName", .objectName),
+        ("FileAttributes", .number), ("ShareAccess", .shareAccess), ("CreateDisposition", .createDisposition),
+        ("CreateOptions", .createOptions),
+      ], outputs: [("FileHandle", .handle), ("Information", .createResult)]),
     CallSpec(
-      name: "NtFreeVirtualMemory", call: .freeVirtualMemory,
+      name: "NtOpenFile", call: .openFile,
       inputs: [
-        ("ProcessHandle", .handle), ("BaseAddress", .number), ("RegionSize", .number), ("FreeType", .memoryFlags),
+        ("ProcessHandle", .handle), ("DesiredAccess", .fileAccess), ("ObjectName", .objectName),
+        ("ShareAccess", .shareAccess), ("OpenOptions", .createOptions),
+      ], outputs: [("FileHandle", .handle), ("Information", .createResult)]),
+    CallSpec(
+      name: "NtReadFile", call: .readFile,
+      inputs: [
+        ("ProcessHandle", .handle), ("FileHandle", .fileHandle), ("Buffer", .number), ("Length", .number),
+        ("ByteOffset", .number),
+      ], outputs: [("Information", .number)]),
+    CallSpec(
+      name: "NtWriteFile", call: .writeFile,
+      inputs: [
+        ("ProcessHandle", .handle), ("FileHandle", .fileHandle), ("Buffer", .number), ("Length", .number),
+        ("ByteOffset", .number),
+      ], outputs: [("Information", .number)]),
+    CallSpec(
+      name: "NtQueryInformationFile", call: .queryInformationFile,
+      inputs: [
+        ("ProcessHandle", .handle), ("FileHandle", .fileHandle), ("FileInformationClass", .fileInformationClass),
       ],
-      outputs: [("BaseAddress", .number), ("RegionSize", .number)]),
-    CallSpec(
-      name: "NtProtectVirtualMemory", call: .protectVirtualMemory,
-      inputs: [
-        ("ProcessHandle", .handle), ("BaseAddress", .number), ("RegionSize", .number), ("NewProtect", .protection),
-      ], outputs: [("BaseAddress", .number), ("RegionSize", .number), ("OldProtect", .protection)]),
-    CallSpec(
-      name: "NtQueryVirtualMemory", call: .queryVirtualMemory,
-      inputs: [("ProcessHandle", .handle), ("BaseAddress", .number), ("MemoryInformationClass", .informationClass)],
       outputs: [
-        ("BaseAddress", .number), ("AllocationBase", .number), ("AllocationProtect", .protection),
-        ("RegionSize", .number), ("State", .regionState), ("Protect", .protection), ("Type", .regionType),
+        ("AllocationSize", .number), ("EndOfFile", .number), ("NumberOfLinks", .number),
+        ("DeletePending", .boolean), ("Directory", .boolean),
       ]),
     CallSpec(
-      name: "Touch", call: .touch,
-      inputs: [("ProcessHandle", .handle), ("Address", .number), ("Pages", .number), ("Access", .access)],
-      outputs: [("FaultAddress", .number), ("PagesDone", .number)]),
+      name: "NtSetInformationFile", call: .setInformationFile,
+      inputs: [
+        ("ProcessHandle", .handle), ("FileHandle", .fileHandle), ("FileInformationClass", .fileInformationClass),
+        ("EndOfFile", .number),
+      ], outputs: []),
     CallSpec(
-      name: "WritePattern", call: .writePattern,
-      inputs: [("ProcessHandle", .handle), ("Address", .number), ("Size", .number), ("Seed", .number)],
-      outputs: []),
+      name: "NtFlushBuffersFile", call: .flushBuffersFile,
+      inputs: [("ProcessHandle", .handle), ("FileHandle", .fileHandle)], outputs: []),
     CallSpec(
-      name: "CheckPattern", call: .checkPattern,
-      inputs: [("ProcessHandle", .handle), ("Address", .number), ("Size", .number), ("Seed", .number)],
-      outputs: [("FirstMismatch", .number)]),
-    CallSpec(name: "Checkpoint", call: .checkpoint, inputs: [], outputs: []),
+      name: "NtClose", call: .close, inputs: [("ProcessHandle", .handle), ("Handle", .fileHandle)], outputs: []),
   ]
 
   /// Calls for mmlab's own tests, read only with `--test-hooks` (and served

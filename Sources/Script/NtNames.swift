@@ -55,8 +55,66 @@ public enum NtNames {
       ("STATUS_MEMORY_NOT_ALLOCATED", 0xC000_00A0), ("STATUS_NOT_SUPPORTED", 0xC000_00BB),
       ("STATUS_PROCESS_IS_TERMINATING", 0xC000_010A), ("STATUS_COMMITMENT_LIMIT", 0xC000_012D),
       ("STATUS_INVALID_ADDRESS", 0xC000_0141),
+      // The file calls'.
+      ("STATUS_END_OF_FILE", 0xC000_0011), ("STATUS_INVALID_DEVICE_REQUEST", 0xC000_0010),
+      ("STATUS_DISK_CORRUPT_ERROR", 0xC000_0032), ("STATUS_OBJECT_NAME_INVALID", 0xC000_0033),
+      ("STATUS_OBJECT_NAME_NOT_FOUND", 0xC000_0034), ("STATUS_OBJECT_NAME_COLLISION", 0xC000_0035),
+      ("STATUS_OBJECT_PATH_INVALID", 0xC000_0039), ("STATUS_OBJECT_PATH_NOT_FOUND", 0xC000_003A),
+      ("STATUS_OBJECT_PATH_SYNTAX_BAD", 0xC000_003B), ("STATUS_SHARING_VIOLATION", 0xC000_0043),
+      ("STATUS_DISK_FULL", 0xC000_007F), ("STATUS_DEVICE_DATA_ERROR", 0xC000_009C),
+      ("STATUS_FILE_IS_A_DIRECTORY", 0xC000_00BA), ("STATUS_DIRECTORY_NOT_EMPTY", 0xC000_0101),
+      ("STATUS_FILE_CORRUPT_ERROR", 0xC000_0102), ("STATUS_NOT_A_DIRECTORY", 0xC000_0103),
+      ("STATUS_CANNOT_DELETE", 0xC000_0121), ("STATUS_UNRECOGNIZED_VOLUME", 0xC000_014F),
+      ("STATUS_IO_DEVICE_ERROR", 0xC000_0185), ("STATUS_NO_SUCH_DEVICE", 0xC000_000E),
+      ("STATUS_NO_MORE_FILES", 0x8000_0006),
     ]
     + (1...12).map { ("STATUS_INVALID_PARAMETER_\($0)", 0xC000_00EE + UInt32($0)) }
+
+  /// File access rights (ACCESS_MASK), as winnt.h names them.
+  public static let fileAccess: [(name: String, value: UInt32)] = [
+    ("FILE_READ_DATA", FileAccessMask.readData.rawValue), ("FILE_LIST_DIRECTORY", FileAccessMask.readData.rawValue),
+    ("FILE_WRITE_DATA", FileAccessMask.writeData.rawValue), ("FILE_ADD_FILE", FileAccessMask.writeData.rawValue),
+    ("FILE_APPEND_DATA", FileAccessMask.appendData.rawValue), ("FILE_READ_EA", FileAccessMask.readEA.rawValue),
+    ("FILE_WRITE_EA", FileAccessMask.writeEA.rawValue), ("FILE_EXECUTE", FileAccessMask.execute.rawValue),
+    ("FILE_TRAVERSE", FileAccessMask.execute.rawValue), ("FILE_DELETE_CHILD", FileAccessMask.deleteChild.rawValue),
+    ("FILE_READ_ATTRIBUTES", FileAccessMask.readAttributes.rawValue),
+    ("FILE_WRITE_ATTRIBUTES", FileAccessMask.writeAttributes.rawValue), ("DELETE", FileAccessMask.delete.rawValue),
+    ("READ_CONTROL", FileAccessMask.readControl.rawValue), ("WRITE_DAC", FileAccessMask.writeDAC.rawValue),
+    ("WRITE_OWNER", FileAccessMask.writeOwner.rawValue), ("SYNCHRONIZE", FileAccessMask.synchronize.rawValue),
+    ("GENERIC_ALL", FileAccessMask.genericAll.rawValue), ("GENERIC_EXECUTE", FileAccessMask.genericExecute.rawValue),
+    ("GENERIC_WRITE", FileAccessMask.genericWrite.rawValue), ("GENERIC_READ", FileAccessMask.genericRead.rawValue),
+    ("FILE_GENERIC_READ", FileAccessMask.fileGenericRead.rawValue),
+    ("FILE_GENERIC_WRITE", FileAccessMask.fileGenericWrite.rawValue),
+    ("FILE_ALL_ACCESS", FileAccessMask.fileAllAccess.rawValue),
+  ]
+  public static let shareAccess: [(name: String, value: UInt32)] = [
+    ("FILE_SHARE_READ", FileShareAccess.read.rawValue), ("FILE_SHARE_WRITE", FileShareAccess.write.rawValue),
+    ("FILE_SHARE_DELETE", FileShareAccess.delete.rawValue),
+  ]
+  public static let createDispositions: [(name: String, value: UInt32)] = [
+    ("FILE_SUPERSEDE", 0), ("FILE_OPEN", 1), ("FILE_CREATE", 2), ("FILE_OPEN_IF", 3), ("FILE_OVERWRITE", 4),
+    ("FILE_OVERWRITE_IF", 5),
+  ]
+  public static let createOptions: [(name: String, value: UInt32)] = [
+    ("FILE_DIRECTORY_FILE", FileCreateOptions.directoryFile.rawValue),
+    ("FILE_WRITE_THROUGH", FileCreateOptions.writeThrough.rawValue),
+    ("FILE_SEQUENTIAL_ONLY", FileCreateOptions.sequentialOnly.rawValue),
+    ("FILE_NO_INTERMEDIATE_BUFFERING", FileCreateOptions.noIntermediateBuffering.rawValue),
+    ("FILE_SYNCHRONOUS_IO_ALERT", FileCreateOptions.synchronousIoAlert.rawValue),
+    ("FILE_SYNCHRONOUS_IO_NONALERT", FileCreateOptions.synchronousIoNonalert.rawValue),
+    ("FILE_NON_DIRECTORY_FILE", FileCreateOptions.nonDirectoryFile.rawValue),
+    ("FILE_RANDOM_ACCESS", FileCreateOptions.randomAccess.rawValue),
+    ("FILE_DELETE_ON_CLOSE", FileCreateOptions.deleteOnClose.rawValue),
+  ]
+  public static let fileInformationClasses: [(name: String, value: UInt32)] = [
+    ("FileStandardInformation", FileInformationClass.standard.rawValue),
+    ("FileEndOfFileInformation", FileInformationClass.endOfFile.rawValue),
+  ]
+  /// IO_STATUS_BLOCK.Information of a create.
+  public static let createResults: [(name: String, value: UInt32)] = [
+    ("FILE_SUPERSEDED", 0), ("FILE_OPENED", 1), ("FILE_CREATED", 2), ("FILE_OVERWRITTEN", 3), ("FILE_EXISTS", 4),
+    ("FILE_DOES_NOT_EXIST", 5),
+  ]
 
   /// The name of status `value`, or nil.
   public static func statusName(_ value: UInt32) -> String? { statuses.first { $0.value == value }?.name }

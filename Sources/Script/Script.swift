@@ -21,6 +21,14 @@ public struct ScriptError: Error, Equatable, CustomStringConvertible {
 public enum Operand: Sendable, Equatable {
   case immediate(UInt64)
   case alias(name: String, slot: Int, offset: UInt64)
+  /// A string (an ObjectName): the batch carries its UTF-8 bytes (`ScriptABI.stringsOffset`).
+  case text(String)
+
+  /// Bytes of the batch's strings area it takes.
+  var textBytes: Int {
+    if case .text(let text) = self { return text.utf8.count }
+    return 0
+  }
 }
 
 /// One step, checked: its call, its operands in the call's order, what it
@@ -55,6 +63,9 @@ public struct ScriptStep: Sendable, Equatable {
 public struct Script: Sendable, Equatable {
   /// MiB, when the script says.
   public var memoryMiB: Int?
+  /// Disk images the script runs with ("default": the package's FAT32 volume), each a private copy.
+  public var disks: [String] = []
+  public static let defaultDisk = "default"
   public var steps: [ScriptStep]
   /// Alias names by slot (slot 1 is `aliases[0]`).
   public var aliases: [String]

@@ -26,8 +26,15 @@ extension ScriptStep {
     return flags
   }
 
-  /// Writes the step record (`ScriptStepRecord`) at `record`.
-  public func encode(into record: UnsafeMutableRawPointer, policy: ValidationPolicy) {
+  /// Bytes of the batch's strings area the step's text operands take.
+  public var textBytes: Int { operands.reduce(0) { $0 + $1.textBytes } }
+
+  /// Writes the step record (`ScriptStepRecord`) at `record`, its text operands
+  /// into `strings` (the batch's strings area) from `stringsUsed` on.
+  public func encode(
+    into record: UnsafeMutableRawPointer, policy: ValidationPolicy, strings: UnsafeMutableRawPointer? = nil,
+    stringsUsed: inout Int
+  ) {
     record.initializeMemory(as: UInt8.self, repeating: 0, count: ScriptStepRecord.size)
     record.storeBytes(of: spec.call.rawValue, toByteOffset: ScriptStepRecord.call, as: UInt32.self)
     record.storeBytes(of: stops(policy).rawValue, toByteOffset: ScriptStepRecord.flags, as: UInt32.self)
@@ -37,6 +44,7 @@ extension ScriptStep {
         switch operand {
         case .immediate(let value): (value, 0)
         case .alias(_, let slot, let offset): (offset, slot)
+        case .text(let text): (Self.place(text, strings, &stringsUsed), 0)
         }
       record.storeBytes(of: value, toByteOffset: ScriptStepRecord.operands + 8 * n, as: UInt64.self)
       record.storeBytes(of: UInt8(slot), toByteOffset: ScriptStepRecord.operandSlots + n, as: UInt8.self)
@@ -45,7 +53,34 @@ extension ScriptStep {
       record.storeBytes(of: UInt8(save.slot), toByteOffset: ScriptStepRecord.saveSlots + save.output, as: UInt8.self)
     }
   }
+
+  /// Copies `text` into the strings area; its operand (`ScriptABI.stringOperand`).
+  static func place(_ text: String, _ strings: UnsafeMutableRawPointer?, _ used: inout Int) -> UInt64 {
+    let bytes = Array(text.utf8)
+    precondition(used + bytes.count <= ScriptABI.stringsCapacity, "the batch's strings were not bounded")
+    if let strings { (strings + used).copyMemory(from: bytes, byteCount: bytes.count) }
+    defer { used += bytes.count }
+    return ScriptABI.stringOperand(offset: used, length: bytes.count)
+  }
 }
+
+extension Script {
+  /// The batch starting at step `first`: at most `ScriptABI.batchCapacity`
+  /// steps whose strings fit `ScriptABI.stringsCapacity`.
+  public func batch(from first: Int) -> [ScriptStep] {
+    var end = first
+    var bytes = 0
+    while end < steps.count, end - first < ScriptABI.batchCapacity,
+      bytes + steps[end].textBytes <= ScriptABI.stringsCapacity
+    {
+      bytes += steps[end].textBytes
+      end += 1
+    }
+    return Array(steps[first..<end])
+  }
+}
+
+/// What the guest wrote for one step
 
 /// What the guest wrote for one step (`ScriptResultRecord`).
 public struct StepResult: Sendable, Equatable {

@@ -46,13 +46,19 @@ final class ScriptGuest {
     _ batch: [ScriptStep], policy: ValidationPolicy, onStop: (Stop) throws(SessionError) -> Bool
   ) throws(SessionError) -> Bool {
     let base = request.baseAddress!
+    var stringsUsed = 0
     for (n, step) in batch.enumerated() {
-      step.encode(into: base + ScriptABI.requestHeaderSize + n * ScriptStepRecord.size, policy: policy)
+      step.encode(
+        into: base + ScriptABI.requestHeaderSize + n * ScriptStepRecord.size, policy: policy,
+        strings: base + ScriptABI.stringsOffset, stringsUsed: &stringsUsed)
     }
     base.storeBytes(of: UInt64(batch.count), toByteOffset: ScriptABI.requestStepCount, as: UInt64.self)
     do {
       try session.machine.commit(
         requestAddress, count: ScriptABI.requestHeaderSize + batch.count * ScriptStepRecord.size)
+      if stringsUsed > 0 {
+        try session.machine.commit(requestAddress + UInt64(ScriptABI.stringsOffset), count: stringsUsed)
+      }
     } catch { throw .machine(error) }
     let first = batch.first?.index ?? 0
     while true {

@@ -22,7 +22,41 @@ extension ScriptReader {
         preconditionFailure("operand: a number without aliases is an immediate")
       }
       return .immediate(value)
+    case .fileHandle: return try fileHandle(node, path: path)
+    case .objectName: return try objectName(node, path: path)
+    case .fileAccess: return .immediate(UInt64(try flags(node, NtNames.fileAccess, what: "access right", path: path)))
+    case .shareAccess: return .immediate(UInt64(try flags(node, NtNames.shareAccess, what: "share mode", path: path)))
+    case .createDisposition:
+      return .immediate(UInt64(try flags(node, NtNames.createDispositions, what: "create disposition", path: path)))
+    case .createOptions:
+      return .immediate(UInt64(try flags(node, NtNames.createOptions, what: "create option", path: path)))
+    case .fileInformationClass:
+      return .immediate(
+        UInt64(try flags(node, NtNames.fileInformationClasses, what: "file information class", path: path)))
     }
+  }
+
+  /// FileHandle: a name an earlier NtCreateFile or NtOpenFile gave with "as", or a raw number.
+  func fileHandle(_ node: JSONNode, path: String) throws(ScriptError) -> Operand {
+    if case .string(let name) = node, Self.isIdentifier(name) {
+      guard files.contains(name), let slot = slots[name] else {
+        throw ScriptError(
+          path, "unknown file \"\(name)\" (no earlier NtCreateFile or NtOpenFile has \"as\": \"\(name)\")")
+      }
+      return .alias(name: name, slot: slot, offset: 0)
+    }
+    return try number(node, path: path)
+  }
+
+  /// ObjectName: an NT path such as "\\??\\C:\\dir\\file", carried to the guest as UTF-8.
+  func objectName(_ node: JSONNode, path: String) throws(ScriptError) -> Operand {
+    guard case .string(let text) = node, !text.isEmpty, !text.utf8.contains(0) else {
+      throw ScriptError(path, "must be an NT object name such as \"\\\\??\\\\C:\\\\file.txt\" (a non-empty string)")
+    }
+    guard text.utf8.count <= FileObjectNames.maximumNameBytes else {
+      throw ScriptError(path, "is longer than \(FileObjectNames.maximumNameBytes) bytes")
+    }
+    return .text(text)
   }
 
   /// A number: a JSON integer, "0x…", "4096", "64KiB", or "$alias" with an

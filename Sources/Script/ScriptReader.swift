@@ -9,6 +9,8 @@ struct ScriptReader {
   var slots: [String: Int] = [:]
   /// Names CreateProcess steps gave with "as" (also aliases: their handle).
   var handles: Set<String> = []
+  /// Names NtCreateFile and NtOpenFile steps gave with "as" (aliases of their FileHandle).
+  var files: Set<String> = []
   /// Whether test-only calls are allowed (`--test-hooks`).
   var testCalls = false
 
@@ -16,7 +18,7 @@ struct ScriptReader {
   static let memoryRange = 16...65_536
 
   mutating func script(_ document: JSONNode) throws(ScriptError) -> Script {
-    let top = try object(document, "", keys: ["memory", "steps"], required: ["steps"])
+    let top = try object(document, "", keys: ["memory", "disks", "steps"], required: ["steps"])
     var memory: Int?
     if let value = top["memory"] {
       guard case .number(let literal) = value, let mib = Int(literal), Self.memoryRange.contains(mib) else {
@@ -29,7 +31,24 @@ struct ScriptReader {
     var steps: [ScriptStep] = []
     steps.reserveCapacity(list.count)
     for (index, node) in list.enumerated() { steps.append(try step(node, index: index)) }
-    return Script(memoryMiB: memory, steps: steps, aliases: aliases)
+    var script = Script(memoryMiB: memory, steps: steps, aliases: aliases)
+    if let value = top["disks"] { script.disks = try disks(value) }
+    return script
+  }
+
+  /// "disks": ["default"] or paths of disk images (at most 8).
+  func disks(_ node: JSONNode) throws(ScriptError) -> [String] {
+    guard case .array(let list) = node, list.count <= 8 else {
+      throw ScriptError("disks", "must be an array of at most 8 disk images (\"default\" or a path)")
+    }
+    var names: [String] = []
+    for (n, item) in list.enumerated() {
+      guard case .string(let name) = item, !name.isEmpty else {
+        throw ScriptError("disks[\(n)]", "must be \"default\" or the path of a disk image")
+      }
+      names.append(name)
+    }
+    return names
   }
 
   /// One step: its call, its parameters (exactly the call's), "expect", "save",
@@ -51,6 +70,7 @@ struct ScriptReader {
     }
     let own = Self.ownKeys(spec)
     let keys = Set(spec.inputs.map(\.name)).union(["call", "expect", "save"]).union(own)
+      .union(Self.namesFile(spec) ? ["as"] : [])
     let fields = try object(
       node, path, keys: keys, required: Set(spec.inputs.map(\.name)).union(own), owner: spec.name)
     var operands: [Operand] = []
@@ -64,7 +84,10 @@ struct ScriptReader {
       throw ScriptError(path + ".name", "must be a name (a non-empty string)")
     }
     if let save = fields["save"] { step.saves = try saves(save, spec: spec, path: path + ".save") }
-    if let handle = fields["as"] { step.saves.append(try processName(handle, path: path + ".as")) }
+    if let handle = fields["as"] {
+      step.saves.append(
+        Self.namesFile(spec) ? try fileName(handle, path: path + ".as") : try processName(handle, path: path + ".as"))
+    }
     return step
   }
 
@@ -75,6 +98,20 @@ struct ScriptReader {
     case .checkpoint: return ["name"]
     default: return []
     }
+  }
+
+  /// Whether the call may name the file it opens with "as" (optional: a create meant to fail has no handle).
+  static func namesFile(_ spec: CallSpec) -> Bool { spec.call == .createFile || spec.call == .openFile }
+
+  /// NtCreateFile's or NtOpenFile's "as": the name later steps pass as FileHandle. A
+  /// name may be reused once its file is closed, so a later open may take it again.
+  mutating func fileName(_ node: JSONNode, path: String) throws(ScriptError) -> (Int, String, Int) {
+    guard case .string(let name) = node, Self.isIdentifier(name) else {
+      throw ScriptError(path, "must be a name (letters, digits and _, not starting with a digit)")
+    }
+    guard !handles.contains(name) else { throw ScriptError(path, "\"\(name)\" names a process") }
+    files.insert(name)
+    return (0, name, try slot(for: name, path: path))
   }
 
   /// CreateProcess's "as": the name later steps pass as ProcessHandle.

@@ -12,6 +12,8 @@ extension StepReport {
     case .protection: return NtNames.describeFlags(low, NtNames.protections)
     case .regionState: return NtNames.describeFlags(low, NtNames.regionStates)
     case .regionType: return value == 0 ? "0" : NtNames.describeFlags(low, NtNames.regionTypes)
+    case .createResult: return NtNames.createResults.first { UInt64($0.value) == value }?.name ?? hex(value)
+    case .boolean: return value == 0 ? "FALSE" : "TRUE"
     }
   }
 

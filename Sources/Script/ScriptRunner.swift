@@ -1,5 +1,6 @@
 import Dispatch
 import GuestABI
+import GuestImage
 import Inspect
 import Machine
 
@@ -41,12 +42,36 @@ public final class ScriptRunner {
   /// The guest's options: the script's RAM, and the interpreter (with its
   /// test hooks when asked) on the command line.
   var bootOptions: BootOptions {
-    var boot = options.boot
-    if let memory = script.memoryMiB { boot.memoryMiB = memory }
+    get throws(SessionError) {
+      var boot = options.boot
+      if let memory = script.memoryMiB { boot.memoryMiB = memory }
+      if boot.disks.isEmpty, !script.disks.isEmpty {
+        // The script's own disks, each a private copy (the command line's --disk wins over them).
+        let paths = try script.disks.map { (name) throws(SessionError) -> String in
+          guard name == Script.defaultDisk else { return name }
+          guard let path = GuestImage.defaultDiskPath else {
+            throw .image("the script asks for the default disk, which the package build did not make")
+          }
+          return path
+        }
+        boot.disks = try DiskCopies.scratchCopies(of: paths)
+      }
+      return boot.withScript(testHooks: options.testHooks)
+    }
+  }
+}
+
+extension BootOptions {
+  /// The interpreter (with its test hooks when asked) on the command line.
+  func withScript(testHooks: Bool) -> BootOptions {
+    var boot = self
     boot.commandLine.append(String(describing: GuestCommandLine.script))
-    if options.testHooks { boot.commandLine.append(String(describing: GuestCommandLine.scriptTestHooks)) }
+    if testHooks { boot.commandLine.append(String(describing: GuestCommandLine.scriptTestHooks)) }
     return boot
   }
+}
+
+extension ScriptRunner {
 
   /// Refuses, before anything boots, a backend that cannot write guest RAM:
   /// the batches go through it.
@@ -67,7 +92,7 @@ public final class ScriptRunner {
       let guest = try ScriptGuest(session: session)
       var first = 0
       while first < script.steps.count {
-        let batch = Array(script.steps[first..<min(first + ScriptABI.batchCapacity, script.steps.count)])
+        let batch = script.batch(from: first)
         try guest.send(batch, policy: options.validation) { (stop) throws(SessionError) in
           try self.inspect(stop, session: session)
           return true
@@ -100,7 +125,7 @@ public final class ScriptRunner {
     var reached: GuestSnapshot?
     var first = 0
     while first <= target {
-      let batch = Array(script.steps[first..<min(first + ScriptABI.batchCapacity, script.steps.count)])
+      let batch = script.batch(from: first)
       try guest.send(batch, policy: options.validation) { (stop) throws(SessionError) in
         guard stop.index == target, stop.ran else { return true }
         reached = try GuestSnapshot(session: session, checkpoint: Checkpoint(code: stop.checkpoint.code, name: name))

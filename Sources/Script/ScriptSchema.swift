@@ -1,4 +1,5 @@
 import Foundation
+import GuestABI
 
 /// The JSON Schema (draft 2020-12) of the script format, made from the call
 /// table and NT's names, so it can never disagree with what mmlab reads. The
@@ -44,7 +45,23 @@ public enum ScriptSchema {
     case .protection: return ["$ref": "#/$defs/protection"]
     case .access: return ["enum": TouchAccess.allCases.map(\.rawValue)]
     case .informationClass: return ["oneOf": [["const": "MemoryBasicInformation"], ["$ref": "#/$defs/number"]]]
+    case .fileHandle:
+      return ["oneOf": [["$ref": "#/$defs/number"], ["type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"]]]
+    case .objectName: return ["type": "string", "minLength": 1, "maxLength": FileObjectNames.maximumNameBytes]
+    case .fileAccess: return flagSchema(NtNames.fileAccess)
+    case .shareAccess: return flagSchema(NtNames.shareAccess)
+    case .createDisposition:
+      return ["oneOf": [["enum": NtNames.createDispositions.map(\.name)], ["$ref": "#/$defs/number"]]]
+    case .createOptions: return flagSchema(NtNames.createOptions)
+    case .fileInformationClass:
+      return ["oneOf": [["enum": NtNames.fileInformationClasses.map(\.name)], ["$ref": "#/$defs/number"]]]
     }
+  }
+
+  /// Names of `table` joined by "|" (with numbers), or a number.
+  static func flagSchema(_ table: [(name: String, value: UInt32)]) -> [String: Any] {
+    let name = "(\(table.map(\.name).joined(separator: "|"))|0[xX][0-9A-Fa-f]+|[0-9]+)"
+    return ["oneOf": [["type": "integer", "minimum": 0], ["type": "string", "pattern": "^\(name)(\\|\(name))*$"]]]
   }
 
   /// One call's step object.
@@ -65,6 +82,7 @@ public enum ScriptSchema {
       properties[key] = ["type": "string", "minLength": 1]
       required.append(key)
     }
+    if ScriptReader.namesFile(spec) { properties["as"] = ["type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"] }
     return ["type": "object", "additionalProperties": false, "required": required, "properties": properties]
   }
 
