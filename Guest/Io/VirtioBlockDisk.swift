@@ -87,6 +87,24 @@ struct VirtioBlockDisk {
     return submit(dataDescriptors: true)
   }
 
+  /// Reads or writes at `sector` through `count` buffers (physical address,
+  /// bytes), at most `maximumSegments`, in one request; as `transfer`.
+  mutating func transfer(write: Bool, sector: UInt64, segments: UnsafePointer<PhysicalSegment>, count: Int) -> UInt8? {
+    guard count > 0, count <= Self.maximumSegments else { return Virtio.BlockRequest.statusIOError }
+    arch_store64(ring.header, UInt64(write ? Virtio.BlockRequest.typeOut : Virtio.BlockRequest.typeIn))
+    arch_store64(ring.header &+ 8, sector)
+    let flags = Virtio.Ring.next | (write ? 0 : Virtio.Ring.write)
+    for n in 0..<count {
+      descriptor(UInt64(n + 1), address: segments[n].physical, length: segments[n].bytes, flags: flags, next: UInt16(n + 2))
+    }
+    descriptor(UInt64(count + 1), address: pages.status, length: 1, flags: Virtio.Ring.write, next: 0)
+    defer { descriptor(2, address: pages.status, length: 1, flags: Virtio.Ring.write, next: 0) }
+    return submit(dataDescriptors: true)
+  }
+
+  /// Data descriptors one request takes (the queue less the header and status).
+  static let maximumSegments = VirtioQueuePages.queueSize - 2
+
   /// VIRTIO_BLK_T_FLUSH: what was written is on stable storage when it answers OK.
   mutating func flush() -> UInt8? {
     arch_store64(ring.header, UInt64(Virtio.BlockRequest.typeFlush))
@@ -117,6 +135,12 @@ struct VirtioBlockDisk {
     }
     return arch_load8_volatile(ring.status)
   }
+}
+
+/// A physically contiguous piece of a transfer.
+struct PhysicalSegment {
+  var physical: UInt64
+  var bytes: UInt32
 }
 
 /// The kernel addresses (direct map) of what `submit` touches.

@@ -37,7 +37,10 @@ func kernelMain(_ startInfoPhysical: UInt64) {
   MemoryManager.install(database: database, space: space, debugBlockPhysical: plan.debugBlock)
   Console.write("\n")  // the boot pass formatted the banner; printing needs CPL 0
   Hypercall.call(.debugBlock, plan.debugBlock)
-  if let disks = plan.disks { DiskSystem.start(disks, database: database) }
+  if let disks = plan.disks {
+    DiskSystem.start(disks, database: database)
+    if plan.diskBenchBuffer == nil { FileSystem.mount() }
+  }
   Hypercall.checkpoint(.booted)
   runSelfTests(boot)
   if let bench = plan.benchRegion {
@@ -54,6 +57,7 @@ func kernelMain(_ startInfoPhysical: UInt64) {
   }
   if let frames = plan.conformance { serveConformance(frames) }
   if let frames = plan.script { serveScript(frames, testHooks: boot.hasWord(GuestCommandLine.scriptTestHooks)) }
+  FileSystem.shutdown()
   Hypercall.exit(.success)
 }
 

@@ -37,6 +37,9 @@ func performScriptCall(_ code: UInt32, _ step: ScriptStepView) -> UInt64 {
     case .touch: return prepareTouch(step)
     case .writePattern, .checkPattern: return preparePattern(step)
     case .testChangeThenFail: return scriptChangeThenFail(index, mm)
+    case .createFile, .openFile, .readFile, .writeFile, .queryInformationFile, .setInformationFile, .flushBuffersFile,
+      .close:
+      return scriptFileCall(call, step, index, mm)
     default: return scriptNtCall(call, step, index, mm)
     }
   }

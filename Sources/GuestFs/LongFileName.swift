@@ -181,11 +181,15 @@ enum LongName {
     var baseLength = 0
     while baseLength < 8 && basis[baseLength] != UInt8(ascii: " ") { baseLength += 1 }
     let keep = min(baseLength, 8 - 1 - digits.count)
-    var result = basis
-    for index in 0..<8 { result[index] = UInt8(ascii: " ") }
-    for index in 0..<keep { result[index] = basis[index] }
-    result[keep] = UInt8(ascii: "~")
-    for (offset, digit) in digits.enumerated() { result[keep + 1 + offset] = digit }
+    // Built afresh rather than copied from `basis` and patched: the guest's
+    // -Osize build was seen to patch `basis` itself through the copy.
+    var result: [UInt8] = []
+    result.reserveCapacity(FatDirectoryEntry.nameLength)
+    for index in 0..<keep { result.append(basis[index]) }
+    result.append(UInt8(ascii: "~"))
+    result += digits
+    while result.count < 8 { result.append(UInt8(ascii: " ")) }
+    for index in 8..<FatDirectoryEntry.nameLength { result.append(basis[index]) }
     return result
   }
 }

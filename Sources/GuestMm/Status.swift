@@ -67,6 +67,17 @@ public enum Status: UInt32, Sendable, Error {
   case unrecognizedVolume = 0xC000_014F
   /// The device failed the request (the driver or the hardware, not the medium).
   case ioDeviceError = 0xC000_0185
+  /// A write to a disk that is read-only.
+  case mediaWriteProtected = 0xC000_00A2
+  /// Another open of the file does not share the access this one asks for (IoCheckShareAccess).
+  case sharingViolation = 0xC000_0043
+  /// The handle's granted access does not include what the call needs.
+  case accessDenied = 0xC000_0022
+  /// A call the object does not support (NtReadFile on a directory).
+  case invalidDeviceRequest = 0xC000_0010
+  /// An object name that is not absolute, or has no device the guest knows.
+  case objectPathSyntaxBad = 0xC000_003B
+  case invalidHandle = 0xC000_0008
 
   public var isSuccess: Bool { rawValue & 0x8000_0000 == 0 }
 }

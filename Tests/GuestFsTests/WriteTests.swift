@@ -248,3 +248,19 @@ func clusterOfByte(_ image: FatImage, _ volume: FatVolume<ImageDisk>, _ file: Fa
   }
   return cluster
 }
+
+@Suite("GuestFs short names of names with spaces")
+struct SpacedNameTests {
+  @Test("a directory and a file whose long names hold spaces get ~N short names fsck accepts")
+  func spacedNames() throws {
+    let image = try FatImage()
+    let volume = try image.mount()
+    _ = try volume.create(units("\\Written By The Guest"), isDirectory: true)
+    _ = try volume.create(units("\\Written By The Guest\\copy of lines.txt"), isDirectory: false)
+    try volume.flush()
+    let shorts = try volume.fsList("\\").map { String(decoding: $0.shortName, as: UTF16.self) }
+    #expect(shorts.contains("WRITTE~1"))
+    let check = try image.fsck()
+    #expect(check.clean, "\(check.report)")
+  }
+}

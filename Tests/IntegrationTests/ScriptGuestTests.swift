@@ -62,8 +62,9 @@ final class ScriptTestGuest {
 
   /// Encodes `script`'s steps (policy `checkpoints`), ORs in `extraFlags`, and runs them.
   func run(_ script: Script, extraFlags: [Int: ScriptStepFlags] = [:]) throws -> [StepResult] {
+    var stringsUsed = 0
     for step in script.steps {
-      step.encode(into: record(step.index), policy: .checkpoints)
+      step.encode(into: record(step.index), policy: .checkpoints, stringsUsed: &stringsUsed)
       if let extra = extraFlags[step.index] {
         let flags = record(step.index).load(fromByteOffset: ScriptStepRecord.flags, as: UInt32.self)
         record(step.index).storeBytes(
