@@ -36,7 +36,8 @@ public struct VolumeCheck: Sendable {
     }
   }
 
-  static func fsck(_ path: String) -> (Int32, String) {
+  /// `fsck.fat -n` on `path`: its exit status and its words.
+  public static func fsck(_ path: String) -> (Int32, String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/sbin/fsck.fat")
     process.arguments = ["-n", path]

@@ -28,7 +28,10 @@ struct ScriptRunnerTests {
   @Test("every shipped script passes, on KVMMachine and under TCG", arguments: backends)
   func shippedScripts(_ backend: Backend) throws {
     let scripts = GuestImage.shippedScripts
-    #expect(Set(scripts.keys) == ["process-smoke", "vm-basics", "guard-pages", "bad-inputs", "execute-touch"])
+    #expect(
+      Set(scripts.keys) == [
+        "process-smoke", "vm-basics", "guard-pages", "bad-inputs", "execute-touch", "files-basics", "files-bad-inputs",
+      ])
     for (name, text) in scripts.sorted(by: { $0.key < $1.key }) {
       let report = try Self.run(text, backend: backend)
       #expect(report.succeeded, "\(name) on \(backend): \(report.text)")
