@@ -45,7 +45,8 @@ struct FileControlBlock {
     if read && sharedRead < openCount || write && sharedWrite < openCount || delete && sharedDelete < openCount {
       return false
     }
-    return !(readers > 0 && !share.contains(.read) || writers > 0 && !share.contains(.write)
+    return
+      !(readers > 0 && !share.contains(.read) || writers > 0 && !share.contains(.write)
       || deleters > 0 && !share.contains(.delete))
   }
 

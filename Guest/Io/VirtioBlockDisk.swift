@@ -95,7 +95,8 @@ struct VirtioBlockDisk {
     arch_store64(ring.header &+ 8, sector)
     let flags = Virtio.Ring.next | (write ? 0 : Virtio.Ring.write)
     for n in 0..<count {
-      descriptor(UInt64(n + 1), address: segments[n].physical, length: segments[n].bytes, flags: flags, next: UInt16(n + 2))
+      descriptor(
+        UInt64(n + 1), address: segments[n].physical, length: segments[n].bytes, flags: flags, next: UInt16(n + 2))
     }
     descriptor(UInt64(count + 1), address: pages.status, length: 1, flags: Virtio.Ring.write, next: 0)
     defer { descriptor(2, address: pages.status, length: 1, flags: Virtio.Ring.write, next: 0) }

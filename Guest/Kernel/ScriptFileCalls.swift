@@ -21,7 +21,9 @@ func scriptFileCall(_ call: ScriptCall, _ step: ScriptStepView, _ index: Int, _ 
   case .setInformationFile: status = ntSetInformationFile(step, index)
   case .flushBuffersFile: status = ntFlushBuffersFile(step, index)
   default:
-    guard let slot = FileObjects.slot(step.operand(1), process: index) else { return answer(Status.invalidHandle.rawValue) }
+    guard let slot = FileObjects.slot(step.operand(1), process: index) else {
+      return answer(Status.invalidHandle.rawValue)
+    }
     status = FileObjects.close(slot: slot)
   }
   return answer(status.rawValue)
@@ -63,7 +65,8 @@ private func ntCreateFile(
   let shareAccess = FileShareAccess(rawValue: UInt32(truncatingIfNeeded: share))
   let file: FatFile
   let information: FileCreateResult
-  switch openOrCreate(volume, path, FileCreateDisposition(rawValue: UInt32(disposition))!, create, access, shareAccess) {
+  switch openOrCreate(volume, path, FileCreateDisposition(rawValue: UInt32(disposition))!, create, access, shareAccess)
+  {
   case .failure(let status): return answer(status.rawValue)
   case .success(let opened): (file, information) = opened
   }
@@ -117,7 +120,9 @@ private func objectPath(_ operand: UInt64) -> Result<[UInt16], Status> {
   else { return .failure(.invalidParameter) }
   let bytes = UnsafeRawPointer(
     bitPattern: UInt(PhysicalWindow.virtualAddress(frames.request) + UInt64(ScriptABI.stringsOffset + offset)))!
-  guard let units = utf16(bytes.assumingMemoryBound(to: UInt8.self), length) else { return .failure(.objectNameInvalid) }
+  guard let units = utf16(bytes.assumingMemoryBound(to: UInt8.self), length) else {
+    return .failure(.objectNameInvalid)
+  }
   for prefix in FileObjectNames.prefixes where hasPrefix(units, prefix) {
     let rest = Array(units[prefix.utf8CodeUnitCount...])
     guard rest.isEmpty || rest[0] == 0x5C else { return .failure(.objectNameInvalid) }

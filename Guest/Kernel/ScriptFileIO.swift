@@ -44,7 +44,9 @@ private func transferred(_ step: ScriptStepView, _ bytes: UInt64) -> UInt64 {
 /// its protection allowing `access`, no guard) without changing anything, then
 /// the pages not resident are faulted in. The access the device makes: a
 /// read from the file writes memory.
-private func lockUserBuffer(_ buffer: UInt64, _ length: UInt64, _ access: MemoryAccess, _ index: Int, _ mm: MemoryManager)
+private func lockUserBuffer(
+  _ buffer: UInt64, _ length: UInt64, _ access: MemoryAccess, _ index: Int, _ mm: MemoryManager
+)
   -> Status?
 {
   let (end, overflow) = buffer.addingReportingOverflow(length)
@@ -62,7 +64,8 @@ private func lockUserBuffer(_ buffer: UInt64, _ length: UInt64, _ access: Memory
   }
   page = buffer & ~0xFFF
   while page < end {
-    let pte = DiskBlockDevice.physical(page) == nil ? 0 : arch_load64(KernelLayout.selfMapEntryAddress(of: page, level: 1))
+    let pte =
+      DiskBlockDevice.physical(page) == nil ? 0 : arch_load64(KernelLayout.selfMapEntryAddress(of: page, level: 1))
     if pte & HardwarePTE.present == 0 || (access == .write && pte & HardwarePTE.writable == 0) {
       let resolution = mm.processes[index].memory.resolveFault(page, access: access, userMode: true)
       guard case .resolved = resolution else { return resolution.status }

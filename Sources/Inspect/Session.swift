@@ -72,7 +72,8 @@ public enum SessionError: Error, CustomStringConvertible, Equatable {
     case .guestShutdown(let reason, let registers):
       return "the guest shut down (\(reason))" + (registers.map { "; last registers: \($0.summary)" } ?? "")
     case .inspection(let why): return why
-    case .volumeDamaged(let path, let fsck): return "the guest left the FAT volume \(path) damaged; fsck.fat -n says: \(fsck)"
+    case .volumeDamaged(let path, let fsck):
+      return "the guest left the FAT volume \(path) damaged; fsck.fat -n says: \(fsck)"
     case .timedOut(let seconds, let registers, let waitingFor):
       let target = waitingFor.map { "checkpoint \"\($0)\"" } ?? "a stop"
       return "the guest did not reach \(target) within \(formatSeconds(seconds)) (watchdog; raise it with --timeout)"

@@ -13,7 +13,8 @@ enum DiskNames {
   /// The path, or a CommandFailure saying the default image is missing.
   static func require(_ name: String) throws -> String {
     guard let path = path(name) else {
-      throw CommandFailure("no default disk image: the package build did not make mmlab-disk.img (needs mkfs.fat and mtools)")
+      throw CommandFailure(
+        "no default disk image: the package build did not make mmlab-disk.img (needs mkfs.fat and mtools)")
     }
     return path
   }

@@ -127,7 +127,9 @@ struct FatImageTests {
     let clusters = try image.chain(from: file.firstCluster, what: "counters")
     try setFatEntry(path, image, cluster: clusters.last!, to: clusters[clusters.count / 2])
     let damaged = try FatImage(path: path)
-    #expect(throws: FatImageError.corrupt("/counters.bin: its cluster chain loops")) { try damaged.read("/counters.bin") }
+    #expect(throws: FatImageError.corrupt("/counters.bin: its cluster chain loops")) {
+      try damaged.read("/counters.bin")
+    }
   }
 
   @Test("a truncated directory (its chain ends in a free cluster, or starts outside the volume) is refused")
@@ -138,19 +140,27 @@ struct FatImageTests {
     try setFatEntry(path, image, cluster: top.firstCluster, to: 0)
     // A directory of one cluster whose FAT entry says free: its chain is broken.
     let damaged = try FatImage(path: path)
-    #expect(throws: FatImageError.corrupt("/Top Level: its chain reaches a free cluster after cluster \(top.firstCluster)")) {
+    #expect(
+      throws: FatImageError.corrupt("/Top Level: its chain reaches a free cluster after cluster \(top.firstCluster)")
+    ) {
       try damaged.list("/Top Level")
     }
     // The same directory's entry naming a cluster past the end of the volume.
     let rootOffset = image.geometry.clusterOffset(image.geometry.rootCluster)
     let rootBytes = try image.bytes(at: rootOffset, count: Int(image.geometry.clusterBytes))
-    let entryOffset = try #require(stride(from: 0, to: rootBytes.count, by: 32).first { offset in
-      rootBytes[offset + 11] == FatAttribute.directory && String(decoding: rootBytes[offset..<(offset + 3)], as: UTF8.self) == "TOP"
-    })
+    let entryOffset = try #require(
+      stride(from: 0, to: rootBytes.count, by: 32).first { offset in
+        rootBytes[offset + 11] == FatAttribute.directory
+          && String(decoding: rootBytes[offset..<(offset + 3)], as: UTF8.self) == "TOP"
+      })
     let beyond = image.geometry.clusterCount + 100
-    try FatTools.patch(path, at: rootOffset + UInt64(entryOffset) + 20, [UInt8(beyond >> 16 & 0xFF), UInt8(beyond >> 24)])
-    try FatTools.patch(path, at: rootOffset + UInt64(entryOffset) + 26, [UInt8(beyond & 0xFF), UInt8(beyond >> 8 & 0xFF)])
-    #expect(throws: FatImageError.corrupt("/Top Level: a directory whose first cluster \(beyond) is outside the volume")) {
+    try FatTools.patch(
+      path, at: rootOffset + UInt64(entryOffset) + 20, [UInt8(beyond >> 16 & 0xFF), UInt8(beyond >> 24)])
+    try FatTools.patch(
+      path, at: rootOffset + UInt64(entryOffset) + 26, [UInt8(beyond & 0xFF), UInt8(beyond >> 8 & 0xFF)])
+    #expect(
+      throws: FatImageError.corrupt("/Top Level: a directory whose first cluster \(beyond) is outside the volume")
+    ) {
       try FatImage(path: path).list("/")
     }
   }

@@ -87,6 +87,54 @@ struct FileScriptTests {
   }
 }
 
+@Suite("A hostile volume", .enabled(if: BootingTests.enabled, BootingTests.reason), .serialized)
+struct HostileVolumeGuestTests {
+  /// Plants a loop in pattern/lines-4mib.txt's chain and frees the one cluster of \docs; both readers must refuse.
+  @Test(
+    "a looping cluster chain and a truncated directory: the guest answers STATUS_FILE_CORRUPT_ERROR, the host reader refuses"
+  )
+  func refusedByBoth() throws {
+    let copy = NSTemporaryDirectory() + "mmlab-hostile-\(UUID().uuidString).img"
+    defer { unlink(copy) }
+    try DiskCopies.copyFile(try #require(GuestImage.defaultDiskPath), to: copy)
+    let image = try FatImage(path: copy)
+    let lines = try image.resolve("/pattern/lines-4mib.txt")
+    let docs = try image.resolve("/docs")
+    let chain = try image.chain(from: lines.firstCluster, what: "lines")
+    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: copy))
+    for fat in 0..<image.geometry.fatCount {
+      let base = image.geometry.fatOffset(copy: fat)
+      try handle.seek(toOffset: base + UInt64(chain[100]) * 4)
+      try handle.write(contentsOf: Data(withUnsafeBytes(of: chain[10].littleEndian) { Array($0) }))
+      try handle.seek(toOffset: base + UInt64(docs.firstCluster) * 4)
+      try handle.write(contentsOf: Data([0, 0, 0, 0]))
+    }
+    try handle.close()
+    let damaged = try FatImage(path: copy)
+    #expect(throws: FatImageError.corrupt("/pattern/lines-4mib.txt: its cluster chain loops")) {
+      try damaged.read("/pattern/lines-4mib.txt")
+    }
+    #expect(throws: FatImageError.self) { try damaged.list("/docs") }
+    let open = { (name: String) in
+      """
+      {"call": "NtOpenFile", "ProcessHandle": "A", "DesiredAccess": "FILE_READ_DATA", "ObjectName": "\\\\??\\\\C:\\\\\(name)",
+       "ShareAccess": 0, "OpenOptions": 0, "expect": "STATUS_FILE_CORRUPT_ERROR"}
+      """
+    }
+    let text = """
+      {"steps": [{"call": "CreateProcess", "as": "A"}, \(open("pattern\\\\lines-4mib.txt")),
+        \(open("docs\\\\lower.txt")),
+        {"call": "NtOpenFile", "ProcessHandle": "A", "DesiredAccess": "FILE_READ_DATA", "ObjectName": "\\\\??\\\\C:\\\\README.TXT",
+         "ShareAccess": 0, "OpenOptions": 0, "as": "readme", "expect": "STATUS_SUCCESS"},
+        {"call": "Checkpoint", "name": "after"}]}
+      """
+    var boot = BootOptions(timeoutSeconds: 60)
+    boot.disks = [copy]
+    let report = try ScriptRunner(script: try Script.parse(text), options: ScriptOptions(boot: boot)).run()
+    #expect(report.succeeded, "\(report.text)")
+  }
+}
+
 @Suite(
   "NT file calls under libvirt", .enabled(if: LibvirtTests.enabled && BootingTests.enabled, LibvirtTests.reason),
   .serialized)

@@ -34,7 +34,8 @@ public struct FatGeometry: Sendable, Equatable {
     reservedSectors = u16(FatBootSector.reservedSectorCount)
     fatCount = UInt32(b[FatBootSector.fatCount])
     fatSectors = u32(FatBootSector.fatSize32)
-    totalSectors = u16(FatBootSector.totalSectors16) != 0 ? u16(FatBootSector.totalSectors16) : u32(FatBootSector.totalSectors32)
+    totalSectors =
+      u16(FatBootSector.totalSectors16) != 0 ? u16(FatBootSector.totalSectors16) : u32(FatBootSector.totalSectors32)
     guard u16(FatBootSector.fatSize16) == 0, u16(FatBootSector.rootEntryCount) == 0, fatSectors > 0 else {
       throw .notFAT32("the BPB describes FAT12/16 (a fixed root directory or a 16-bit FAT size)")
     }
@@ -62,7 +63,7 @@ public struct FatGeometry: Sendable, Equatable {
   func isDataCluster(_ cluster: UInt32) -> Bool {
     cluster >= FatEntry.firstDataCluster && cluster < clusterCount + FatEntry.firstDataCluster
   }
-  func fatOffset(copy: UInt32) -> UInt64 { (UInt64(reservedSectors) + UInt64(copy) * UInt64(fatSectors)) * 512 }
+  public func fatOffset(copy: UInt32) -> UInt64 { (UInt64(reservedSectors) + UInt64(copy) * UInt64(fatSectors)) * 512 }
   /// Byte offset of a data cluster (checked by the caller with `isDataCluster`).
   func clusterOffset(_ cluster: UInt32) -> UInt64 {
     (UInt64(dataStartSector) + UInt64(cluster - 2) * UInt64(sectorsPerCluster)) * 512

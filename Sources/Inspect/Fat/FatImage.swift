@@ -99,7 +99,7 @@ public final class FatImage {
 
   /// The clusters of the chain from `first`, bounded: a loop, a free or bad
   /// cluster, or a number outside the volume is damage.
-  func chain(from first: UInt32, what: String) throws(FatImageError) -> [UInt32] {
+  public func chain(from first: UInt32, what: String) throws(FatImageError) -> [UInt32] {
     var clusters: [UInt32] = []
     var cluster = first
     while true {
