@@ -103,6 +103,10 @@ public enum ScriptSchema {
           "type": "integer", "minimum": ScriptReader.memoryRange.lowerBound,
           "maximum": ScriptReader.memoryRange.upperBound,
         ],
+        "disks": [
+          "type": "array", "maxItems": 8, "items": ["type": "string", "minLength": 1],
+          "description": "Disk images (\"default\": the package's FAT32 volume), each run on a private copy.",
+        ],
         "steps": [
           "type": "array", "minItems": 1,
           "items": ["oneOf": CallSpec.all.map { ["$ref": "#/$defs/\($0.name)"] }],

@@ -31,6 +31,7 @@ struct ScriptSchemaTests {
       }
       let names = Set(properties.map(\.key))
       let expected = Set(spec.inputs.map(\.name)).union(["call", "expect", "save"]).union(ScriptReader.ownKeys(spec))
+        .union(ScriptReader.namesFile(spec) ? ["as"] : [])
       #expect(names == expected, "\(spec.name)")
     }
   }
