@@ -150,9 +150,29 @@ extension FatVolume {
       let piece = min(count - done, geometry.bytesPerCluster - within)
       let index = UInt32(position / clusterBytes)
       let cluster = try table.cluster(at: index, from: file.firstCluster, cursor: &file.cursor, &device)
-      try transfer(in: cluster, at: within, count: piece, kind.advanced(by: done))
-      done += piece
+      let run = try contiguousRun(&file, from: index, cluster: cluster, within: within, left: count - done, kind)
+      try transfer(in: cluster, at: within, count: run, kind.advanced(by: done))
+      done += run
     }
+  }
+
+  /// Bytes from `within` in cluster number `index` (the chain's `cluster`) that lie in
+  /// one run of consecutive clusters, at most `left`: one device request moves them.
+  /// Zeroing stays a cluster at a time (its source is one cluster of zeros).
+  private func contiguousRun(
+    _ file: inout FatFile, from index: UInt32, cluster: UInt32, within: Int, left: Int, _ kind: Transfer
+  ) throws(Status) -> Int {
+    let clusterBytes = geometry.bytesPerCluster
+    var run = min(left, clusterBytes - within)
+    if case .zero = kind { return run }
+    var next = index
+    while run < left, next + 1 < file.allocatedClusters, run < 1 << 20 {
+      next += 1
+      let following = try table.cluster(at: next, from: file.firstCluster, cursor: &file.cursor, &device)
+      guard following == cluster &+ (next - index) else { break }
+      run += min(left - run, clusterBytes)
+    }
+    return run
   }
 
   /// Moves bytes inside one cluster: whole sectors straight to or from memory,
