@@ -16,4 +16,5 @@ image=$(find .build -path '*release*' -name mmlab-guest.elf | head -1)
 [ -n "$image" ] || image=$(find .build -name mmlab-guest.elf | head -1)
 cp "$image" "$folder/guest.elf"
 cp Sources/Conformance/Errata/errata.json "$folder/errata.json"
+[ -f "$folder/volume.img" ] || "$mmlab" image build --from Images/disk --out "$folder/volume.img" --size 34 2>/dev/null
 ls -l "$folder"

@@ -15,6 +15,8 @@ public enum FuzzFamily: String, CaseIterable, Sendable {
   case errata
   /// A command line of `mmlab` itself, hostile words and files, run as a process.
   case commandLine
+  /// A FAT32 disk image, its boot sector, FATs and first directories mutated, read whole by the host's reader.
+  case volume
 }
 
 /// One hostile input: the bytes of the file, and the `mmlab` command that reads it (INPUT
@@ -37,14 +39,18 @@ public struct FuzzSeeds: Sendable {
   public var cores: [CoreSeed]
   public var image: [UInt8]
   public var errata: [UInt8]
+  /// A small FAT32 volume (`mmlab image build --size 34`); empty: volume cases become table cases.
+  public var volume: [UInt8]
 
-  public init(cores: [CoreSeed], image: [UInt8], errata: [UInt8]) {
+  public init(cores: [CoreSeed], image: [UInt8], errata: [UInt8], volume: [UInt8] = []) {
     self.cores = cores
     self.image = image
     self.errata = errata
+    self.volume = volume
   }
 
-  /// Seeds from a folder: every *.core (read for CR3 and the debug block), `guest.elf`, `errata.json`.
+  /// Seeds from a folder: every *.core (read for CR3 and the debug block), `guest.elf`, `errata.json`,
+  /// and `volume.img` if there.
   public static func load(folder: String) throws -> FuzzSeeds {
     let names = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
     var cores: [CoreSeed] = []
@@ -58,7 +64,8 @@ public struct FuzzSeeds: Sendable {
     }
     return FuzzSeeds(
       cores: cores, image: try InputFile.read(folder + "/guest.elf"),
-      errata: try InputFile.read(folder + "/errata.json"))
+      errata: try InputFile.read(folder + "/errata.json"),
+      volume: (try? InputFile.read(folder + "/volume.img", limit: 64 << 20)) ?? [])
   }
 }
 
@@ -73,7 +80,9 @@ public struct FuzzCampaign: Sendable {
   }
 
   /// Families by weight: most cases are the cheap in-process readers.
-  static let mix: [(FuzzFamily, UInt64)] = [(.tables, 30), (.core, 43), (.image, 10), (.errata, 15), (.commandLine, 2)]
+  static let mix: [(FuzzFamily, UInt64)] = [
+    (.tables, 30), (.core, 43), (.image, 10), (.errata, 15), (.commandLine, 2), (.volume, 5),
+  ]
 
   public func family(of index: Int) -> FuzzFamily {
     var random = SplitMix64(seed: seed ^ UInt64(index) &* 0xA24B_AED4_963E_E407)
@@ -105,7 +114,18 @@ public struct FuzzCampaign: Sendable {
         command: ["conformance", "--suite", "controls", "--filter", "cpl0/cr4/pke-set", "--errata", "INPUT"],
         mutation: "errata bytes")
     case .commandLine: return CommandLineCases.make(index, &random, core: coreCase(index, &random))
+    case .volume: return volumeCase(index, &random)
     }
+  }
+
+  /// The seed volume with its metadata mutated: the reserved sectors, the FATs and
+  /// the first clusters (the root and the first directories) live in its first MiB.
+  func volumeCase(_ index: Int, _ random: inout SplitMix64) -> FuzzCase {
+    guard !seeds.volume.isEmpty else { return tablesCase(index, &random) }
+    let bytes = Mutations.bytes(seeds.volume, random: &random, region: 0..<min(seeds.volume.count, 1 << 20))
+    return FuzzCase(
+      index: index, family: .volume, input: bytes, inputExtension: "img", command: ["image", "ls", "INPUT"],
+      mutation: "boot sector, FAT or directory bytes")
   }
 
   func tablesCase(_ index: Int, _ random: inout SplitMix64) -> FuzzCase {

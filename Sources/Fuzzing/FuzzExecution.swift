@@ -82,9 +82,33 @@ public enum FuzzExecution {
     case .tables, .core: try readCore(fuzzCase.command, path: path, sink: sink)
     case .image: _ = try Session.loadImage(path, ramSize: 64 << 20)
     case .errata: _ = try Errata.load(from: URL(fileURLWithPath: path))
+    case .volume: try readVolume(path, sink: sink)
     case .commandLine: preconditionFailure("FuzzExecution: command lines run as processes")
     }
     try sink.finish()
+  }
+
+  /// Everything `image ls` and `image cat` can reach: every directory to a depth
+  /// of 16 and every file in them (at most 4,096 entries, 1 MiB a file), FSInfo
+  /// and the free count. A refusal of one path is an answer, and the walk goes on.
+  static func readVolume(_ path: String, sink: ReportSink) throws {
+    let image = try FatImage(path: path)
+    var pending: [(String, Int)] = [("/", 0)]
+    var visited = 0
+    while let (directory, depth) = pending.popLast(), visited < 4096 {
+      guard let entries = try? image.list(directory) else { continue }
+      for entry in entries where visited < 4096 {
+        visited += 1
+        let child = (directory == "/" ? "" : directory) + "/" + entry.name
+        sink.write("\(entry.isDirectory ? "d" : "-") \(entry.size) \(child)\n")
+        if entry.isDirectory {
+          if depth < 16 { pending.append((child, depth + 1)) }
+        } else if let bytes = try? image.read(child, limit: 1 << 20) {
+          sink.write("  \(bytes.count) bytes\n")
+        }
+      }
+    }
+    sink.write("free \((try? image.freeClusterCount()) ?? 0), FSInfo \((try? image.fsInfo().freeCount) ?? 0)\n")
   }
 
   /// What `dump-pagetables`, `pfn` and `translate` do with a core.

@@ -16,7 +16,12 @@ struct FuzzPropertyTests {
       .deletingLastPathComponent()
     let errata = (try? InputFile.read(root.appending(path: "Sources/Conformance/Errata/errata.json").path)) ?? []
     let image = GuestImage.defaultPath.flatMap { try? InputFile.read($0) } ?? []
-    return FuzzSeeds(cores: [], image: image, errata: errata)
+    let volumePath = NSTemporaryDirectory() + "mmlab-fuzz-volume-\(getpid()).img"
+    defer { unlink(volumePath) }
+    let volume =
+      (try? FatImageBuilder(source: root.appending(path: "Images/disk").path, output: volumePath, sizeMiB: 34).build())
+      .flatMap { _ in try? InputFile.read(volumePath, limit: 64 << 20) } ?? []
+    return FuzzSeeds(cores: [], image: image, errata: errata, volume: volume)
   }()
 
   func check(_ family: FuzzFamily, seed: UInt64, index: Int) {
@@ -51,6 +56,14 @@ struct FuzzPropertyTests {
     #expect(!Self.seeds.errata.isEmpty)
     await propertyCheck(count: 200, input: Gen<UInt64>.value(in: 0...UInt64.max)) { seed in
       check(.errata, seed: seed, index: 2)
+    }
+  }
+
+  @Test("mutated FAT32 volumes are read or refused, every chain and directory bounded")
+  func volumes() async {
+    #expect(!Self.seeds.volume.isEmpty, "mkfs.fat and mtools made no seed volume")
+    await propertyCheck(count: 40, input: Gen<UInt64>.value(in: 0...UInt64.max)) { seed in
+      check(.volume, seed: seed, index: 3)
     }
   }
 
