@@ -78,6 +78,20 @@ public enum Status: UInt32, Sendable, Error {
   /// An object name that is not absolute, or has no device the guest knows.
   case objectPathSyntaxBad = 0xC000_003B
   case invalidHandle = 0xC000_0008
+  /// NtMapViewOfSection: a view past the end of its section.
+  case invalidViewSize = 0xC000_001F
+  /// A page-file-backed section larger than the commit limit allows.
+  case commitmentLimit = 0xC000_012D
+  /// A view protection the section's protection does not allow.
+  case sectionProtection = 0xC000_004E
+  /// A section of 2^47 bytes or more, or a data section larger than a file it may not extend.
+  case sectionTooBig = 0xC000_0040
+  /// A view base or section offset that is not a multiple of 64 KiB.
+  case mappedAlignment = 0xC000_0220
+  /// A data section of an empty file, with no size given.
+  case mappedFileSizeZero = 0xC000_011E
+  case invalidParameter8 = 0xC000_00F6
+  case invalidParameter9 = 0xC000_00F7
 
   public var isSuccess: Bool { rawValue & 0x8000_0000 == 0 }
 }
