@@ -85,8 +85,10 @@ struct DiskBlockDevice: BlockDevice {
       return address - KernelLayout.directMapBase
     }
     guard address < UserAddressSpace.end else { return nil }
-    for level in [4, 3, 2] where arch_load64(KernelLayout.selfMapEntryAddress(of: address, level: level)) & 1 == 0 {
-      return nil
+    var level = 4  // the upper levels first: a missing table would fault the PTE's self-map load
+    while level > 1 {
+      if arch_load64(KernelLayout.selfMapEntryAddress(of: address, level: level)) & 1 == 0 { return nil }
+      level -= 1
     }
     let pte = arch_load64(KernelLayout.selfMapEntryAddress(of: address, level: 1))
     guard pte & HardwarePTE.present != 0 else { return nil }

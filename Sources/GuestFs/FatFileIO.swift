@@ -147,7 +147,6 @@ extension FatVolume {
     while done < count {
       let position = offset + UInt64(done)
       let within = Int(position % clusterBytes)
-      let piece = min(count - done, geometry.bytesPerCluster - within)
       let index = UInt32(position / clusterBytes)
       let cluster = try table.cluster(at: index, from: file.firstCluster, cursor: &file.cursor, &device)
       let run = try contiguousRun(&file, from: index, cluster: cluster, within: within, left: count - done, kind)

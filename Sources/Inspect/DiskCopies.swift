@@ -20,18 +20,11 @@ public enum DiskCopies {
 
   /// Copies `source` to `target` with cp(1): sparse, reflinked where possible.
   public static func copyFile(_ source: String, to target: String) throws(SessionError) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/cp")
-    process.arguments = ["--sparse=always", "--reflink=auto", "--", source, target]
-    let errors = Pipe()
-    process.standardError = errors
-    do { try process.run() } catch { throw .inspection("cannot run cp to copy the disk image \(source): \(error)") }
-    let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-      throw .inspection(
-        "cannot copy the disk image \(source): \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+    let arguments = ["--sparse=always", "--reflink=auto", "--", source, target]
+    guard let outcome = ToolProcess.run("/bin/cp", arguments) else {
+      throw .inspection("cannot run cp to copy the disk image \(source)")
     }
+    guard outcome.status == 0 else { throw .inspection("cannot copy the disk image \(source): \(outcome.words)") }
   }
 
   /// The process's scratch folder, made on first use and removed at exit.

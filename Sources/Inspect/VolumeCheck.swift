@@ -38,16 +38,10 @@ public struct VolumeCheck: Sendable {
 
   /// `fsck.fat -n` on `path`: its exit status and its words.
   public static func fsck(_ path: String) -> (Int32, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/sbin/fsck.fat")
-    process.arguments = ["-n", path]
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    guard (try? process.run()) != nil else { return (127, "fsck.fat could not run (install dosfstools)") }
-    let words = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, words)
+    guard let outcome = ToolProcess.run("/usr/sbin/fsck.fat", ["-n", path]) else {
+      return (127, "fsck.fat could not run (install dosfstools)")
+    }
+    return (outcome.status, String(decoding: outcome.output, as: UTF8.self))
   }
 
   static func modificationTime(_ path: String) -> timespec {

@@ -36,16 +36,9 @@ enum FatTools {
 
   /// mtools' own view of a file, for comparison.
   static func mcopy(_ image: String, _ path: String) throws -> [UInt8] {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/mcopy")
-    process.arguments = ["-n", "-i", image, "::" + path, "-"]
-    process.environment = ["MTOOLS_SKIP_CHECK": "1"]
-    let output = Pipe()
-    process.standardOutput = output
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return [UInt8](data)
+    let outcome = try #require(
+      ToolProcess.run("/usr/bin/mcopy", ["-n", "-i", image, "::" + path, "-"], discardErrors: true))
+    return [UInt8](outcome.output)
   }
 
   /// Overwrites bytes of the image file.

@@ -93,21 +93,9 @@ public struct FatImageBuilder {
     guard FileManager.default.isExecutableFile(atPath: tool) else {
       throw .build("\(tool) is missing: install dosfstools and mtools (Scripts/setup.sh does)")
     }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: tool)
-    process.arguments = arguments
-    var environment = ProcessInfo.processInfo.environment
-    environment["MTOOLS_SKIP_CHECK"] = "1"
-    process.environment = environment
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    do { try process.run() } catch { throw .build("cannot run \(tool): \(error)") }
-    let words = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-      let name = URL(fileURLWithPath: tool).lastPathComponent
-      throw .build("\(name) failed: \(words.trimmingCharacters(in: .whitespacesAndNewlines))")
+    guard let outcome = ToolProcess.run(tool, arguments) else { throw .build("cannot run \(tool)") }
+    guard outcome.status == 0 else {
+      throw .build("\(URL(fileURLWithPath: tool).lastPathComponent) failed: \(outcome.words)")
     }
   }
 }
