@@ -32,10 +32,16 @@ public enum DebugBlock {
   public static let processRecordSize = 76
   /// UInt64 pages the memory manager considers available (zeroed + free + standby), as it counts them.
   public static let availablePages = 80
-  public static let currentSize = 88
+  /// UInt64 physical address of the control-area table (`ControlAreaTable.slots` `ControlAreaRecord`s). (Version 2.)
+  public static let controlAreasPhysical = 88
+  /// UInt32 control-area slots in the table. (Version 2.)
+  public static let controlAreaSlots = 96
+  /// UInt32 `ControlAreaRecord.size` as the guest wrote them. (Version 2.)
+  public static let controlAreaRecordSize = 100
+  public static let currentSize = 104
 
   public static let magicValue: UInt32 = 0x4244_4D4D  // "MMDB"
-  public static let currentVersion: UInt32 = 1
+  public static let currentVersion: UInt32 = 2
 }
 
 /// A kernel virtual range whose mappings are not accounted per PTE in the PFN

@@ -32,6 +32,9 @@ public enum PageUsage: UInt8, Sendable, CaseIterable {
   case windowBacking = 5
   /// Not RAM at all (a hole in the memory map); the record exists only to keep the array dense.
   case hole = 6
+  /// Holds a segment's prototype PTEs, or its directory (`SegmentLayout`):
+  /// owned by one control area, seen only through the direct map.
+  case segment = 7
 }
 
 /// Flags of a PFN record (the `flags` byte).

@@ -1,0 +1,94 @@
+/// Sections as the guest keeps them and the host decodes them.
+///
+/// A section object names a control area (NT's CONTROL_AREA): one per file
+/// for data sections, one per page-file-backed section. Control areas live
+/// in a fixed table in the metadata page (`DebugBlock.controlAreasPhysical`).
+/// A control area owns a segment: one prototype PTE per page of the section,
+/// kept in pages that a directory page lists, each seen by the kernel through
+/// the direct map, so a prototype PTE's address (what view PTEs and PFN
+/// records name) is a direct-map virtual address:
+///
+///   prototype PTE of section page n =
+///     directMapBase + directory[n / SegmentLayout.ptesPerPage] + (n % ptesPerPage) * 8
+///
+/// Prototype PTEs use the software formats of `SoftwarePTE`: valid (the page
+/// is in memory), transition (on standby or modified, no view maps it),
+/// demand zero (a page-file-backed page never touched), or, for a file page
+/// still only in the file, a prototype-format PTE that names the control
+/// area itself (NT's subsection PTE). Zero is a page of a SEC_RESERVE
+/// section not committed yet.
+public enum ControlAreaTable {
+  /// Control areas the guest holds at most (STATUS_INSUFFICIENT_RESOURCES beyond).
+  public static let slots = 32
+}
+
+/// One control-area slot (`ControlAreaTable`); flags 0 is a free slot.
+public enum ControlAreaRecord {
+  public static let size = 64
+  /// UInt32 `ControlAreaFlags`.
+  public static let flags = 0
+  /// UInt32 section objects open on it (NumberOfSectionReferences).
+  public static let sections = 4
+  /// UInt32 views mapped, in processes and in system space (NumberOfMappedViews).
+  public static let mappedViews = 8
+  /// UInt32 section objects plus views in processes (NumberOfUserReferences).
+  public static let userReferences = 12
+  /// UInt32 pages in memory whose PFN names one of its prototype PTEs (NumberOfPfnReferences).
+  public static let pfnReferences = 16
+  /// UInt8 the protection code the section was created with.
+  public static let protection = 20
+  /// UInt8 reserved, zero.
+  public static let reserved21 = 21
+  /// UInt16 reserved, zero.
+  public static let reserved22 = 22
+  /// UInt64 the section's size in bytes.
+  public static let sizeBytes = 24
+  /// UInt64 prototype PTEs in the segment (pages of the section).
+  public static let segmentPages = 32
+  /// UInt64 physical address of the segment's directory page (`SegmentLayout`), 0 once the segment is deleted.
+  public static let segmentDirectory = 40
+  /// UInt32 a data section's file: its first cluster on the FAT volume of disk 0.
+  public static let fileFirstCluster = 48
+  /// UInt32 reserved, zero.
+  public static let reserved52 = 52
+  /// UInt64 a data section's file size in bytes (what is read from the file; past it pages are zero).
+  public static let fileSize = 56
+}
+
+/// A control area's flags.
+public struct ControlAreaFlags: OptionSet, Sendable, Hashable {
+  public var rawValue: UInt32
+  @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+  /// The slot holds a control area.
+  public static let inUse = Self(rawValue: 1 << 0)
+  /// Backed by a file (a data section); otherwise by the page file.
+  public static let file = Self(rawValue: 1 << 1)
+  /// No section object or view is left: no new one may open it (NT's BeingDeleted).
+  public static let beingDeleted = Self(rawValue: 1 << 2)
+  /// Page-file-backed and created SEC_RESERVE: pages are committed by views.
+  public static let reserve = Self(rawValue: 1 << 3)
+}
+
+/// A segment's pages: a directory page of physical addresses (UInt64 each,
+/// 0 past the last), each naming a page of 512 prototype PTEs.
+public enum SegmentLayout {
+  public static let ptesPerPage: UInt64 = 512
+  public static let directoryEntries: UInt64 = 512
+  /// The most pages a section may have (1 GiB): a larger one is STATUS_INSUFFICIENT_RESOURCES.
+  public static let maximumPages: UInt64 = ptesPerPage * directoryEntries
+  /// Prototype pages a segment of `pages` pages takes (the directory not counted).
+  @inlinable public static func prototypePages(for pages: UInt64) -> UInt64 {
+    (pages + ptesPerPage - 1) / ptesPerPage
+  }
+}
+
+/// Section handles as the guest hands them out, per process (multiples of
+/// four, clear of process and file handles).
+public enum SectionHandles {
+  public static let first: UInt64 = 0xA000
+  /// Open section handles the guest holds at most.
+  public static let capacity = 64
+  /// The process handle that asks NtMapViewOfSection for a view in system
+  /// space (the script's "System"; not NtCurrentProcess, which is -1).
+  public static let systemProcess: UInt64 = 0xFFFF_FFFF_FFFF_FFF0
+}
