@@ -84,6 +84,10 @@ struct DiskBlockDevice: BlockDevice {
     if address >= KernelLayout.directMapBase, address - KernelLayout.directMapBase < 1 << 40 {
       return address - KernelLayout.directMapBase
     }
+    if address >= KernelLayout.deviceWindowBase, address - KernelLayout.deviceWindowBase < KernelLayout.deviceWindowSize
+    {
+      return IoMapping.physical(address)
+    }
     guard address < UserAddressSpace.end else { return nil }
     var level = 4  // the upper levels first: a missing table would fault the PTE's self-map load
     while level > 1 {

@@ -28,6 +28,7 @@ enum DiskSystem {
   /// traps if the host attached more disks than answer.
   static func start(_ frames: DiskFrames, database: KernelFrameDatabase) {
     var window = DeviceWindow(table: frames.windowTable)
+    IoMapping.table = frames.windowTable
     for device in UInt8(0)..<32 where disks.count < frames.count {
       guard PciConfiguration.read16(device, PCIConfig.vendorID) == Virtio.pciVendor else { continue }
       let id = PciConfiguration.read16(device, PCIConfig.deviceID)

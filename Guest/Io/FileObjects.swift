@@ -20,9 +20,11 @@ enum FileSystem {
 
   /// Before the guest exits: every handle closed (its valid data length zeroed out), the FAT and FSInfo written.
   static func shutdown() {
+    ControlAreas.flushAll()
     for slot in 0..<FileObjects.handles.count where FileObjects.handles[slot] != nil {
       _ = FileObjects.close(slot: slot)
     }
+    FileObjects.closeSectionFiles()
     guard let volume else { return }
     do throws(Status) { try volume.flush() } catch { kernelPanic("FileSystem.shutdown", "the volume would not flush") }
   }
@@ -37,6 +39,8 @@ struct FileControlBlock {
   var openCount = 0, readers = 0, writers = 0, deleters = 0
   var sharedRead = 0, sharedWrite = 0, sharedDelete = 0
   var deleteOnClose = false
+  /// The file's data section (its control area's slot): it keeps the file open after the last handle closes.
+  var dataSection: Int? = nil
 
   /// IoCheckShareAccess: whether an open with `access` and `share` fits the opens there are.
   func allows(_ access: FileAccessMask, _ share: FileShareAccess) -> Bool {
@@ -127,12 +131,30 @@ enum FileObjects {
   /// Closes the handle in `slot`; the last handle of a file cleans it up (valid
   /// data length zeroed out, deleted if asked at open) and writes the FAT.
   static func close(slot: Int) -> Status {
-    guard let entry = handles[slot], let volume = FileSystem.volume else { return .invalidHandle }
+    guard let entry = handles[slot], FileSystem.volume != nil else { return .invalidHandle }
     handles[slot] = nil
     blocks[entry.block]!.handles -= 1
     blocks[entry.block]!.count(entry.access, entry.share, -1)
-    guard blocks[entry.block]!.handles == 0, var block = blocks[entry.block] else { return .success }
-    blocks[entry.block] = nil
+    guard blocks[entry.block]!.handles == 0, blocks[entry.block]!.dataSection == nil else { return .success }
+    return closeBlock(entry.block)
+  }
+
+  /// At shutdown, after every handle closed: the files sections still hold close too.
+  static func closeSectionFiles() {
+    for index in 0..<blocks.count where blocks[index] != nil { _ = closeBlock(index) }
+  }
+
+  /// The file's data section went: with no handle left the file closes now.
+  static func releaseSection(block index: Int) {
+    blocks[index]!.dataSection = nil
+    if blocks[index]!.handles == 0 { _ = closeBlock(index) }
+  }
+
+  /// Closes FCB `index`, which no handle and no section uses any more: its
+  /// valid data length zeroed out, deleted if asked at open, the FAT written.
+  private static func closeBlock(_ index: Int) -> Status {
+    guard var block = blocks[index], let volume = FileSystem.volume else { return .invalidHandle }
+    blocks[index] = nil
     do throws(Status) {
       try volume.close(&block.file)
       if block.deleteOnClose, !block.file.isRoot { try volume.delete(block.file) }

@@ -50,7 +50,7 @@ struct DeviceWindow {
   mutating func map(physical: UInt64, length: UInt64, database: KernelFrameDatabase) -> UInt64? {
     let first = physical & ~0xFFF
     let pages = Int(((physical &+ length &+ 0xFFF) & ~0xFFF) &- first) >> 12
-    guard length > 0, pages <= Int(KernelLayout.deviceWindowSize >> 12) - usedPages else { return nil }
+    guard length > 0, pages <= IoMapping.firstSlot - usedPages else { return nil }  // the upper half is IoMapping's
     let flags =
       HardwarePTE.present | HardwarePTE.writable | HardwarePTE.cacheDisable | HardwarePTE.writeThrough
       | HardwarePTE.noExecute

@@ -39,7 +39,16 @@ func performScriptCall(_ code: UInt32, _ step: ScriptStepView) -> UInt64 {
     case .testChangeThenFail: return scriptChangeThenFail(index, mm)
     case .createFile, .openFile, .readFile, .writeFile, .queryInformationFile, .setInformationFile, .flushBuffersFile,
       .close:
+      if call == .close, SectionObjects.isSectionHandle(step.operand(1)) {
+        guard let slot = SectionObjects.slot(step.operand(1), process: index) else {
+          return answer(ScriptStatus.invalidHandle)
+        }
+        SectionObjects.close(slot: slot)
+        return answer(ScriptStatus.success)
+      }
       return scriptFileCall(call, step, index, mm)
+    case .createSection, .openSection, .mapViewOfSection, .unmapViewOfSection, .flushVirtualMemory:
+      return scriptSectionCall(call, step, index, mm)
     default: return scriptNtCall(call, step, index, mm)
     }
   }

@@ -164,6 +164,8 @@ enum MetadataPage {
   static let windows: UInt64 = 512
   static let processTable: UInt64 = 1024
   static let processSlots = 16
+  /// `ControlAreaTable.slots` records, to the page's end.
+  static let controlAreas: UInt64 = 2048
 }
 
 /// Writes the list heads' neighbours in the metadata page: the debug block,
@@ -197,5 +199,11 @@ private func writeDebugBlock(
   fields.storeBytes(of: processTable, toByteOffset: DebugBlock.processTablePhysical, as: UInt64.self)
   fields.storeBytes(of: UInt32(processSlots), toByteOffset: DebugBlock.processCount, as: UInt32.self)
   fields.storeBytes(of: UInt32(ProcessRecord.size), toByteOffset: DebugBlock.processRecordSize, as: UInt32.self)
+  let controlAreas = metadata + MetadataPage.controlAreas
+  fields.storeBytes(of: controlAreas, toByteOffset: DebugBlock.controlAreasPhysical, as: UInt64.self)
+  fields.storeBytes(of: UInt32(ControlAreaTable.slots), toByteOffset: DebugBlock.controlAreaSlots, as: UInt32.self)
+  fields.storeBytes(
+    of: UInt32(ControlAreaRecord.size), toByteOffset: DebugBlock.controlAreaRecordSize, as: UInt32.self)
+  ControlAreas.tablePhysical = controlAreas
   return block
 }

@@ -83,6 +83,7 @@ struct KernelPhysicalMemory: PhysicalMemoryAccess {
   }
   func zeroFrame(_ physical: UInt64) { PhysicalWindow.zeroFrame(physical) }
   func trap(_ function: StaticString, _ reason: StaticString) -> Never { kernelPanic(function, reason) }
+  func prototypePageRepurposed(pteAddress: UInt64) { ControlAreas.pageRepurposed(pteAddress: pteAddress) }
 }
 
 /// The guest's PFN database.

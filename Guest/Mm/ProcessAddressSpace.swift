@@ -13,6 +13,7 @@ import GuestArch
 struct ProcessAddressSpace: AddressSpaceBackend {
   /// No working set yet (the working-sets issue).
   var workingSet = NoWorkingSet()
+  var sections = GuestSections()
   let database: KernelFrameDatabase
   let owner: UInt16
 
@@ -38,6 +39,10 @@ struct ProcessAddressSpace: AddressSpaceBackend {
     let newFrame = value & HardwarePTE.present != 0 ? PageTableEntry(raw: value).physicalAddress >> 12 : nil
     if oldFrame != nil { arch_invlpg(virtualAddress) }
     // Same page, new rights (protect, a guard firing): the page keeps its one user.
+    // The hardware's record of a write must not be lost with its PTE (a section page's file copy is stale).
+    if let oldFrame, old & HardwarePTE.dirty != 0, oldFrame != newFrame || value & HardwarePTE.dirty == 0 {
+      database.noteDirty(oldFrame)
+    }
     if oldFrame != newFrame {
       if let newFrame { addUser(newFrame, pteAddress: slot, table: table, replacing: oldFrame == nil ? old : 0) }
       if let oldFrame { releaseUser(oldFrame, fate: fate) }

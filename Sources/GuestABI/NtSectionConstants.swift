@@ -37,3 +37,42 @@ public enum SectionLimits {
   /// The most ZeroBits NtMapViewOfSection takes as a count.
   public static let maximumZeroBits: UInt64 = 21
 }
+
+/// A section handle's ACCESS_MASK (SECTION_*, with the generic rights).
+public struct SectionAccessMask: OptionSet, Sendable, Hashable {
+  public var rawValue: UInt32
+  @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+  public static let query = Self(rawValue: 0x0001)  // SECTION_QUERY
+  public static let mapWrite = Self(rawValue: 0x0002)  // SECTION_MAP_WRITE
+  public static let mapRead = Self(rawValue: 0x0004)  // SECTION_MAP_READ
+  public static let mapExecute = Self(rawValue: 0x0008)  // SECTION_MAP_EXECUTE
+  public static let extendSize = Self(rawValue: 0x0010)  // SECTION_EXTEND_SIZE
+  public static let allAccess = Self(rawValue: 0xF_001F)  // SECTION_ALL_ACCESS
+  public static let genericRead = Self(rawValue: 0x8000_0000)
+  public static let genericWrite = Self(rawValue: 0x4000_0000)
+  public static let genericExecute = Self(rawValue: 0x2000_0000)
+  public static let genericAll = Self(rawValue: 0x1000_0000)
+
+  /// The mask with generic rights mapped to the section's (MmSectionObjectType's generic mapping).
+  @inlinable public var mapped: SectionAccessMask {
+    var mask = subtracting([.genericRead, .genericWrite, .genericExecute, .genericAll])
+    if contains(.genericRead) { mask.formUnion([.query, .mapRead, Self(rawValue: 0x2_0000)]) }
+    if contains(.genericWrite) { mask.formUnion([.mapWrite, Self(rawValue: 0x2_0000)]) }
+    if contains(.genericExecute) { mask.formUnion([.mapExecute, Self(rawValue: 0x2_0000)]) }
+    if contains(.genericAll) { mask.formUnion(.allAccess) }
+    return mask
+  }
+
+  /// What a view of protection `code` needs of its section handle: write
+  /// (write-copy needs only read), execute, and read for any access at all.
+  @inlinable public static func needed(forView code: UInt8) -> SectionAccessMask {
+    switch code & 7 {
+    case 0: return []
+    case 1, 5: return .mapRead  // PAGE_READONLY, PAGE_WRITECOPY
+    case 2: return .mapExecute  // PAGE_EXECUTE
+    case 3, 7: return [.mapRead, .mapExecute]  // PAGE_EXECUTE_READ, PAGE_EXECUTE_WRITECOPY
+    case 4: return [.mapRead, .mapWrite]  // PAGE_READWRITE
+    default: return [.mapRead, .mapWrite, .mapExecute]  // PAGE_EXECUTE_READWRITE
+    }
+  }
+}

@@ -150,6 +150,15 @@ public enum ScriptCall: UInt32, Sendable, CaseIterable {
   case setInformationFile = 15
   case flushBuffersFile = 16
   case close = 17
+  /// NT's section calls (`SectionHandles`). A call with more parameters than
+  /// a step record holds takes its last ones from the batch's strings area:
+  /// operand 7 is then a string operand (`ScriptABI.stringOperand`) over
+  /// UInt64s, as NT's system calls take arguments past the fourth from the stack.
+  case createSection = 18
+  case openSection = 19
+  case mapViewOfSection = 20
+  case unmapViewOfSection = 21
+  case flushVirtualMemory = 22
   /// Test only (`GuestCommandLine.scriptTestHooks`): reserves and commits
   /// 64 KiB anywhere in the process, then fails with STATUS_UNSUCCESSFUL, so
   /// the host can prove it notices a failing call that changed state.

@@ -11,6 +11,10 @@ public protocol AddressSpaceBackend {
   associatedtype WorkingSet: WorkingSetHook
   var workingSet: WorkingSet { get set }
 
+  /// The sections this address space's views map (`NoSections` when it maps none).
+  associatedtype Sections: SectionBackend = NoSections
+  var sections: Sections { get set }
+
   /// The PTE that maps the 4 KiB page at `virtualAddress`; 0 when no page table holds it.
   func readPTE(_ virtualAddress: UInt64) -> UInt64
 
@@ -30,4 +34,12 @@ public protocol AddressSpaceBackend {
   /// A zeroed physical page for `virtualAddress`'s demand-zero fault, as a PFN
   /// with no users yet; nil when no page is available.
   mutating func allocateZeroedPage(for virtualAddress: UInt64) -> UInt64?
+}
+
+extension AddressSpaceBackend where Sections == NoSections {
+  /// An address space without views has no sections to reach.
+  public var sections: NoSections {
+    get { NoSections() }
+    set {}
+  }
 }

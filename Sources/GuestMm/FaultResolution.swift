@@ -25,6 +25,8 @@ public enum FaultResolution: Equatable, Sendable {
   case accessViolation
   /// No page (or page table) was available; nothing changed, the fault may be retried.
   case noMemory
+  /// A view's page could not be read from its file; nothing changed.
+  case inPageError
   /// A path that later issues add (sections: prototype; paging: transition, page file).
   case notSupported(FaultPath)
 
@@ -35,6 +37,7 @@ public enum FaultResolution: Equatable, Sendable {
     case .guardPage: return .guardPageViolation
     case .accessViolation: return .accessViolation
     case .noMemory: return .noMemory
+    case .inPageError: return .inPageError
     case .notSupported: return .notSupported
     }
   }
@@ -51,7 +54,9 @@ extension VirtualMemory {
     let pte = backend.readPTE(va)
     switch SoftwarePTE(raw: pte) {
     case .valid(let raw): return validFault(va, raw, access, userMode: userMode)
-    case .prototype: return .notSupported(.prototype)
+    case .prototype:
+      guard let index = vads.index(containing: va >> 12), vads[index].type == .mapped else { return .accessViolation }
+      return viewFault(va, vads[index], access, old: pte)
     case .transition(_, let protection):
       return ProtectionRules.allows(protection, access) ? .notSupported(.transition) : .accessViolation
     case .pageFile(_, _, let protection):
@@ -63,6 +68,7 @@ extension VirtualMemory {
       guard let index = vads.index(containing: va >> 12), vads[index].isCommittedAtReservation else {
         return .accessViolation
       }
+      if vads[index].type == .mapped { return viewFault(va, vads[index], access, old: 0) }
       return demandZeroFault(va, vads[index].protection, access, pteWasZero: true)
     }
   }
@@ -84,6 +90,12 @@ extension VirtualMemory {
 
   /// `validFaultDecision`, with the guard's removal written.
   mutating func validFault(_ va: UInt64, _ pte: UInt64, _ access: MemoryAccess, userMode: Bool) -> FaultResolution {
+    if access == .write, pte & HardwarePTE.copyOnWrite != 0,
+      !ProtectionRules.hardwareAllows(pte, access, userMode: userMode),
+      ProtectionRules.allows(ProtectionRules.protection(ofValid: pte), .write)
+    {
+      return copyOnWrite(va, pte)
+    }
     let (decision, newPTE) = validFaultDecision(pte, access, userMode: userMode)
     guard let newPTE else { return decision }
     return replacePTE(va, pte, with: newPTE) ? decision : .noMemory

@@ -36,6 +36,8 @@ extension PageFrameDatabase {
   @discardableResult
   public func removeMapping(_ pfn: UInt64, fate: PageFate) -> Bool {
     let page = record(pfn)
+    // A section page's fate is its section's: transition, kept for the next view.
+    if page.frameFlags.contains(.prototype) { return removePrototypeMapping(pfn, page) }
     let shares = page.shareCount
     if shares == 0 { memory.trap("PageFrameDatabase.removeMapping", "share count below zero") }
     page.shareCount = shares - 1
@@ -73,6 +75,8 @@ extension PageFrameDatabase {
       memory.trap("PageFrameDatabase.repurposeStandby", "the page's PTE is not its transition PTE")
     }
     pte.storeBytes(of: page.originalPTE, as: UInt64.self)
+    if page.frameFlags.contains(.prototype) { memory.prototypePageRepurposed(pteAddress: page.pteAddress) }
+    page.flags = 0
     page.forgetMapping()
     page.originalPTE = 0
     return pfn

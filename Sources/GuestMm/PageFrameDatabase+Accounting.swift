@@ -40,8 +40,10 @@ extension PageFrameDatabase {
   /// One more valid PTE, at self-map address `pteAddress` in table `table`,
   /// maps `pfn`. Its first mapping also records `originalPTE`, the software
   /// PTE it replaced, which the PTE gets back if the page is ever repurposed.
+  /// A section page (`PageFrameFlags.prototype`) keeps naming its prototype PTE: only its share count grows.
   public func addMapping(_ pfn: UInt64, pteAddress: UInt64, table: UInt64, originalPTE: UInt64 = 0) {
     let page = record(pfn)
+    if page.frameFlags.contains(.prototype) { return addPrototypeMapping(page) }
     if page.shareCount == 0 { page.originalPTE = originalPTE }
     let shares = page.shareCount + 1
     page.shareCount = shares

@@ -152,6 +152,7 @@ extension PageFrameDatabase {
     guard let pfn else { return nil }
     let page = record(pfn)
     page.location = .activeAndValid
+    page.flags = 0
     page.shareCount = 0
     page.referenceCount = 1
     return pfn

@@ -10,6 +10,15 @@ public protocol PhysicalMemoryAccess {
   func bytes(at physical: UInt64) -> UnsafeMutableRawPointer
   func zeroFrame(_ physical: UInt64)
   func trap(_ function: StaticString, _ reason: StaticString) -> Never
+  /// A standby section page whose prototype PTE is at `pteAddress` was taken
+  /// for another use (its prototype PTE holds its original PTE again): its
+  /// section has one page fewer in memory.
+  func prototypePageRepurposed(pteAddress: UInt64)
+}
+
+extension PhysicalMemoryAccess {
+  /// Memory with no sections has no section page to hear of.
+  public func prototypePageRepurposed(pteAddress: UInt64) {}
 }
 
 /// A typed view of one PFN record (GuestABI `PageFrameRecord`): each field
@@ -48,6 +57,11 @@ public struct PageFrame {
   public var flags: UInt8 {
     get { bytes.load(fromByteOffset: PageFrameRecord.flags, as: UInt8.self) }
     nonmutating set { bytes.storeBytes(of: newValue, toByteOffset: PageFrameRecord.flags, as: UInt8.self) }
+  }
+  /// `flags`, typed.
+  public var frameFlags: PageFrameFlags {
+    get { PageFrameFlags(rawValue: flags) }
+    nonmutating set { flags = newValue.rawValue }
   }
   /// The self-map address of the PTE mapping the page; 0 when none.
   public var pteAddress: UInt64 {

@@ -12,7 +12,7 @@ public enum PrototypeFaultDecision: Equatable, Sendable {
   /// Read section pages [firstPage, firstPage + pageCount) from the file in one
   /// request; bytes from `validBytes` (counted from the first page) on are zero.
   case readFile(firstPage: UInt64, pageCount: UInt64, validBytes: UInt64)
-  /// A page-file-backed page never written: a zeroed page.
+  /// A page-file-backed page never touched: a zeroed page.
   case zeroPage
   /// The page is in the page file (the paging issue brings that path).
   case pageFileRead
@@ -29,37 +29,43 @@ public enum PrototypeFault {
 
   /// The decision for `access` at section page `page` through a view of
   /// protection `protection`. `prototype(n)` is the raw prototype PTE of
-  /// section page n; a zero prototype PTE of a file-backed section means
-  /// "still in the file", of a page-file-backed one "never touched".
+  /// section page n (SectionLayout's formats): valid, transition, demand zero
+  /// (a page-file-backed page never touched), a prototype-format PTE (a file
+  /// page still only in its file, NT's subsection PTE), or zero (a page of a
+  /// SEC_RESERVE section not committed: an access violation).
   public static func decide(
     page: UInt64, access: MemoryAccess, protection: UInt8, sectionPages: UInt64, fileBacked: Bool,
     validDataLength: UInt64, prototype: (UInt64) -> UInt64
   ) -> PrototypeFaultDecision {
     guard ProtectionRules.allows(protection, access) else { return .accessViolation }
     guard page < sectionPages else { return .beyondSection }
-    switch SoftwarePTE(raw: prototype(page)) {
+    let raw = prototype(page)
+    switch SoftwarePTE(raw: raw) {
     case .valid(let raw): return .shareValid(pfn: (raw & HardwarePTE.frameMask) >> 12)
     case .transition(let pfn, _): return .reclaim(pfn: pfn)
     case .pageFile: return .pageFileRead
     case .demandZero: return .zeroPage
-    case .zero:
-      guard fileBacked else { return .zeroPage }
-      return cluster(around: page, sectionPages: sectionPages, validDataLength: validDataLength, prototype: prototype)
-    case .prototype: return .accessViolation  // a prototype PTE never points at another
+    case .zero: return .accessViolation
+    case .prototype:
+      guard fileBacked else { return .accessViolation }
+      return cluster(
+        around: page, sectionPages: sectionPages, validDataLength: validDataLength, inFile: raw, prototype: prototype)
     }
   }
 
-  /// The run of still-in-the-file pages around `page` inside its aligned 64 KiB
-  /// block of the section, stopping at a page already in memory or in transition.
+  /// The run of still-in-the-file pages (prototype PTE `inFile`) around `page`
+  /// inside its aligned 64 KiB block of the section, stopping at a page
+  /// already in memory or in transition.
   static func cluster(
-    around page: UInt64, sectionPages: UInt64, validDataLength: UInt64, prototype: (UInt64) -> UInt64
+    around page: UInt64, sectionPages: UInt64, validDataLength: UInt64, inFile: UInt64,
+    prototype: (UInt64) -> UInt64
   ) -> PrototypeFaultDecision {
     let blockStart = page - page % clusterPages
     let blockEnd = min(blockStart + clusterPages, sectionPages)
     var first = page
-    while first > blockStart, prototype(first - 1) == 0 { first -= 1 }
+    while first > blockStart, prototype(first - 1) == inFile { first -= 1 }
     var end = page + 1
-    while end < blockEnd, prototype(end) == 0 { end += 1 }
+    while end < blockEnd, prototype(end) == inFile { end += 1 }
     let start = first << 12
     let valid = validDataLength > start ? min(validDataLength - start, (end - first) << 12) : 0
     return .readFile(firstPage: first, pageCount: end - first, validBytes: valid)

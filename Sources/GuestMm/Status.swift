@@ -92,6 +92,14 @@ public enum Status: UInt32, Sendable, Error {
   case mappedFileSizeZero = 0xC000_011E
   case invalidParameter8 = 0xC000_00F6
   case invalidParameter9 = 0xC000_00F7
+  /// NtUnmapViewOfSection: the address is in no view.
+  case notMappedView = 0xC000_0019
+  /// A page could not be read in from its file (a fault on a view, reported to the faulting access).
+  case inPageError = 0xC000_0006
+  /// The file's size may not drop below a part that a user view maps.
+  case userMappedFile = 0xC000_0243
+  /// NtExtendSection: the section is not a data section that may grow.
+  case sectionNotExtended = 0xC000_0087
 
   public var isSuccess: Bool { rawValue & 0x8000_0000 == 0 }
 }

@@ -10,13 +10,13 @@ extension VirtualMemory {
   /// backend frees a page whose last valid PTE goes); pages that were not
   /// committed are fine, as on NT. Returns the range.
   /// invalidParameter: base past the user half, wrap; memoryNotAllocated: base
-  /// in no VAD; unableToFreeVm: the range runs past its VAD; notSupported: a
+  /// in no VAD; unableToFreeVm: the range runs past its VAD; unableToDeleteSection: a
   /// mapped view; noMemory: page tables ran out (VADs committed at
   /// reservation need a decommitted marker in each PTE; rolled back).
   public mutating func decommit(base: UInt64, size: UInt64) -> (status: Status, base: UInt64, size: UInt64) {
     let found = freeRange(base: base, size: size)
     guard found.status == .success else { return (found.status, 0, 0) }
-    guard vads[found.index].type == .private else { return (.notSupported, 0, 0) }
+    guard vads[found.index].type == .private else { return (.unableToDeleteSection, 0, 0) }
     guard apply(.decommit, to: found.range, vadIndex: found.index) else { return (.noMemory, 0, 0) }
     return (.success, found.range.baseAddress, found.range.byteCount)
   }
@@ -26,7 +26,7 @@ extension VirtualMemory {
   /// shrinks, splits in two or goes, as NT allows. Its pages are decommitted
   /// first. invalidParameter: base past the user half, wrap; memoryNotAllocated:
   /// base in no VAD; freeVmNotAtBase: size 0 and base not a VAD's start;
-  /// unableToFreeVm: past the VAD's end; notSupported: a mapped view; noMemory:
+  /// unableToFreeVm: past the VAD's end; unableToDeleteSection: a mapped view; noMemory:
   /// a split with the table full.
   public mutating func release(base: UInt64, size: UInt64) -> (status: Status, base: UInt64, size: UInt64) {
     let found = freeRange(base: base, size: size)
@@ -34,7 +34,7 @@ extension VirtualMemory {
     let vad = vads[found.index]
     let range = found.range
     if size == 0, range.first != vad.startPage { return (.freeVmNotAtBase, 0, 0) }
-    guard vad.type == .private else { return (.notSupported, 0, 0) }
+    guard vad.type == .private else { return (.unableToDeleteSection, 0, 0) }
     let split = range.first > vad.startPage && range.last < vad.endPage
     if split, vads.count == vads.capacity { return (.noMemory, 0, 0) }
     let rightCommitted = split ? committedPages(in: PageRange(first: range.last + 1, last: vad.endPage), of: vad) : 0

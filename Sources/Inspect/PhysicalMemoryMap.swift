@@ -55,7 +55,7 @@ public struct PhysicalMemoryMap {
       case .pageTable?: self = .pageTable
       case .kernelImage?: self = .kernelImage
       case .pfnDatabase?: self = .pfnDatabase
-      case .loaderReserved?, .windowBacking?: self = .reserved
+      case .loaderReserved?, .windowBacking?, .segment?: self = .reserved
       case .general?, nil:
         switch PageLocation(rawValue: location) {
         case .zeroed?: self = .zeroed

@@ -29,6 +29,16 @@ public enum ParameterKind: Sendable, Equatable {
   case createOptions
   /// FileStandardInformation, FileEndOfFileInformation, or a number.
   case fileInformationClass
+  /// A section: a name an earlier NtCreateSection or NtOpenSection gave with "as", or a raw handle value.
+  case sectionHandle
+  /// A section's name ("\\BaseNamedObjects\\shared"), or null for none.
+  case sectionName
+  /// SECTION_* access rights or GENERIC_* joined by "|", or numbers.
+  case sectionAccess
+  /// SEC_* attributes joined by "|", or numbers.
+  case sectionAttributes
+  /// ViewShare, ViewUnmap, or a number.
+  case inheritDisposition
 }
 
 /// How an out-parameter's value reads in a report.
@@ -60,6 +70,8 @@ public struct CallSpec: Sendable, Equatable {
     switch call {
     // A non-cached write that fails half-way (the disk is full after some clusters) keeps what it wrote, as NT's does.
     case .touch, .writePattern, .checkPattern, .checkpoint, .writeFile: false
+    // A flush that fails half-way has written the pages before the failure.
+    case .flushVirtualMemory: false
     default: true
     }
   }
@@ -111,7 +123,7 @@ extension CallSpec {
         inputs: [("ProcessHandle", .handle), ("Address", .number), ("Size", .number), ("Seed", .number)],
         outputs: [("FirstMismatch", .number)]),
       CallSpec(name: "Checkpoint", call: .checkpoint, inputs: [], outputs: []),
-    ] + fileCalls
+    ] + fileCalls + sectionCalls
 
   /// NT's file calls on the guest's FAT volume (non-cached: sector-aligned
   /// offsets, lengths and buffers). ProcessHandle names the calling process,
@@ -162,6 +174,37 @@ extension CallSpec {
       inputs: [("ProcessHandle", .handle), ("FileHandle", .fileHandle)], outputs: []),
     CallSpec(
       name: "NtClose", call: .close, inputs: [("ProcessHandle", .handle), ("Handle", .fileHandle)], outputs: []),
+  ]
+
+  /// NT's section calls. NtClose closes a section handle too. A view's
+  /// SectionHandle must be one the mapping process holds: two processes share a
+  /// section by opening the same file, or a named section with NtOpenSection.
+  public static let sectionCalls: [CallSpec] = [
+    CallSpec(
+      name: "NtCreateSection", call: .createSection,
+      inputs: [
+        ("ProcessHandle", .handle), ("DesiredAccess", .sectionAccess), ("ObjectName", .sectionName),
+        ("MaximumSize", .number), ("SectionPageProtection", .protection),
+        ("AllocationAttributes", .sectionAttributes), ("FileHandle", .fileHandle),
+      ], outputs: [("SectionHandle", .handle)]),
+    CallSpec(
+      name: "NtOpenSection", call: .openSection,
+      inputs: [("ProcessHandle", .handle), ("DesiredAccess", .sectionAccess), ("ObjectName", .objectName)],
+      outputs: [("SectionHandle", .handle)]),
+    CallSpec(
+      name: "NtMapViewOfSection", call: .mapViewOfSection,
+      inputs: [
+        ("ProcessHandle", .handle), ("SectionHandle", .sectionHandle), ("BaseAddress", .number),
+        ("ZeroBits", .number), ("CommitSize", .number), ("SectionOffset", .number), ("ViewSize", .number),
+        ("InheritDisposition", .inheritDisposition), ("AllocationType", .memoryFlags), ("Win32Protect", .protection),
+      ], outputs: [("BaseAddress", .number), ("ViewSize", .number)]),
+    CallSpec(
+      name: "NtUnmapViewOfSection", call: .unmapViewOfSection,
+      inputs: [("ProcessHandle", .handle), ("BaseAddress", .number)], outputs: []),
+    CallSpec(
+      name: "NtFlushVirtualMemory", call: .flushVirtualMemory,
+      inputs: [("ProcessHandle", .handle), ("BaseAddress", .number), ("RegionSize", .number)],
+      outputs: [("BaseAddress", .number), ("RegionSize", .number)]),
   ]
 
   /// Calls for mmlab's own tests, read only with `--test-hooks` (and served

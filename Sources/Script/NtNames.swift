@@ -67,6 +67,11 @@ public enum NtNames {
       ("STATUS_CANNOT_DELETE", 0xC000_0121), ("STATUS_UNRECOGNIZED_VOLUME", 0xC000_014F),
       ("STATUS_IO_DEVICE_ERROR", 0xC000_0185), ("STATUS_NO_SUCH_DEVICE", 0xC000_000E),
       ("STATUS_NO_MORE_FILES", 0x8000_0006), ("STATUS_MEDIA_WRITE_PROTECTED", 0xC000_00A2),
+      // The section calls'.
+      ("STATUS_IN_PAGE_ERROR", 0xC000_0006), ("STATUS_UNABLE_TO_DELETE_SECTION", 0xC000_001B),
+      ("STATUS_SECTION_TOO_BIG", 0xC000_0040), ("STATUS_SECTION_NOT_EXTENDED", 0xC000_0087),
+      ("STATUS_MAPPED_FILE_SIZE_ZERO", 0xC000_011E), ("STATUS_MAPPED_ALIGNMENT", 0xC000_0220),
+      ("STATUS_USER_MAPPED_FILE", 0xC000_0243),
     ]
     + (1...12).map { ("STATUS_INVALID_PARAMETER_\($0)", 0xC000_00EE + UInt32($0)) }
 
@@ -109,6 +114,30 @@ public enum NtNames {
   public static let fileInformationClasses: [(name: String, value: UInt32)] = [
     ("FileStandardInformation", FileInformationClass.standard.rawValue),
     ("FileEndOfFileInformation", FileInformationClass.endOfFile.rawValue),
+  ]
+  /// Section access rights (SECTION_*), with the generic ones.
+  public static let sectionAccess: [(name: String, value: UInt32)] = [
+    ("SECTION_QUERY", SectionAccessMask.query.rawValue), ("SECTION_MAP_WRITE", SectionAccessMask.mapWrite.rawValue),
+    ("SECTION_MAP_READ", SectionAccessMask.mapRead.rawValue),
+    ("SECTION_MAP_EXECUTE", SectionAccessMask.mapExecute.rawValue),
+    ("SECTION_EXTEND_SIZE", SectionAccessMask.extendSize.rawValue),
+    ("SECTION_ALL_ACCESS", SectionAccessMask.allAccess.rawValue),
+    ("GENERIC_READ", SectionAccessMask.genericRead.rawValue),
+    ("GENERIC_WRITE", SectionAccessMask.genericWrite.rawValue),
+    ("GENERIC_EXECUTE", SectionAccessMask.genericExecute.rawValue),
+    ("GENERIC_ALL", SectionAccessMask.genericAll.rawValue),
+  ]
+  /// NtCreateSection's AllocationAttributes (SEC_*).
+  public static let sectionAttributes: [(name: String, value: UInt32)] = [
+    ("SEC_BASED", SectionAttributes.based.rawValue), ("SEC_NO_CHANGE", SectionAttributes.noChange.rawValue),
+    ("SEC_FILE", SectionAttributes.file.rawValue), ("SEC_IMAGE", SectionAttributes.image.rawValue),
+    ("SEC_PROTECTED_IMAGE", SectionAttributes.protectedImage.rawValue),
+    ("SEC_RESERVE", SectionAttributes.reserve.rawValue), ("SEC_COMMIT", SectionAttributes.commit.rawValue),
+    ("SEC_NOCACHE", SectionAttributes.noCache.rawValue), ("SEC_WRITECOMBINE", SectionAttributes.writeCombine.rawValue),
+    ("SEC_LARGE_PAGES", SectionAttributes.largePages.rawValue),
+  ]
+  public static let inheritDispositions: [(name: String, value: UInt32)] = [
+    ("ViewShare", SectionInherit.viewShare.rawValue), ("ViewUnmap", SectionInherit.viewUnmap.rawValue),
   ]
   /// IO_STATUS_BLOCK.Information of a create.
   public static let createResults: [(name: String, value: UInt32)] = [

@@ -26,8 +26,18 @@ extension ScriptStep {
     return flags
   }
 
-  /// Bytes of the batch's strings area the step's text operands take.
-  public var textBytes: Int { operands.reduce(0) { $0 + $1.textBytes } }
+  /// Bytes of the batch's strings area the step's text operands take, and
+  /// the operands past the record's (`recordOperands`), 8 bytes each.
+  public var textBytes: Int {
+    operands.reduce(0) { $0 + $1.textBytes } + 8 * max(0, operands.count - Self.recordOperands(spec))
+  }
+
+  /// Operands `spec`'s step record holds itself: all of them up to
+  /// `ScriptABI.operandCount`; past that one fewer, the last record operand
+  /// naming the rest in the strings area (`ScriptCall.createSection`'s note).
+  public static func recordOperands(_ spec: CallSpec) -> Int {
+    spec.inputs.count <= ScriptABI.operandCount ? spec.inputs.count : ScriptABI.operandCount - 1
+  }
 
   /// Writes the step record (`ScriptStepRecord`) at `record`, its text operands
   /// into `strings` (the batch's strings area) from `stringsUsed` on.
@@ -39,7 +49,8 @@ extension ScriptStep {
     record.storeBytes(of: spec.call.rawValue, toByteOffset: ScriptStepRecord.call, as: UInt32.self)
     record.storeBytes(of: stops(policy).rawValue, toByteOffset: ScriptStepRecord.flags, as: UInt32.self)
     record.storeBytes(of: UInt32(truncatingIfNeeded: index), toByteOffset: ScriptStepRecord.index, as: UInt32.self)
-    for (n, operand) in operands.enumerated() {
+    let inRecord = Self.recordOperands(spec)
+    for (n, operand) in operands.enumerated() where n < inRecord {
       let (value, slot): (UInt64, Int) =
         switch operand {
         case .immediate(let value): (value, 0)
@@ -49,6 +60,14 @@ extension ScriptStep {
       record.storeBytes(of: value, toByteOffset: ScriptStepRecord.operands + 8 * n, as: UInt64.self)
       record.storeBytes(of: UInt8(slot), toByteOffset: ScriptStepRecord.operandSlots + n, as: UInt8.self)
     }
+    if operands.count > inRecord {
+      let spilled = operands[inRecord...].map { operand -> UInt64 in
+        guard case .immediate(let value) = operand else { preconditionFailure("a spilled operand is a value") }
+        return value
+      }
+      let operand = Self.place(spilled, strings, &stringsUsed)
+      record.storeBytes(of: operand, toByteOffset: ScriptStepRecord.operands + 8 * inRecord, as: UInt64.self)
+    }
     for save in saves {
       record.storeBytes(of: UInt8(save.slot), toByteOffset: ScriptStepRecord.saveSlots + save.output, as: UInt8.self)
     }
@@ -56,7 +75,16 @@ extension ScriptStep {
 
   /// Copies `text` into the strings area; its operand (`ScriptABI.stringOperand`).
   static func place(_ text: String, _ strings: UnsafeMutableRawPointer?, _ used: inout Int) -> UInt64 {
-    let bytes = Array(text.utf8)
+    place(bytes: Array(text.utf8), strings, &used)
+  }
+
+  /// Copies `values` (little-endian UInt64s) into the strings area; their operand.
+  static func place(_ values: [UInt64], _ strings: UnsafeMutableRawPointer?, _ used: inout Int) -> UInt64 {
+    place(
+      bytes: values.flatMap { value in (0..<8).map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) } }, strings, &used)
+  }
+
+  static func place(bytes: [UInt8], _ strings: UnsafeMutableRawPointer?, _ used: inout Int) -> UInt64 {
     precondition(used + bytes.count <= ScriptABI.stringsCapacity, "the batch's strings were not bounded")
     if let strings { (strings + used).copyMemory(from: bytes, byteCount: bytes.count) }
     defer { used += bytes.count }

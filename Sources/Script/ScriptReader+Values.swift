@@ -33,15 +33,27 @@ extension ScriptReader {
     case .fileInformationClass:
       return .immediate(
         UInt64(try flags(node, NtNames.fileInformationClasses, what: "file information class", path: path)))
+    case .sectionHandle: return try fileHandle(node, path: path, what: "section")
+    case .sectionName:
+      if case .null = node { return .immediate(0) }
+      return try objectName(node, path: path)
+    case .sectionAccess:
+      return .immediate(UInt64(try flags(node, NtNames.sectionAccess, what: "section access right", path: path)))
+    case .sectionAttributes:
+      return .immediate(UInt64(try flags(node, NtNames.sectionAttributes, what: "section attribute", path: path)))
+    case .inheritDisposition:
+      return .immediate(
+        UInt64(try flags(node, NtNames.inheritDispositions, what: "inherit disposition", path: path)))
     }
   }
 
-  /// FileHandle: a name an earlier NtCreateFile or NtOpenFile gave with "as", or a raw number.
-  func fileHandle(_ node: JSONNode, path: String) throws(ScriptError) -> Operand {
+  /// FileHandle (or SectionHandle, NtClose's Handle): a name an earlier create
+  /// or open gave with "as", or a raw number.
+  func fileHandle(_ node: JSONNode, path: String, what: String = "file") throws(ScriptError) -> Operand {
     if case .string(let name) = node, Self.isIdentifier(name) {
       guard files.contains(name), let slot = slots[name] else {
-        throw ScriptError(
-          path, "unknown file \"\(name)\" (no earlier NtCreateFile or NtOpenFile has \"as\": \"\(name)\")")
+        let calls = what == "section" ? "NtCreateSection or NtOpenSection" : "NtCreateFile or NtOpenFile"
+        throw ScriptError(path, "unknown \(what) \"\(name)\" (no earlier \(calls) has \"as\": \"\(name)\")")
       }
       return .alias(name: name, slot: slot, offset: 0)
     }

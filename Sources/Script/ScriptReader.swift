@@ -74,8 +74,12 @@ struct ScriptReader {
     let fields = try object(
       node, path, keys: keys, required: Set(spec.inputs.map(\.name)).union(own), owner: spec.name)
     var operands: [Operand] = []
-    for input in spec.inputs {
-      operands.append(try operand(fields[input.name]!, kind: input.kind, path: "\(path).\(input.name)"))
+    for (n, input) in spec.inputs.enumerated() {
+      let value = try operand(fields[input.name]!, kind: input.kind, path: "\(path).\(input.name)")
+      if n >= ScriptStep.recordOperands(spec), case .alias = value {
+        throw ScriptError("\(path).\(input.name)", "must be a value, not an alias (it travels in the batch's data)")
+      }
+      operands.append(value)
     }
     let expect = try fields["expect"].map { value throws(ScriptError) in try statuses(value, "\(path).expect") }
     var step = ScriptStep(index: index, spec: spec, operands: operands, expect: expect, saves: [])
@@ -101,7 +105,9 @@ struct ScriptReader {
   }
 
   /// Whether the call may name the file it opens with "as" (optional: a create meant to fail has no handle).
-  static func namesFile(_ spec: CallSpec) -> Bool { spec.call == .createFile || spec.call == .openFile }
+  static func namesFile(_ spec: CallSpec) -> Bool {
+    [.createFile, .openFile, .createSection, .openSection].contains(spec.call)
+  }
 
   /// NtCreateFile's or NtOpenFile's "as": the name later steps pass as FileHandle. A
   /// name may be reused once its file is closed, so a later open may take it again.

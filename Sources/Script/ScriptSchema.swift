@@ -55,6 +55,12 @@ public enum ScriptSchema {
     case .createOptions: return flagSchema(NtNames.createOptions)
     case .fileInformationClass:
       return ["oneOf": [["enum": NtNames.fileInformationClasses.map(\.name)], ["$ref": "#/$defs/number"]]]
+    case .sectionHandle: return parameter(.fileHandle)
+    case .sectionName: return ["oneOf": [["type": "null"], parameter(.objectName)]]
+    case .sectionAccess: return flagSchema(NtNames.sectionAccess)
+    case .sectionAttributes: return flagSchema(NtNames.sectionAttributes)
+    case .inheritDisposition:
+      return ["oneOf": [["enum": NtNames.inheritDispositions.map(\.name)], ["$ref": "#/$defs/number"]]]
     }
   }
 

@@ -120,8 +120,11 @@ private func committed(_ codes: [UInt8]) -> Harness {
 
   @Test func laterPathsAreNotSupportedYet() {
     let harness = committed([readWrite, readWrite, readWrite, readWrite])
+    // A prototype PTE belongs in a view only: in private memory it is an access violation.
+    let stray = SoftwarePTE.prototype(address: 0xFFFF_8000_1234_0000, protection: readWrite, viaVAD: false)
+    _ = harness.vm.backend.writePTE(0x5000_0000, stray.raw, fate: .free)
+    #expect(harness.vm.resolveFault(0x5000_0000, access: .read, userMode: true) == .accessViolation)
     let planted: [(UInt64, SoftwarePTE, FaultPath)] = [
-      (0x5000_0000, .prototype(address: 0xFFFF_8000_1234_0000, protection: readWrite, viaVAD: false), .prototype),
       (0x5000_1000, .transition(pfn: 0x99, protection: readWrite), .transition),
       (0x5000_2000, .pageFile(file: 1, offset: 7, protection: readWrite), .pageFile),
     ]

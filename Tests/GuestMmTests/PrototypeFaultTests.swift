@@ -5,7 +5,11 @@ import Testing
 
 @Suite("Faults on section views, decided from the prototype PTE")
 struct PrototypeFaultTests {
-  /// A section of `pages` pages whose prototype PTEs are `entries` (index: raw PTE), the rest zero.
+  /// The subsection PTE of a file page still in its file.
+  static let inFile = SoftwarePTE.prototype(address: 0xFFFF_8800_0001_0800, protection: 4, viaVAD: false).raw
+
+  /// A section of `pages` pages whose prototype PTEs are `entries` (index: raw
+  /// PTE), the rest still in the file (file backed) or demand zero.
   func decide(
     _ page: UInt64, pages: UInt64 = 40, fileBacked: Bool = true, validDataLength: UInt64 = 40 << 12,
     access: MemoryAccess = .read, protection: UInt8 = PageProtection.readWrite, _ entries: [UInt64: UInt64] = [:]
@@ -13,7 +17,7 @@ struct PrototypeFaultTests {
     PrototypeFault.decide(
       page: page, access: access, protection: protection, sectionPages: pages, fileBacked: fileBacked,
       validDataLength: validDataLength
-    ) { entries[$0] ?? 0 }
+    ) { entries[$0] ?? (fileBacked ? Self.inFile : SoftwarePTE.demandZero(protection: 4).raw) }
   }
 
   @Test("a valid prototype maps the same PFN; a transition one is reclaimed without I/O")
@@ -41,14 +45,20 @@ struct PrototypeFaultTests {
     #expect(decide(20, validDataLength: 5000) == .readFile(firstPage: 16, pageCount: 16, validBytes: 0))
   }
 
-  @Test("page-file-backed pages never written are zero; protections and the section's end are enforced")
+  @Test("page-file-backed pages never touched are zero; protections and the section's end are enforced")
   func otherPaths() {
     #expect(decide(5, fileBacked: false) == .zeroPage)
-    #expect(decide(5, fileBacked: false, [5: SoftwarePTE.demandZero(protection: 4).raw]) == .zeroPage)
+    #expect(decide(5, fileBacked: false, [5: 0]) == .accessViolation, "a SEC_RESERVE page not committed")
+    #expect(decide(5, [5: 0]) == .accessViolation)
     #expect(decide(5, access: .write, protection: PageProtection.readOnly) == .accessViolation)
     #expect(decide(5, access: .execute, protection: PageProtection.readWrite) == .accessViolation)
     #expect(decide(40) == .beyondSection)
-    let nested = SoftwarePTE.prototype(address: 0xFFFF_8000_0000_1000, protection: 4, viaVAD: false).raw
-    #expect(decide(5, [5: nested]) == .accessViolation)
+    #expect(decide(5, fileBacked: false, [5: Self.inFile]) == .accessViolation, "no file behind a page-file section")
+  }
+
+  @Test("the cluster stops at a page that is neither in the file nor in memory (not committed)")
+  func clusterStopsAtOtherFormats() {
+    let zero = SoftwarePTE.demandZero(protection: 4).raw
+    #expect(decide(5, [3: zero, 8: 0]) == .readFile(firstPage: 4, pageCount: 4, validBytes: 4 << 12))
   }
 }
