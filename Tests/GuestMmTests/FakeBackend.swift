@@ -8,6 +8,8 @@ import Testing
 struct FakeBackend: AddressSpaceBackend {
   /// What VirtualMemory told the working set: the frame of every page it made valid and has not taken away.
   var workingSet = RecordingWorkingSet()
+  /// The sections views map (shared by every copy of the backend, as the guest's table is).
+  var sections = FakeSections()
   /// Nonzero PTEs by virtual page number.
   var ptes: [UInt64: UInt64] = [:]
   /// Live entries per page table (virtual page >> 9).
@@ -71,7 +73,8 @@ struct FakeBackend: AddressSpaceBackend {
   private mutating func dropUser(_ frame: UInt64, fate: PageFate) {
     let left = users[frame, default: 0] - 1
     users[frame] = left > 0 ? left : nil
-    guard left == 0 else { return }
+    // A section's page (or a copy it made) is the section's to account, not this address space's.
+    guard left == 0, !sections.store.frames.contains(frame) else { return }
     if fate == .free { freedPages += 1 } else { keptPages[frame] = fate }
   }
 
@@ -85,7 +88,8 @@ struct FakeBackend: AddressSpaceBackend {
   func accountingProblems() -> [String] {
     var problems: [String] = []
     if !pending.isEmpty { problems.append("pages allocated but never mapped: \(pending.sorted())") }
-    let accounted = users.count + tables.count + freedPages + freedTables + pending.count + keptPages.count
+    let ownUsers = users.keys.filter { !sections.store.frames.contains($0) }.count
+    let accounted = ownUsers + tables.count + freedPages + freedTables + pending.count + keptPages.count
     if allocated != accounted {
       problems.append(
         "allocated \(allocated) != mapped \(users.count) + tables \(tables.count) + freed \(freedPages + freedTables)")
@@ -93,7 +97,9 @@ struct FakeBackend: AddressSpaceBackend {
     var live: [UInt64: Int] = [:]
     for page in ptes.keys { live[page >> 9, default: 0] += 1 }
     if live != tables { problems.append("table entry counts \(tables) != live entries \(live)") }
-    for (frame, count) in users where count != 1 { problems.append("frame \(frame) has \(count) users") }
+    for (frame, count) in users where count != 1 && !sections.store.frames.contains(frame) {
+      problems.append("frame \(frame) has \(count) users")
+    }
     return problems
   }
 }

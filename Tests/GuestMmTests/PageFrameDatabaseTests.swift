@@ -19,6 +19,9 @@ final class BufferMemory: PhysicalMemoryAccess {
   }
   func zeroFrame(_ physical: UInt64) { bytes(at: physical).initializeMemory(as: UInt8.self, repeating: 0, count: 4096) }
   func trap(_ function: StaticString, _ reason: StaticString) -> Never { fatalError("\(function): \(reason)") }
+  /// The prototype PTE addresses of repurposed section pages, in order.
+  var repurposed: [UInt64] = []
+  func prototypePageRepurposed(pteAddress: UInt64) { repurposed.append(pteAddress) }
 }
 
 /// A database of `pages` records over its own buffer, every page on no list;
