@@ -6,6 +6,8 @@ import GuestArch
 struct DiskFrames {
   static let maximumDisks = 8
   let windowTable: UInt64
+  /// The page table of Cc's views in system space (`SystemCacheLayout`).
+  let systemCacheTable: UInt64
   let queuePages: UInt64
   let count: Int
 }
@@ -15,9 +17,10 @@ struct DiskFrames {
 func allocateDiskFrames(count: Int, frames: inout BootFrameAllocator, space: KernelAddressSpace) -> DiskFrames? {
   guard count > 0, count <= DiskFrames.maximumDisks,
     let table = space.tableFor(KernelLayout.deviceWindowBase, level: 1, frames: &frames),
+    let cache = space.tableFor(SystemCacheLayout.base, level: 1, frames: &frames),
     let queues = frames.allocateContiguous(count * VirtioQueuePages.pageCount)
   else { return nil }
-  return DiskFrames(windowTable: table, queuePages: queues, count: count)
+  return DiskFrames(windowTable: table, systemCacheTable: cache, queuePages: queues, count: count)
 }
 
 /// The guest's disks, in PCI device order.
@@ -29,6 +32,7 @@ enum DiskSystem {
   static func start(_ frames: DiskFrames, database: KernelFrameDatabase) {
     var window = DeviceWindow(table: frames.windowTable)
     IoMapping.table = frames.windowTable
+    SystemCache.table = frames.systemCacheTable
     for device in UInt8(0)..<32 where disks.count < frames.count {
       guard PciConfiguration.read16(device, PCIConfig.vendorID) == Virtio.pciVendor else { continue }
       let id = PciConfiguration.read16(device, PCIConfig.deviceID)

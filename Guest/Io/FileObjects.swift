@@ -41,6 +41,8 @@ struct FileControlBlock {
   var deleteOnClose = false
   /// The file's data section (its control area's slot): it keeps the file open after the last handle closes.
   var dataSection: Int? = nil
+  /// Cc caches the file (its shared cache map): Cc holds a section reference on `dataSection`.
+  var cacheMap = false
 
   /// IoCheckShareAccess: whether an open with `access` and `share` fits the opens there are.
   func allows(_ access: FileAccessMask, _ share: FileShareAccess) -> Bool {
@@ -81,6 +83,8 @@ struct FileHandleEntry {
   var block: Int
   var access: FileAccessMask
   var share: FileShareAccess
+  /// Reads and writes go through Cc (the file was opened without FILE_NO_INTERMEDIATE_BUFFERING).
+  var cached: Bool
 }
 
 /// The guest's open files and their handles (`FileObjectNames.firstHandle`, multiples of four).
@@ -108,14 +112,15 @@ enum FileObjects {
   }
 
   /// A new handle on `file` (its block shared if open); the handle value.
-  static func open(_ file: FatFile, process: Int, access: FileAccessMask, share: FileShareAccess, deleteOnClose: Bool)
-    -> UInt64
-  {
+  static func open(
+    _ file: FatFile, process: Int, access: FileAccessMask, share: FileShareAccess, deleteOnClose: Bool, cached: Bool
+  ) -> UInt64 {
     let index = block(for: file) ?? insert(FileControlBlock(file: file), into: &blocks)
     blocks[index]!.handles += 1
     blocks[index]!.count(access, share, 1)
     if deleteOnClose { blocks[index]!.deleteOnClose = true }
-    let slot = insert(FileHandleEntry(process: process, block: index, access: access, share: share), into: &handles)
+    let entry = FileHandleEntry(process: process, block: index, access: access, share: share, cached: cached)
+    let slot = insert(entry, into: &handles)
     return FileObjectNames.firstHandle + UInt64(slot) * 4
   }
 
@@ -135,7 +140,9 @@ enum FileObjects {
     handles[slot] = nil
     blocks[entry.block]!.handles -= 1
     blocks[entry.block]!.count(entry.access, entry.share, -1)
-    guard blocks[entry.block]!.handles == 0, blocks[entry.block]!.dataSection == nil else { return .success }
+    guard blocks[entry.block]!.handles == 0 else { return .success }
+    CacheManager.uninitialize(entry.block)  // may close the file with its section
+    guard blocks[entry.block] != nil, blocks[entry.block]!.dataSection == nil else { return .success }
     return closeBlock(entry.block)
   }
 

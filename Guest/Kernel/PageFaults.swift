@@ -7,6 +7,13 @@ import GuestArch
 /// kernel-mode fault on a bad address, which the caller reports as a bugcheck.
 func handlePageFault(_ frame: UnsafeMutablePointer<TrapFrame>, address: UInt64, _ mm: MemoryManager) -> Bool {
   let userMode = frame.pointee.cs & 3 == 3
+  // Cc's views in system space: the kernel's copies touch their pages first,
+  // but a fault there is resolved the same way (a failure is a bugcheck).
+  if !userMode, SystemCacheLayout.slot(of: address) != nil {
+    let access = faultAccess(errorCode: frame.pointee.errorCode)
+    if case .resolved = SystemCache.resolve(address, access: access) { return true }
+    return false
+  }
   guard let index = mm.currentProcess, address < UserAddressSpace.end else {
     if userMode {
       endUserRun(frame, .accessViolation, address: address)

@@ -49,6 +49,7 @@ func performScriptCall(_ code: UInt32, _ step: ScriptStepView) -> UInt64 {
       return scriptFileCall(call, step, index, mm)
     case .createSection, .openSection, .mapViewOfSection, .unmapViewOfSection, .flushVirtualMemory:
       return scriptSectionCall(call, step, index, mm)
+    case .ccFlushCache, .ccPurgeCacheSection: return scriptCacheCall(call, step, index)
     default: return scriptNtCall(call, step, index, mm)
     }
   }

@@ -71,7 +71,8 @@ private func ntCreateFile(
   case .success(let opened): (file, information) = opened
   }
   let handle = FileObjects.open(
-    file, process: index, access: access, share: shareAccess, deleteOnClose: create.contains(.deleteOnClose))
+    file, process: index, access: access, share: shareAccess, deleteOnClose: create.contains(.deleteOnClose),
+    cached: !create.contains(.noIntermediateBuffering))
   step.output(0, handle)
   step.output(1, information.rawValue)
   return answer(Status.success.rawValue, outputs: 2)

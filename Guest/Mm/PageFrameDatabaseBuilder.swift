@@ -164,8 +164,9 @@ enum MetadataPage {
   static let windows: UInt64 = 512
   static let processTable: UInt64 = 1024
   static let processSlots = 16
-  /// `ControlAreaTable.slots` records, to the page's end.
+  /// `ControlAreaTable.slots` records, then Cc's view records to the page's end.
   static let controlAreas: UInt64 = 2048
+  static let cacheViews: UInt64 = controlAreas + UInt64(ControlAreaTable.slots * ControlAreaRecord.size)
 }
 
 /// Writes the list heads' neighbours in the metadata page: the debug block,
@@ -205,5 +206,10 @@ private func writeDebugBlock(
   fields.storeBytes(
     of: UInt32(ControlAreaRecord.size), toByteOffset: DebugBlock.controlAreaRecordSize, as: UInt32.self)
   ControlAreas.tablePhysical = controlAreas
+  let cacheViews = metadata + MetadataPage.cacheViews
+  fields.storeBytes(of: cacheViews, toByteOffset: DebugBlock.cacheViewsPhysical, as: UInt64.self)
+  fields.storeBytes(of: UInt32(SystemCacheLayout.views), toByteOffset: DebugBlock.cacheViewCount, as: UInt32.self)
+  fields.storeBytes(of: UInt32(CacheViewRecord.size), toByteOffset: DebugBlock.cacheViewRecordSize, as: UInt32.self)
+  SystemCache.recordsPhysical = cacheViews
   return block
 }

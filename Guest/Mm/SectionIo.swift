@@ -137,3 +137,43 @@ extension ControlAreas {
     if let block = area.fileBlock { FileObjects.releaseSection(block: block) }
   }
 }
+
+extension ControlAreas {
+  /// The file of `slot` is now `size` bytes (CcSetFileSizes growing it): the
+  /// segment grows to cover it, its new pages still in the file. False, unchanged, when pages run out.
+  static func fileGrew(_ slot: Int, to size: UInt64) -> Bool {
+    guard var area = areas[slot], size > area.fileSize else { return true }
+    let database = MemoryManager.booted("ControlAreas.fileGrew").database
+    guard
+      area.segment.grow(to: (size + 0xFFF) >> 12, initial: inFilePTE(slot: slot, protection: area.protection), database)
+    else { return false }
+    area.fileSize = size
+    area.size = max(area.size, size)
+    areas[slot] = area
+    publish(slot)
+    return true
+  }
+
+  /// The file of `slot` is now `size` bytes, shorter (no user view maps the
+  /// section, and Cc purged it): bytes past it read as zero.
+  static func fileShrank(_ slot: Int, to size: UInt64) {
+    guard areas[slot] != nil, size < areas[slot]!.fileSize else { return }
+    areas[slot]!.fileSize = size
+    publish(slot)
+  }
+
+  /// Every section page of `slot` in transition leaves memory unwritten
+  /// (a purge): freed, its prototype PTE back to what it was before the page came in.
+  static func dropResidentPages(_ slot: Int, first: UInt64 = 0, last: UInt64 = .max) {
+    let database = MemoryManager.booted("ControlAreas.dropResidentPages").database
+    guard let area = areas[slot], first < area.segment.pages else { return }
+    for page in first...min(last, area.segment.pages - 1) {
+      guard case .transition(let pfn, _) = SoftwarePTE(raw: area.segment.read(page)) else { continue }
+      let original = database.record(pfn).originalPTE
+      database.detachPrototype(pfn)
+      area.segment.write(page, original)
+      _ = areas[slot]!.counts.removePage { kernelPanic("ControlAreas.dropResidentPages", $0) }
+    }
+    publish(slot)
+  }
+}

@@ -7,7 +7,7 @@ import GuestArch
 struct Segment {
   /// Physical address of the directory page.
   let directory: UInt64
-  let pages: UInt64
+  private(set) var pages: UInt64
 
   /// A segment for `pages` pages whose prototype PTEs all hold `initial`; nil
   /// (nothing kept) when the database cannot give the pages or the section is too large.
@@ -26,6 +26,25 @@ struct Segment {
       for slot in 0..<used { ptes[slot] = initial }
     }
     return Segment(directory: directory << 12, pages: pages)
+  }
+
+  /// Grows the segment to `newPages` prototype PTEs, the new ones `initial`
+  /// (a file that grew, CcSetFileSizes); false, unchanged, when pages run out.
+  mutating func grow(to newPages: UInt64, initial: UInt64, _ database: KernelFrameDatabase) -> Bool {
+    guard newPages > pages else { return true }
+    guard newPages <= SegmentLayout.maximumPages else { return false }
+    let have = SegmentLayout.prototypePages(for: pages)
+    let need = SegmentLayout.prototypePages(for: newPages)
+    guard database.total(.zeroed) + database.total(.free) >= need - have else { return false }
+    let entries = PhysicalWindow.words(directory)
+    for n in Int(have)..<Int(need) {
+      guard let table = Self.take(database) else { kernelPanic("Segment.grow", "free pages went while counted") }
+      entries[n] = table << 12
+    }
+    let old = pages
+    pages = newPages
+    for page in old..<newPages { write(page, initial) }
+    return true
   }
 
   /// A zeroed page labelled as a segment page, owned by no process.

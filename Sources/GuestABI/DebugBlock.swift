@@ -38,7 +38,13 @@ public enum DebugBlock {
   public static let controlAreaSlots = 96
   /// UInt32 `ControlAreaRecord.size` as the guest wrote them. (Version 2.)
   public static let controlAreaRecordSize = 100
-  public static let currentSize = 104
+  /// UInt64 physical address of `SystemCacheLayout.views` `CacheViewRecord`s. (Version 2.)
+  public static let cacheViewsPhysical = 104
+  /// UInt32 Cc view slots. (Version 2.)
+  public static let cacheViewCount = 112
+  /// UInt32 `CacheViewRecord.size` as the guest wrote them. (Version 2.)
+  public static let cacheViewRecordSize = 116
+  public static let currentSize = 120
 
   public static let magicValue: UInt32 = 0x4244_4D4D  // "MMDB"
   public static let currentVersion: UInt32 = 2

@@ -159,6 +159,9 @@ public enum ScriptCall: UInt32, Sendable, CaseIterable {
   case mapViewOfSection = 20
   case unmapViewOfSection = 21
   case flushVirtualMemory = 22
+  /// Cc's own routines, on a file handle (whole file when Length is 0).
+  case ccFlushCache = 23
+  case ccPurgeCacheSection = 24
   /// Test only (`GuestCommandLine.scriptTestHooks`): reserves and commits
   /// 64 KiB anywhere in the process, then fails with STATUS_UNSUCCESSFUL, so
   /// the host can prove it notices a failing call that changed state.

@@ -19,7 +19,7 @@
 /// section not committed yet.
 public enum ControlAreaTable {
   /// Control areas the guest holds at most (STATUS_INSUFFICIENT_RESOURCES beyond).
-  public static let slots = 32
+  public static let slots = 24
 }
 
 /// One control-area slot (`ControlAreaTable`); flags 0 is a free slot.
@@ -91,4 +91,35 @@ public enum SectionHandles {
   /// The process handle that asks NtMapViewOfSection for a view in system
   /// space (the script's "System"; not NtCurrentProcess, which is -1).
   public static let systemProcess: UInt64 = 0xFFFF_FFFF_FFFF_FFF0
+}
+
+/// Cc's views of cached files in system space (NT's VACBs over the system
+/// cache): `views` windows of `viewSize` bytes from `base`, one page table's
+/// worth. Their PTEs are kernel PTEs accounted like a process's: each valid
+/// one is a share of the section page it maps.
+public enum SystemCacheLayout {
+  public static let base: UInt64 = 0xFFFF_FC00_0000_0000
+  /// Bytes one view maps (VACB_MAPPING_GRANULARITY).
+  public static let viewSize: UInt64 = 256 << 10
+  public static let views = 8
+  public static let size: UInt64 = viewSize * UInt64(views)
+  /// The view slot holding `address`, if it is in the window.
+  @inlinable public static func slot(of address: UInt64) -> Int? {
+    address >= base && address - base < size ? Int((address - base) / viewSize) : nil
+  }
+}
+
+/// One Cc view slot as the host reads it (`DebugBlock.cacheViewsPhysical`).
+public enum CacheViewRecord {
+  public static let size = 32
+  /// UInt64 the physical address of the mapped section's control area; 0: the slot is free.
+  public static let controlArea = 0
+  /// UInt64 the file offset the view starts at (a multiple of `SystemCacheLayout.viewSize`).
+  public static let fileOffset = 8
+  /// UInt32 copy operations using the view now.
+  public static let active = 16
+  /// UInt32 reserved, zero.
+  public static let reserved = 20
+  /// UInt64 when it was last used (the views' own clock; the least recent idle view is reused first).
+  public static let lastUse = 24
 }

@@ -42,6 +42,18 @@ public struct MemoryBasicInformation: Equatable, Sendable {
 }
 
 extension VirtualMemory {
+  /// The protection code of the committed page holding `va`, nil when none
+  /// is committed there (MmProbeAndLockPages' check of one page: no region
+  /// walk, unlike NtQueryVirtualMemory).
+  public func committedProtection(at va: UInt64) -> UInt8? {
+    guard va >= UserAddressSpace.lowest, va < UserAddressSpace.end, let index = vads.index(containing: va >> 12)
+    else { return nil }
+    let vad = vads[index]
+    let pte = backend.readPTE(va & ~(UserAddressSpace.pageSize - 1))
+    guard Self.isCommitted(pte, in: vad) else { return nil }
+    return Self.protection(of: pte, in: vad)
+  }
+
   /// Sets the protection of the pages of [base, base + size), all committed,
   /// in one private VAD; returns the first page's old protection. Valid pages
   /// keep frame, A and D. invalidParameter: size 0, wrap, past the user half;

@@ -71,7 +71,7 @@ public struct CallSpec: Sendable, Equatable {
     // A non-cached write that fails half-way (the disk is full after some clusters) keeps what it wrote, as NT's does.
     case .touch, .writePattern, .checkPattern, .checkpoint, .writeFile: false
     // A flush that fails half-way has written the pages before the failure.
-    case .flushVirtualMemory: false
+    case .flushVirtualMemory, .ccFlushCache: false
     default: true
     }
   }
@@ -205,6 +205,15 @@ extension CallSpec {
       name: "NtFlushVirtualMemory", call: .flushVirtualMemory,
       inputs: [("ProcessHandle", .handle), ("BaseAddress", .number), ("RegionSize", .number)],
       outputs: [("BaseAddress", .number), ("RegionSize", .number)]),
+    // Cc's routines, on a file handle: Length 0 is the whole file (NT's NULL FileOffset).
+    CallSpec(
+      name: "CcFlushCache", call: .ccFlushCache,
+      inputs: [("ProcessHandle", .handle), ("FileHandle", .fileHandle), ("FileOffset", .number), ("Length", .number)],
+      outputs: [("Information", .number)]),
+    CallSpec(
+      name: "CcPurgeCacheSection", call: .ccPurgeCacheSection,
+      inputs: [("ProcessHandle", .handle), ("FileHandle", .fileHandle), ("FileOffset", .number), ("Length", .number)],
+      outputs: [("Purged", .boolean)]),
   ]
 
   /// Calls for mmlab's own tests, read only with `--test-hooks` (and served

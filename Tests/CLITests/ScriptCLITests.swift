@@ -25,7 +25,7 @@ struct ScriptCLIInputTests {
         #"{"steps": [{"call": "CreateProcess", "as": "A"}, {"call": "Touch", "ProcessHandle": "A", "Address": "$base", "Pages": 1, "Access": "read"}]}"#,
         #"steps[1].Address: unknown alias "$base""#
       ),
-      (#"{"steps": [{"call": "NtMapViewOfSection"}]}"#, #"steps[0].call: unknown call "NtMapViewOfSection""#),
+      (#"{"steps": [{"call": "NtCreateTimer"}]}"#, #"steps[0].call: unknown call "NtCreateTimer""#),
       (#"{"steps": [{"call": "CreateProcess"}]}"#, "steps[0].as: missing"),
       (#"{"steps": [{"call": "TestChangeThenFail", "ProcessHandle": 4}]}"#, #"unknown call "TestChangeThenFail""#),
       ("{", "not valid JSON"),
