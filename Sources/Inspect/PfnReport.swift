@@ -18,7 +18,8 @@ public struct PfnReport {
       guard base + PageFrameRecord.size <= records.count else { break }
       classes.append(
         PhysicalMemoryMap.PageClass(
-          location: records[base + PageFrameRecord.location], usage: records[base + PageFrameRecord.usage]))
+          location: records[base + PageFrameRecord.location], usage: records[base + PageFrameRecord.usage],
+          flags: records[base + PageFrameRecord.flags]))
     }
     return classes
   }
