@@ -185,6 +185,8 @@ extension ValidationRun {
       }
       return
     }
+    // A section page names its prototype PTE, not the hardware PTE: the section rules judge it.
+    if u8(pfn, PageFrameRecord.flags) & PageFrameFlags.prototype.rawValue != 0 { return }
     let named = u64(pfn, PageFrameRecord.pteAddress)
     let expected = selfMap.pteAddress(mapping: va)
     if named != expected {

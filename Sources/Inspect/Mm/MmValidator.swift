@@ -24,7 +24,7 @@ import X86Paging
 ///   self-map entry, and itself); each table is judged from the first PML4 that reaches
 ///   it, the kernel's first.
 /// - A page mapped by an accounted PTE is ActiveAndValid, and unless it has the
-///   prototype flag (its PTE address then names a prototype PTE, checked with sections)
+///   prototype flag (its PTE address then names a prototype PTE: `MmRule.prototypeBackPointer`)
 ///   its PTE address is the PTE's self-map address and its PTE frame the PFN of the page
 ///   table holding the PTE.
 /// - Holes (usage `hole`) are exempt from the list rules but must be on no list and
@@ -71,11 +71,14 @@ public struct MmValidator {
   /// Paging structures scanned by all walks together before a walk is cut short.
   public var tableBudget: Int
   public var zeroCheck: ZeroCheck
+  /// The FAT volume of disk 0, for `MmRule.cleanFilePage`; without it that rule is skipped.
+  public var volume: FatImage?
 
   public init(
     state: MmState, maxPhysicalAddressBits: Int = 52, violationLimit: Int = 10_000, leafBudget: Int = 1 << 24,
-    tableBudget: Int = 1 << 19, zeroCheck: ZeroCheck = .everyPage
+    tableBudget: Int = 1 << 19, zeroCheck: ZeroCheck = .everyPage, volume: FatImage? = nil
   ) {
+    self.volume = volume
     self.state = state
     self.maxPhysicalAddressBits = maxPhysicalAddressBits
     self.violationLimit = violationLimit
@@ -97,10 +100,13 @@ public struct MmValidator {
     let tablesDone = clock.now
     run.checkFrames()
     run.checkAvailable()
+    let framesDone = clock.now
+    run.checkSections()
     let end = clock.now
     var report = run.report()
     report.timings = MmValidationTimings(
-      lists: listsDone - start, pageTables: tablesDone - listsDone, frames: end - tablesDone, total: end - start)
+      lists: listsDone - start, pageTables: tablesDone - listsDone, frames: framesDone - tablesDone, total: end - start)
+    report.timings.sections = end - framesDone
     return report
   }
 }
@@ -132,6 +138,8 @@ enum FrameFlag {
   static let inactiveReported: UInt8 = 1 << 2
   /// `leavesCounted`, for the second enumeration.
   static let leavesSeenAgain: UInt8 = 1 << 3
+  /// Some accounted PTE mapping the page has its dirty bit set.
+  static let mappedDirty: UInt8 = 1 << 4
 }
 
 /// The state of one validation: flat per-PFN arrays, no per-page allocation. A struct
@@ -143,6 +151,7 @@ struct ValidationRun {
   let maxPhysicalAddressBits: Int
   let selfMap: SelfMap
   let zeroCheck: MmValidator.ZeroCheck
+  let volume: FatImage?
   /// PFN records in place.
   let database: UnsafeRawPointer
   let pfnCount: Int
@@ -193,6 +202,7 @@ struct ValidationRun {
     maxPhysicalAddressBits = validator.maxPhysicalAddressBits
     selfMap = state.selfMap
     zeroCheck = validator.zeroCheck
+    volume = validator.volume
     database = state.pfnDatabase.baseAddress!  // pfnCount > 0: never empty
     pfnCount = Int(state.pfnCount)
     onList = .allocate(capacity: pfnCount)
