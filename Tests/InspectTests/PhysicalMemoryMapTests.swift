@@ -1,10 +1,11 @@
 import Foundation
-#if canImport(FoundationXML)
-  import FoundationXML
-#endif
 import GuestABI
 import Inspect
 import Testing
+
+#if canImport(FoundationXML)
+  import FoundationXML
+#endif
 
 @Suite("Physical memory map (SVG)")
 struct PhysicalMemoryMapTests {
@@ -21,7 +22,8 @@ struct PhysicalMemoryMapTests {
 
   @Test("runs of one class in a row become one rectangle, and the legend counts pages")
   func runsAndLegend() throws {
-    let classes: [PhysicalMemoryMap.PageClass] = Array(repeating: .kernelImage, count: 3)
+    let classes: [PhysicalMemoryMap.PageClass] =
+      Array(repeating: .kernelImage, count: 3)
       + Array(repeating: .free, count: 5) + [.pageTable] + Array(repeating: .free, count: 7)
     let svg = PhysicalMemoryMap(classes: classes, columns: 8, cell: 2).svg(caption: "test <map>")
     // Row 0: kernel image (3) + free (5); row 1: page table (1) + free (7).

@@ -284,6 +284,8 @@ extension ValidationRun {
       PageLocation.modifiedNoWrite.rawValue, PageLocation.transition.rawValue,
     ]
     let prototype = PageFrameFlags.prototype.rawValue
+    // With a segment that cannot be read, a page naming no known prototype PTE may be its (already reported).
+    let someUnreadable = scans.contains { $0.unreadable }
     for pfn in 0..<pfnCount where u8(pfn, PageFrameRecord.flags) & prototype != 0 && marks[pfn] == 0 {
       let location = u8(pfn, PageFrameRecord.location)
       guard inMemory.contains(location), u8(pfn, PageFrameRecord.usage) != PageUsage.hole.rawValue else { continue }
@@ -300,6 +302,8 @@ extension ValidationRun {
         } else {
           what = "points past control area \(scans[area].area.slot)'s last section page"
         }
+      } else if someUnreadable {
+        continue
       }
       report(
         .prototypeBackPointer, pfn: UInt64(pfn), va: named,
