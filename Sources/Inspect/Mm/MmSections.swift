@@ -49,6 +49,23 @@ extension MmState {
   }
 }
 
+extension MmState {
+  /// The control area and section page whose prototype PTE is at direct-map address
+  /// `address` (what a section page's PTE address names), if any readable segment holds it.
+  public func sectionPage(ofPrototypeAt address: UInt64) -> (area: MmControlArea, page: UInt64)? {
+    let physical = address &- KernelLayout.directMapBase
+    guard address & 7 == 0 else { return nil }
+    for area in controlAreas {
+      guard case .success(let segment)? = segment(of: area),
+        let slot = segment.prototypePages.firstIndex(of: physical & ~0xFFF)
+      else { continue }
+      let page = UInt64(slot) * SegmentLayout.ptesPerPage + (physical & 0xFFF) / 8
+      return page < segment.pages ? (area, page) : nil
+    }
+    return nil
+  }
+}
+
 /// Reads the 4 KiB leaf PTEs of one address space in rising VA order, the way a view is
 /// scanned: one walk per 2 MiB (the page table is kept), a load per page after that.
 /// Entries that are not present above the leaf read as 0 (nothing mapped); a large
