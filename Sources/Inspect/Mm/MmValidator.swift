@@ -30,6 +30,15 @@ import X86Paging
 /// - Holes (usage `hole`) are exempt from the list rules but must be on no list and
 ///   mapped by no accounted PTE.
 ///
+/// Sections (`MmValidator+Sections.swift`, `+Views.swift`): every in-use control area's
+/// record and segment are checked before anything is read through them; every prototype
+/// PTE has a form its section allows, and a valid or transition one names a page whose
+/// record points back at it (and every prototype-flagged page in memory is so named);
+/// every view's valid PTE maps the PFN its prototype PTE names (or, in a write-copy view,
+/// a private page); the control area's counts are what the host finds; and with disk 0's
+/// FAT volume, every clean file page in memory equals the file's bytes. Share counts of
+/// section pages are the general rule's: accounted PTEs over every address space.
+///
 /// One corruption can break more than one invariant (a wrong free-list total breaks
 /// both `listTotal` and `availablePages`); each broken invariant is reported once, and
 /// checks that would only repeat a reported finding are skipped (a walk that stopped at
