@@ -68,6 +68,35 @@ struct MmValidatorSectionTests {
       ])
   }
 
+  @Test("a private page in a view is a write-copy view's copy; in a shared view it is a mismatch")
+  func writeCopy() throws {
+    for protection in [PageProtection.writeCopy, PageProtection.readOnly] {
+      let guest = sectionGuest()
+      let va = SectionModel.fileViewBase
+      let vad = guest.sections.vadTables[1] + UInt64(VadTable.headerSize + VadRecord.size)
+      #expect(guest.memory.store(protection, at: vad + UInt64(VadRecord.protection)))
+      // Process 2's page 0 becomes a private copy: a page off the free list, accounted as private pages are.
+      let copy = guest.lists[Int(PageLocation.free.rawValue)][0]
+      guest.unlink(copy, from: .free)
+      let pte = guest.sections.secondViewPTE
+      guest.setEntry(pte, copy << 12 | 0x7 | 0x40 | 1 << 63)
+      guest.setRecord8(copy, PageFrameRecord.location, PageLocation.activeAndValid.rawValue)
+      guest.setRecord32(copy, PageFrameRecord.shareCount, 1)
+      guest.setRecord16(copy, PageFrameRecord.referenceCount, 1)
+      guest.setRecord64(copy, PageFrameRecord.pteAddress, guest.selfMap.pteAddress(mapping: va))
+      guest.setRecord32(copy, PageFrameRecord.pteFrame, UInt32(pte >> 12))
+      guest.setRecord16(copy, PageFrameRecord.owner, 2)
+      let shared = guest.sections.fileResident[0]!
+      guest.setRecord32(shared, PageFrameRecord.shareCount, 1)
+      let report = try guest.validate()
+      if protection == PageProtection.writeCopy {
+        #expect(report.isClean, "\(report.text)")
+      } else {
+        expectFindings(report, [MmFinding(.prototypeMismatch, pfn: copy, va: va, process: 2)])
+      }
+    }
+  }
+
   @Test("a view's prototype-format PTE naming another page's prototype PTE is a mismatch")
   func viewPrototypeFormat() throws {
     let guest = sectionGuest()
