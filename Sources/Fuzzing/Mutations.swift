@@ -147,7 +147,8 @@ public struct CoreSeed: Sendable {
       DebugBlock.version, DebugBlock.size, DebugBlock.pfnRecordSize, DebugBlock.pfnDatabasePhysical,
       DebugBlock.pfnCount, DebugBlock.listHeadsPhysical, DebugBlock.kernelRoot, DebugBlock.selfMapSlot,
       DebugBlock.windowCount, DebugBlock.windowsPhysical, DebugBlock.processTablePhysical, DebugBlock.processCount,
-      DebugBlock.processRecordSize, DebugBlock.availablePages,
+      DebugBlock.processRecordSize, DebugBlock.availablePages, DebugBlock.controlAreasPhysical,
+      DebugBlock.controlAreaSlots, DebugBlock.controlAreaRecordSize,
     ]
     for _ in 0..<(1 + Int(random.next() % 3)) {
       let field = fields[Int(random.next() % UInt64(fields.count))]

@@ -14,6 +14,8 @@ public struct GuestSnapshot {
   public let platform: Platform?
   /// "checkpoint \"booted\"" or "core file PATH".
   public let source: String
+  /// The disk images the guest sees (a live guest's, in order); none for a core file.
+  public let disks: [String]
   /// Keeps the session or the core mapping (and so `memory`) alive.
   private let owner: AnyObject
 
@@ -25,6 +27,7 @@ public struct GuestSnapshot {
     platform = session.machine.platform
     maxPhysicalAddressBits = session.machine.platform.guestMaxPhysicalAddressBits ?? 48
     source = "checkpoint \"\(checkpoint.name)\""
+    disks = session.options.disks
     owner = session
   }
 
@@ -48,8 +51,13 @@ public struct GuestSnapshot {
     platform = nil
     self.maxPhysicalAddressBits = maxPhysicalAddressBits
     source = "core file \(core.path)"
+    disks = []
     owner = core
   }
+
+  /// The FAT volume of disk 0, when the guest has one that the host's reader can open
+  /// (what the clean-file-page rule and section reports read).
+  public var volume: FatImage? { disks.first.flatMap { try? FatImage(path: $0) } }
 
   /// The paging context the registers describe.
   public var pagingContext: PagingContext {

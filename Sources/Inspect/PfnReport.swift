@@ -5,8 +5,13 @@ import X86Paging
 /// page's record with what maps it.
 public struct PfnReport {
   public let state: MmState
+  /// Disk 0's FAT volume, to name a section page's file by its path.
+  public let volume: FatImage?
 
-  public init(state: MmState) { self.state = state }
+  public init(state: MmState, volume: FatImage? = nil) {
+    self.state = state
+    self.volume = volume
+  }
 
   /// Each page's class for the memory map, from its record.
   public var pageClasses: [PhysicalMemoryMap.PageClass] {
@@ -18,7 +23,8 @@ public struct PfnReport {
       guard base + PageFrameRecord.size <= records.count else { break }
       classes.append(
         PhysicalMemoryMap.PageClass(
-          location: records[base + PageFrameRecord.location], usage: records[base + PageFrameRecord.usage]))
+          location: records[base + PageFrameRecord.location], usage: records[base + PageFrameRecord.usage],
+          flags: records[base + PageFrameRecord.flags]))
     }
     return classes
   }
@@ -85,9 +91,10 @@ public struct PfnReport {
       "  list links: next \(frame.nextPFN.map { String($0) } ?? "-"), previous \(frame.previousPFN.map { String($0) } ?? "-")",
     ]
     if frame.pteAddress != 0 {
-      var line = "  mapped by the PTE at \(hex(frame.pteAddress))"
+      let kind = frame.flags.contains(.prototype) ? "prototype PTE" : "PTE"
+      var line = "  mapped by the \(kind) at \(hex(frame.pteAddress))"
       if let table = frame.pteFramePFN {
-        line += " in page table PFN \(table)"
+        line += " in \(frame.flags.contains(.prototype) ? "segment page" : "page table") PFN \(table)"
         json["pteFrame"] = table
       }
       if let address = mappedAddress(ofPTE: frame.pteAddress) {
@@ -96,8 +103,34 @@ public struct PfnReport {
       }
       lines.append(line)
     }
-    lines.append(frame.owner == 0 ? "  owner: the kernel" : "  owner: process \(frame.owner)")
+    if let owner = sectionOwner(frame) {
+      lines.append("  owner: \(owner.text)")
+      json["section"] = owner.json
+    } else {
+      lines.append(frame.owner == 0 ? "  owner: the kernel" : "  owner: process \(frame.owner)")
+    }
     lines.append("  original PTE \(hex(frame.originalPTE)): \(frame.originalSoftwarePTE)")
     return (lines.joined(separator: "\n") + "\n", json)
+  }
+
+  /// A section page's owner: "section 0 + offset 0x3000 (/DATA.BIN)", from the prototype
+  /// PTE its record names; nil for a page without the prototype flag, or naming no section page.
+  func sectionOwner(_ frame: PageFrame) -> (text: String, json: [String: Any])? {
+    guard frame.flags.contains(.prototype), let (area, page) = state.sectionPage(ofPrototypeAt: frame.pteAddress)
+    else { return nil }
+    var json: [String: Any] = ["slot": area.slot, "offset": hex(page << 12), "kind": area.kindName]
+    var text = "section \(area.slot) + offset \(hex(page << 12))"
+    if area.isFile {
+      json["fileFirstCluster"] = Int(area.fileFirstCluster)
+      if let path = volume?.path(ofFirstCluster: area.fileFirstCluster) {
+        json["file"] = path
+        text += " (\(path))"
+      } else {
+        text += " (file at cluster \(area.fileFirstCluster))"
+      }
+    } else {
+      text += " (page-file-backed)"
+    }
+    return (text, json)
   }
 }

@@ -9,7 +9,7 @@ public struct PhysicalMemoryMap {
   /// What a page is, for colouring: its list, or for active pages their use.
   public enum PageClass: Int, CaseIterable, Sendable {
     case zeroed, free, standby, modified, modifiedNoWrite, bad
-    case active, pageTable, kernelImage, pfnDatabase, reserved, transition, hole
+    case active, section, segment, pageTable, kernelImage, pfnDatabase, reserved, transition, hole
 
     public var name: String {
       switch self {
@@ -20,6 +20,8 @@ public struct PhysicalMemoryMap {
       case .modifiedNoWrite: "modified (no write)"
       case .bad: "bad"
       case .active: "active (mapped)"
+      case .section: "section page (through a prototype PTE)"
+      case .segment: "segment (prototype PTEs)"
       case .pageTable: "page table"
       case .kernelImage: "kernel image"
       case .pfnDatabase: "PFN database and boot data"
@@ -39,6 +41,8 @@ public struct PhysicalMemoryMap {
       case .modifiedNoWrite: "#d7301f"
       case .bad: "#000000"
       case .active: "#41ab5d"
+      case .section: "#1d91c0"
+      case .segment: "#253494"
       case .pageTable: "#756bb1"
       case .kernelImage: "#636363"
       case .pfnDatabase: "#bdbdbd"
@@ -48,10 +52,20 @@ public struct PhysicalMemoryMap {
       }
     }
 
-    /// The class of a page from its record's location and usage bytes.
-    public init(location: UInt8, usage: UInt8) {
+    /// The class of a page from its record's location, usage and flags bytes: a page
+    /// with the prototype flag that is in memory (active, standby or modified) is a
+    /// section page, whichever list it is on.
+    public init(location: UInt8, usage: UInt8, flags: UInt8 = 0) {
+      if usage == PageUsage.general.rawValue, flags & PageFrameFlags.prototype.rawValue != 0,
+        location == PageLocation.activeAndValid.rawValue || location == PageLocation.standby.rawValue
+          || location == PageLocation.modified.rawValue
+      {
+        self = .section
+        return
+      }
       switch PageUsage(rawValue: usage) {
       case .hole?: self = .hole
+      case .segment?: self = .segment
       case .pageTable?: self = .pageTable
       case .kernelImage?: self = .kernelImage
       case .pfnDatabase?: self = .pfnDatabase

@@ -42,7 +42,10 @@ public struct ScenarioValidation: Sendable {
 
   /// The invariant check of one snapshot.
   public static func validate(_ snapshot: GuestSnapshot) throws(SessionError) -> MmValidationReport {
-    MmValidator(state: try state(of: snapshot), maxPhysicalAddressBits: snapshot.maxPhysicalAddressBits).validate()
+    MmValidator(
+      state: try state(of: snapshot), maxPhysicalAddressBits: snapshot.maxPhysicalAddressBits,
+      volume: snapshot.volume
+    ).validate()
   }
 
   /// The guest's Mm state, decoded through its debug block.

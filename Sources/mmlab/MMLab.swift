@@ -12,7 +12,8 @@ struct MMLab: ParsableCommand {
       """,
     subcommands: [
       RunCommand.self, DumpPageTablesCommand.self, TranslateCommand.self, DumpCoreCommand.self, ValidateCommand.self,
-      PfnCommand.self, BenchCommand.self, ConformanceCommand.self, ScriptCommand.self, ImageCommand.self,
+      PfnCommand.self, SectionsCommand.self, BenchCommand.self, ConformanceCommand.self, ScriptCommand.self,
+      ImageCommand.self,
     ]
   )
 }

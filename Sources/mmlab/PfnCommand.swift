@@ -39,7 +39,7 @@ struct PfnCommand: ParsableCommand {
 
   func run() throws {
     let snapshot = try target.snapshot()
-    let report = PfnReport(state: try ScenarioValidation.state(of: snapshot))
+    let report = PfnReport(state: try ScenarioValidation.state(of: snapshot), volume: target.volume(for: snapshot))
     try emit(render(report, source: snapshot.source, platform: snapshot.platform))
     let corrupt = report.corruptions
     if !corrupt.isEmpty {

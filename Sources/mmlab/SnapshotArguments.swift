@@ -38,6 +38,12 @@ struct SnapshotArguments: ParsableArguments {
     }
   }
 
+  /// Disk 0's FAT volume for `snapshot`: the live guest's, else the first --disk image
+  /// (with --core); nil when there is none the host's reader can open.
+  func volume(for snapshot: GuestSnapshot) -> FatImage? {
+    snapshot.volume ?? boot.disk.first.flatMap(DiskNames.path).flatMap { try? FatImage(path: $0) }
+  }
+
   /// The snapshot, with a note on standard error saying where it came from.
   func snapshot(maxPhysicalAddressBits: Int? = nil) throws -> GuestSnapshot {
     if let core {

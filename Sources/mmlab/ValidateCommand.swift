@@ -13,8 +13,10 @@ struct ValidateCommand: ParsableCommand {
       the guest's PFN database, page lists and every process's page tables through the debug \
       block and checks: list totals, links and cycles; no page on two lists or lost; zeroed pages \
       read as zeroes; every valid PTE maps an ActiveAndValid page whose PTE address names it; \
-      share counts; page-table live entries; available pages; and every step's status and that a \
-      failed call changed nothing. Each violation is printed with its PFN, virtual address, \
+      share counts; page-table live entries; available pages; sections (control areas and their \
+      segments, prototype PTEs and the pages they name, every view's PTEs against them, the \
+      control areas' counts, clean file pages against the FAT volume of disk 0); and every step's \
+      status and that a failed call changed nothing. Each violation is printed with its PFN, virtual address, \
       process and rule. Exits 1 on any violation or if the guest does not exit cleanly. Without \
       --scenario the guest boots and is checked at its first checkpoint only.
       """

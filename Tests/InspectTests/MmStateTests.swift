@@ -181,7 +181,7 @@ struct MmStateTests {
       decodeError { $0.setDebugBlock32(DebugBlock.version, 0) } == .unsupportedVersion(address: 0x10_0000, found: 0))
     #expect(
       decodeError { $0.setDebugBlock32(DebugBlock.size, 40) }
-        == .blockTooSmall(address: 0x10_0000, size: 40, needed: DebugBlock.currentSize))
+        == .blockTooSmall(address: 0x10_0000, size: 40, needed: MmState.firstBlockSize))
     #expect(decodeError { $0.setDebugBlock32(DebugBlock.pfnRecordSize, 64) } == .recordSize(found: 64, expected: 48))
     // A newer version with a longer block still has version 1's fields.
     #expect(

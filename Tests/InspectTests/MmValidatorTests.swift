@@ -315,13 +315,14 @@ struct MmValidatorFaultTests {
     expectFindings(try guest.validate(), [MmFinding(.unreachablePageTable, pfn: page)])
   }
 
-  @Test("a prototype page's PTE address names its prototype PTE: not checked against the hardware PTE")
+  @Test("a prototype page is not checked against the hardware PTE, but one no prototype PTE names is a stray")
   func prototypeExempt() throws {
     let guest = SyntheticGuest()
     let mapping = guest.userMappings[1]
     guest.setRecord8(mapping.pfn, PageFrameRecord.flags, PageFrameFlags.prototype.rawValue)
     guest.setRecord64(mapping.pfn, PageFrameRecord.pteAddress, 0xFFFF_8000_1234_5678)
-    expectFindings(try guest.validate(), [])
+    expectFindings(
+      try guest.validate(), [MmFinding(.prototypeBackPointer, pfn: mapping.pfn, va: 0xFFFF_8000_1234_5678)])
   }
 
   @Test("a page mapped twice privately: the second PTE is not the one its record names")

@@ -37,6 +37,8 @@ final class SyntheticGuest {
     var benchRegion = false
     /// Put list pages and user pages in a seeded random order (cache-unfriendly, like a guest after churn).
     var shuffleSeed: UInt64? = nil
+    /// Add a file-backed and a page-file-backed section with views (`SyntheticGuest+Sections.swift`).
+    var sections = false
   }
 
   /// A small seeded generator (SplitMix64): same seed, same sequence.
@@ -88,14 +90,16 @@ final class SyntheticGuest {
   /// PFNs of every paging structure.
   private(set) var tablePFNs: [UInt64] = []
   /// The pages of each list, in link order (`PageLocation` order).
-  private(set) var lists: [[UInt64]] = Array(repeating: [], count: PageLocation.listCount)
+  var lists: [[UInt64]] = Array(repeating: [], count: PageLocation.listCount)
+  /// What `Options.sections` built.
+  var sections = SectionModel()
 
-  private var frames: [FrameModel]
+  var frames: [FrameModel]
   private var nextPFN: UInt64 = 0
   private var pool: [UInt64] = []
   private var random: Random
 
-  private struct FrameModel {
+  struct FrameModel {
     var location = PageLocation.activeAndValid
     var usage = PageUsage.general
     var shareCount: UInt32 = 0
@@ -104,6 +108,8 @@ final class SyntheticGuest {
     var pteFrame = PageFrameRecord.noPage
     var workingSetIndex = PageFrameRecord.noPage
     var owner: UInt16 = 0
+    var flags: UInt8 = 0
+    var originalPTE: UInt64 = 0
   }
 
   init(_ options: Options = Options()) {
@@ -135,8 +141,8 @@ final class SyntheticGuest {
   }
 
   /// Decodes and validates.
-  func validate(violationLimit: Int = 10_000) throws -> MmValidationReport {
-    try withState { MmValidator(state: $0, violationLimit: violationLimit).validate() }
+  func validate(violationLimit: Int = 10_000, volume: FatImage? = nil) throws -> MmValidationReport {
+    try withState { MmValidator(state: $0, violationLimit: violationLimit, volume: volume).validate() }
   }
 
   // MARK: Corrupting it
@@ -228,21 +234,21 @@ final class SyntheticGuest {
 
   // MARK: Building it
 
-  private func store<T: FixedWidthInteger>(_ value: T, _ address: UInt64) {
+  func store<T: FixedWidthInteger>(_ value: T, _ address: UInt64) {
     precondition(memory.store(value, at: address), "store outside the synthetic guest's RAM")
   }
 
   private func isRAM(_ pfn: UInt64) -> Bool { pfn < pfnCount && !Self.holePFNs.contains(pfn) }
 
   /// The next free RAM page above the image and database, zero.
-  private func allocate() -> UInt64 {
+  func allocate() -> UInt64 {
     while nextPFN < pfnCount && !isRAM(nextPFN) { nextPFN += 1 }
     precondition(nextPFN < pfnCount, "the synthetic guest ran out of pages")
     defer { nextPFN += 1 }
     return nextPFN
   }
 
-  private func allocateTable() -> UInt64 {
+  func allocateTable() -> UInt64 {
     let pfn = allocate()
     frames[Int(pfn)].usage = .pageTable
     tablePFNs.append(pfn)
@@ -260,7 +266,7 @@ final class SyntheticGuest {
 
   /// Physical address of the entry of `level` (1 = PT ... 4 = PML4) for `va` under
   /// `root`, creating the tables above it.
-  private func entryAddress(root: UInt64, va: UInt64, level: Int, user: Bool) -> UInt64 {
+  func entryAddress(root: UInt64, va: UInt64, level: Int, user: Bool) -> UInt64 {
     var table = root
     var current = 4
     while true {
@@ -282,7 +288,7 @@ final class SyntheticGuest {
   }
 
   @discardableResult
-  private func map4K(
+  func map4K(
     root: UInt64, process: UInt32?, va: UInt64, pfn: UInt64, flags: UInt64, account: Bool = true
   ) -> Mapping {
     let address = entryAddress(root: root, va: va, level: 1, user: process != nil)
@@ -384,6 +390,8 @@ final class SyntheticGuest {
     }
     userMappings.sort { ($0.process ?? 0, $0.va) < ($1.process ?? 0, $1.va) }
 
+    if options.sections { buildSections() }
+
     // Every other RAM page goes on a list.
     for pfn in 1..<Self.holePFNs.lowerBound { pool.append(pfn) }
     while nextPFN < pfnCount {
@@ -409,6 +417,8 @@ final class SyntheticGuest {
         if location != .zeroed { store(0xF00D_0000 | pfn, pfn << 12) }
       }
     }
+
+    if options.sections { finishSections() }
 
     if let softwarePTEs {
       store(SoftwarePTE.demandZero(protection: PageProtection.readWrite).raw, softwarePTEs)
@@ -456,9 +466,9 @@ final class SyntheticGuest {
       put(frame.shareCount, PageFrameRecord.shareCount)
       put(frame.referenceCount, PageFrameRecord.referenceCount)
       put(frame.location.rawValue, PageFrameRecord.location)
-      put(UInt8(0), PageFrameRecord.flags)
+      put(frame.flags, PageFrameRecord.flags)
       put(frame.pteAddress, PageFrameRecord.pteAddress)
-      put(UInt64(0), PageFrameRecord.originalPTE)
+      put(frame.originalPTE, PageFrameRecord.originalPTE)
       put(frame.pteFrame, PageFrameRecord.pteFrame)
       put(frame.workingSetIndex, PageFrameRecord.workingSetIndex)
       put(frame.owner, PageFrameRecord.owner)
@@ -486,6 +496,11 @@ final class SyntheticGuest {
     precondition(Self.processTableOffset + UInt64(slots * ProcessRecord.size) <= 4096)
     store(UInt32(slots), block + UInt64(DebugBlock.processCount))
     store(UInt32(ProcessRecord.size), block + UInt64(DebugBlock.processRecordSize))
+    if options.sections {
+      store(sections.table, block + UInt64(DebugBlock.controlAreasPhysical))
+      store(UInt32(ControlAreaTable.slots), block + UInt64(DebugBlock.controlAreaSlots))
+      store(UInt32(ControlAreaRecord.size), block + UInt64(DebugBlock.controlAreaRecordSize))
+    }
     let available = lists[0].count + lists[1].count + lists[2].count
     store(UInt64(available), block + UInt64(DebugBlock.availablePages))
 
@@ -506,7 +521,8 @@ final class SyntheticGuest {
       let address = block + Self.processTableOffset + UInt64((index + 1) * ProcessRecord.size)
       store(process.id, address + UInt64(ProcessRecord.id))
       store(process.root, address + UInt64(ProcessRecord.root))
-      store(UInt64(0x1000 * (index + 1)), address + UInt64(ProcessRecord.vadRoot))
+      let vadRoot = options.sections ? sections.vadTables[index] : UInt64(0x1000 * (index + 1))
+      store(vadRoot, address + UInt64(ProcessRecord.vadRoot))
       store(UInt64(0x2000 * (index + 1)), address + UInt64(ProcessRecord.workingSet))
     }
   }

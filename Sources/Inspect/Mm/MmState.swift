@@ -5,7 +5,7 @@ import X86Paging
 /// Why the guest's Mm state could not be decoded at all. Every case names what
 /// was found and what was expected, for a person to read.
 public enum MmDecodeError: Error, Sendable, Hashable, CustomStringConvertible {
-  /// The debug block's first `DebugBlock.currentSize` bytes are not all in guest RAM.
+  /// The debug block's first `MmState.firstBlockSize` bytes (or as many as its size field says) are not all in guest RAM.
   case debugBlockOutsideMemory(address: UInt64)
   case badMagic(address: UInt64, found: UInt32)
   /// A version this host does not read (older than the first, or 0).
@@ -29,11 +29,16 @@ public enum MmDecodeError: Error, Sendable, Hashable, CustomStringConvertible {
   /// Process records smaller than `ProcessRecord.size` or implausibly large.
   case processRecordSize(found: UInt32, expected: Int)
   case processTableOutsideMemory(address: UInt64, count: UInt32)
+  case tooManyControlAreas(count: UInt32, limit: Int)
+  /// Control-area records smaller than `ControlAreaRecord.size` or implausibly large.
+  case controlAreaRecordSize(found: UInt32, expected: Int)
+  case controlAreaTableOutsideMemory(address: UInt64, count: UInt32)
 
   public var description: String {
     switch self {
     case .debugBlockOutsideMemory(let address):
-      return "debug block at \(hex(address)) is not in guest RAM (\(DebugBlock.currentSize) bytes needed)"
+      return
+        "debug block at \(hex(address)) is not in guest RAM (\(MmState.firstBlockSize) bytes needed, more if it says so)"
     case .badMagic(let address, let found):
       return
         "debug block at \(hex(address)) has magic \(hex(UInt64(found)))\(fourCC(found)); expected "
@@ -65,6 +70,12 @@ public enum MmDecodeError: Error, Sendable, Hashable, CustomStringConvertible {
       return "process records are \(found) bytes; expected at least \(expected) (and at most 4096)"
     case .processTableOutsideMemory(let address, let count):
       return "process table at \(hex(address)) (\(count) slots) is not in guest RAM"
+    case .tooManyControlAreas(let count, let limit):
+      return "control-area table has \(count) slots; this host reads at most \(limit)"
+    case .controlAreaRecordSize(let found, let expected):
+      return "control-area records are \(found) bytes; expected at least \(expected) (and at most 4096)"
+    case .controlAreaTableOutsideMemory(let address, let count):
+      return "control-area table at \(hex(address)) (\(count) slots) is not in guest RAM"
     }
   }
 }
@@ -86,6 +97,10 @@ public struct MmState: @unchecked Sendable {
   /// Upper bounds on guest-supplied counts (far above anything the guest needs).
   public static let maxWindows = 256
   public static let maxProcesses = 4096
+  public static let maxControlAreas = 4096
+  /// Bytes of a version-1 debug block: the fields every block has. A shorter block
+  /// is refused; a block this short has no control areas (they came with version 2).
+  public static let firstBlockSize = DebugBlock.controlAreasPhysical
 
   /// The memory the state was read from.
   public let memory: GuestPhysicalMemory
@@ -113,11 +128,17 @@ public struct MmState: @unchecked Sendable {
   public let availablePages: UInt64
   /// The whole PFN database, in place (`pfnCount * PageFrameRecord.size` bytes).
   public let pfnDatabase: UnsafeRawBufferPointer
+  /// Physical address of the control-area table; 0 for a version-1 block.
+  public let controlAreaTableAddress: UInt64
+  /// Slots in the control-area table (0 for a version-1 block, which has none).
+  public let controlAreaSlots: Int
+  /// The in-use control-area slots (flags != 0), in slot order.
+  public let controlAreas: [MmControlArea]
 
   /// Reads the state whose debug block is at physical address `debugBlockAddress`.
   public init(memory: GuestPhysicalMemory, debugBlockAddress: UInt64) throws(MmDecodeError) {
     let address = debugBlockAddress
-    guard let block = memory.bytes(at: address, count: DebugBlock.currentSize) else {
+    guard var block = memory.bytes(at: address, count: Self.firstBlockSize) else {
       throw .debugBlockOutsideMemory(address: address)
     }
     func u32(_ offset: Int) -> UInt32 {
@@ -133,8 +154,16 @@ public struct MmState: @unchecked Sendable {
     let version = u32(DebugBlock.version)
     guard version >= 1 else { throw .unsupportedVersion(address: address, found: version) }
     let blockSize = u32(DebugBlock.size)
-    guard blockSize >= DebugBlock.currentSize else {
-      throw .blockTooSmall(address: address, size: blockSize, needed: DebugBlock.currentSize)
+    guard blockSize >= Self.firstBlockSize else {
+      throw .blockTooSmall(address: address, size: blockSize, needed: Self.firstBlockSize)
+    }
+    // Version 2's fields, where the block's size covers them.
+    let hasControlAreas = blockSize >= DebugBlock.currentSize
+    if hasControlAreas {
+      guard let longer = memory.bytes(at: address, count: DebugBlock.currentSize) else {
+        throw .debugBlockOutsideMemory(address: address)
+      }
+      block = longer
     }
     let recordSize = u32(DebugBlock.pfnRecordSize)
     guard recordSize == PageFrameRecord.size else {
@@ -223,6 +252,17 @@ public struct MmState: @unchecked Sendable {
       }
     }
 
+    var controlAreaTable: UInt64 = 0
+    var controlAreaSlots = 0
+    var controlAreas: [MmControlArea] = []
+    if hasControlAreas {
+      controlAreaTable = u64(DebugBlock.controlAreasPhysical)
+      controlAreaSlots = Int(u32(DebugBlock.controlAreaSlots))
+      controlAreas = try Self.decodeControlAreas(
+        memory: memory, at: controlAreaTable, slots: u32(DebugBlock.controlAreaSlots),
+        recordSize: u32(DebugBlock.controlAreaRecordSize))
+    }
+
     self.memory = memory
     self.debugBlockAddress = address
     self.version = version
@@ -237,6 +277,32 @@ public struct MmState: @unchecked Sendable {
     self.processes = processes
     self.availablePages = u64(DebugBlock.availablePages)
     self.pfnDatabase = database
+    self.controlAreaTableAddress = controlAreaTable
+    self.controlAreaSlots = controlAreaSlots
+    self.controlAreas = controlAreas
+  }
+
+  /// The in-use slots of the control-area table: bounded count and record size, the
+  /// whole table in RAM (nothing is read when there are no slots).
+  static func decodeControlAreas(memory: GuestPhysicalMemory, at address: UInt64, slots: UInt32, recordSize: UInt32)
+    throws(MmDecodeError) -> [MmControlArea]
+  {
+    guard slots > 0 else { return [] }
+    guard slots <= Self.maxControlAreas else { throw .tooManyControlAreas(count: slots, limit: Self.maxControlAreas) }
+    guard recordSize >= ControlAreaRecord.size, recordSize <= 4096 else {
+      throw .controlAreaRecordSize(found: recordSize, expected: ControlAreaRecord.size)
+    }
+    let stride = Int(recordSize)
+    guard let table = memory.bytes(at: address, count: Int(slots) * stride) else {
+      throw .controlAreaTableOutsideMemory(address: address, count: slots)
+    }
+    var areas: [MmControlArea] = []
+    for index in 0..<Int(slots) {
+      let record = UnsafeRawBufferPointer(rebasing: table[(index * stride)..<(index * stride + ControlAreaRecord.size)])
+      let area = MmControlArea(slot: index, address: address + UInt64(index * stride), record: record)
+      if area.rawFlags != 0 { areas.append(area) }
+    }
+    return areas
   }
 
   /// The self-map slot as the debug block gives it.

@@ -232,6 +232,8 @@ extension ValidationRun {
       return
     }
     mapped[Int(pfnValue)] &+= 1
+    // Dirty (D = 1): the page differs from its backing store whatever its record says.
+    if leaf.entry.rawValue & 0x40 != 0 { flags[Int(pfnValue)] |= FrameFlag.mappedDirty }
   }
 
   /// Each physical PTE counts once: a page table's leaves arrive as one run of rising

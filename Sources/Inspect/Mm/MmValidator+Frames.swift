@@ -23,6 +23,7 @@ extension ValidationRun {
     var rangeIndex = 0
     let knownLocation = PageLocation.transition.rawValue
     let hole = PageUsage.hole.rawValue
+    let lastUsage = PageUsage.segment.rawValue
     let active = PageLocation.activeAndValid.rawValue
     let pageTable = PageUsage.pageTable.rawValue
     let zeroedMarker = PageLocation.zeroed.rawValue + 1
@@ -31,7 +32,7 @@ extension ValidationRun {
     for pfn in 0..<pfnCount {
       let location = u8(pfn, PageFrameRecord.location)
       let usage = u8(pfn, PageFrameRecord.usage)
-      guard location <= knownLocation, usage <= hole else {
+      guard location <= knownLocation, usage <= lastUsage else {
         report(
           .invalidFrame, pfn: UInt64(pfn),
           "PFN \(hex(UInt64(pfn))) has \(locationName(location)) and \(usageName(usage))")
@@ -184,6 +185,8 @@ extension ValidationRun {
       }
       return
     }
+    // A section page names its prototype PTE, not the hardware PTE: the section rules judge it.
+    if u8(pfn, PageFrameRecord.flags) & PageFrameFlags.prototype.rawValue != 0 { return }
     let named = u64(pfn, PageFrameRecord.pteAddress)
     let expected = selfMap.pteAddress(mapping: va)
     if named != expected {

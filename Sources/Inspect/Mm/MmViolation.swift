@@ -32,6 +32,15 @@ public enum MmRule: String, Sendable, Hashable, CaseIterable, CustomStringConver
   case shareCount = "share-count"
   case pageTableShareCount = "page-table-share-count"
   case availablePages = "available-pages"
+  // Sections: control areas, segments, prototype PTEs and views.
+  case controlAreaStructure = "control-area-structure"
+  case segmentPage = "segment-page"
+  case prototypePTE = "prototype-pte"
+  case prototypeBackPointer = "prototype-back-pointer"
+  case viewSection = "view-section"
+  case prototypeMismatch = "prototype-mismatch"
+  case controlAreaCounts = "control-area-counts"
+  case cleanFilePage = "clean-file-page"
 
   /// The stable name.
   public var name: String { rawValue }
@@ -72,6 +81,30 @@ public enum MmRule: String, Sendable, Hashable, CaseIterable, CustomStringConver
     case .shareCount: "a page's share count equals the valid accounted PTEs that map it"
     case .pageTableShareCount: "a page table's share count equals its live (nonzero) entries"
     case .availablePages: "zeroed + free + standby list totals equal the guest's available-pages figure"
+    case .controlAreaStructure:
+      "an in-use control area has known flags, zero reserved fields, as many segment pages as its size needs "
+        + "(at most 1 GiB), a file identity only if file-backed, and a segment directory naming pages in RAM"
+    case .segmentPage:
+      "a segment's directory and prototype-PTE pages are ActiveAndValid with usage segment, share and reference "
+        + "count 0, owner 0, each named by exactly one in-use control area; every segment-usage page is one of them"
+    case .prototypePTE:
+      "a prototype PTE is valid, transition, a subsection PTE naming its own control area (file-backed), demand "
+        + "zero or page file (page-file-backed), or 0 (SEC_RESERVE); a valid one's page is mapped by a PTE"
+    case .prototypeBackPointer:
+      "a section page in memory has the prototype flag, usage general, owner 0, its prototype PTE as PTE address "
+        + "and that PTE's page as PTE frame, the original PTE its backing, and the location its prototype PTE says; "
+        + "every prototype-flagged page in memory is named by that prototype PTE"
+    case .viewSection:
+      "a mapped VAD names an in-use control area with a segment, and its pages lie inside the section"
+    case .prototypeMismatch:
+      "a valid PTE of a view maps the PFN its prototype PTE names (or, in a write-copy view, a private page), and "
+        + "a prototype-format PTE of a view names that view page's prototype PTE"
+    case .controlAreaCounts:
+      "a control area's pfnReferences count its valid and transition prototype PTEs, mappedViews its views, "
+        + "userReferences its sections plus process views; it is being deleted exactly when no section or view is left"
+    case .cleanFilePage:
+      "a file-backed section page in memory that is not modified and not mapped dirty equals the file's bytes on "
+        + "the FAT volume (zero past the file's end)"
     }
   }
 
@@ -182,6 +215,8 @@ public struct MmValidationTimings: Sendable, Hashable {
   public var pageTables: Duration
   /// The pass over the PFN database (records, share counts, zeroed-page content) and the totals.
   public var frames: Duration
+  /// The section rules: control areas, segments, prototype PTEs, views, clean file pages.
+  public var sections: Duration = .zero
   public var total: Duration
 
   public init(lists: Duration = .zero, pageTables: Duration = .zero, frames: Duration = .zero, total: Duration = .zero)
