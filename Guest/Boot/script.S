@@ -35,6 +35,7 @@
 #define FLAG_STOP_AFTER 2
 #define USER_END_SHIFTED 0x7FFFFFFF
 #define STATUS_ACCESS_VIOLATION 0xC0000005
+#define STATUS_DATA_ERROR 0xC000003E
 
 .section .user.text, "ax", @progbits
 
@@ -344,7 +345,8 @@ user_write_pattern:
   ret
 
 // user_check_pattern(address, size, seed): compares [address, address + size)
-// with ScriptPattern's bytes; %rsi the first differing address, or 0.
+// with ScriptPattern's bytes; %rsi the first differing address and RAX
+// STATUS_DATA_ERROR, or %rsi 0 and RAX 0 when every byte matches.
 .p2align 4
 .globl user_check_pattern
 user_check_pattern:
@@ -380,11 +382,11 @@ user_check_pattern:
   bsf %r8, %r8
   shr $3, %r8
   lea (%rdi,%r8), %rsi
-  xor %eax, %eax
+  mov $STATUS_DATA_ERROR, %eax
   ret
 4:
   mov %rdi, %rsi
-  xor %eax, %eax
+  mov $STATUS_DATA_ERROR, %eax
   ret
 7:
   mov $STATUS_ACCESS_VIOLATION, %eax

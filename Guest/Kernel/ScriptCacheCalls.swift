@@ -7,7 +7,7 @@ import GuestArch
 /// or whether the purge happened (it fails while a process's view maps the section).
 func scriptCacheCall(_ call: ScriptCall, _ step: ScriptStepView, _ index: Int) -> UInt64 {
   guard let slot = FileObjects.slot(step.operand(1), process: index) else {
-    return answer(Status.invalidHandle.rawValue)
+    return answer(handleStatus(step.operand(1), index, expecting: .file).rawValue)
   }
   let block = FileObjects.handles[slot]!.block
   let (offset, length) = (step.operand(2), step.operand(3))

@@ -7,7 +7,7 @@ import GuestArch
 /// (what Cc holds of the file written first, and for a write purged).
 func ntReadWriteFile(_ step: ScriptStepView, _ index: Int, _ mm: MemoryManager, write: Bool) -> UInt64 {
   guard let slot = FileObjects.slot(step.operand(1), process: index), let volume = FileSystem.volume else {
-    return answer(Status.invalidHandle.rawValue)
+    return answer(handleStatus(step.operand(1), index, expecting: .file).rawValue)
   }
   let entry = FileObjects.handles[slot]!
   let (buffer, length, offset) = (step.operand(2), step.operand(3), step.operand(4))
@@ -109,7 +109,7 @@ func lockUserBuffer(
 /// FileStandardInformation's fields as outputs.
 func ntQueryInformationFile(_ step: ScriptStepView, _ index: Int) -> UInt64 {
   guard let slot = FileObjects.slot(step.operand(1), process: index), let volume = FileSystem.volume else {
-    return answer(Status.invalidHandle.rawValue)
+    return answer(handleStatus(step.operand(1), index, expecting: .file).rawValue)
   }
   guard step.operand(2) == UInt64(FileInformationClass.standard.rawValue) else {
     return answer(Status.invalidInfoClass.rawValue)
@@ -126,7 +126,7 @@ func ntQueryInformationFile(_ step: ScriptStepView, _ index: Int) -> UInt64 {
 /// NtSetInformationFile (ProcessHandle, FileHandle, FileInformationClass, EndOfFile): FileEndOfFileInformation.
 func ntSetInformationFile(_ step: ScriptStepView, _ index: Int) -> Status {
   guard let slot = FileObjects.slot(step.operand(1), process: index), let volume = FileSystem.volume else {
-    return .invalidHandle
+    return handleStatus(step.operand(1), index, expecting: .file)
   }
   guard step.operand(2) == UInt64(FileInformationClass.endOfFile.rawValue) else { return .invalidInfoClass }
   let entry = FileObjects.handles[slot]!
@@ -155,7 +155,7 @@ func ntSetInformationFile(_ step: ScriptStepView, _ index: Int) -> Status {
 /// NtFlushBuffersFile (ProcessHandle, FileHandle): the FAT, FSInfo and the disk's cache.
 func ntFlushBuffersFile(_ step: ScriptStepView, _ index: Int) -> Status {
   guard let slot = FileObjects.slot(step.operand(1), process: index), let volume = FileSystem.volume else {
-    return .invalidHandle
+    return handleStatus(step.operand(1), index, expecting: .file)
   }
   guard !FileObjects.handles[slot]!.access.isDisjoint(with: [.writeData, .appendData]) else { return .accessDenied }
   do throws(Status) { try volume.flush() } catch { return error }

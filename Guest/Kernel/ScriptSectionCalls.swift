@@ -50,7 +50,7 @@ private func ntCreateSection(_ step: ScriptStepView, _ index: Int, _ mm: MemoryM
   var block: Int? = nil
   if step.operand(6) != 0 {
     guard let slot = FileObjects.slot(step.operand(6), process: index), let entry = FileObjects.handles[slot] else {
-      return answer(Status.invalidHandle.rawValue)
+      return answer(handleStatus(step.operand(6), index, expecting: .file).rawValue)
     }
     guard entry.access.contains(.readData), let fcb = FileObjects.blocks[entry.block], !fcb.file.isDirectory else {
       return answer(Status.accessDenied.rawValue)
@@ -129,7 +129,7 @@ private func ntOpenSection(_ step: ScriptStepView, _ index: Int) -> UInt64 {
 private func ntMapViewOfSection(_ step: ScriptStepView, _ index: Int, _ mm: MemoryManager) -> UInt64 {
   guard let slot = SectionObjects.slot(step.operand(1), process: index), let entry = SectionObjects.handles[slot],
     let object = SectionObjects.objects[entry.object]
-  else { return answer(Status.invalidHandle.rawValue) }
+  else { return answer(handleStatus(step.operand(1), index, expecting: .section).rawValue) }
   guard let rest = spilledOperands(step.operand(7), count: 3) else { return answer(Status.invalidParameter.rawValue) }
   let summary = SectionSummary(size: object.size, protection: object.protection, pageFileBacked: object.pageFileBacked)
   let checked = SectionRules.mapView(
@@ -162,4 +162,17 @@ private func ntFlushVirtualMemory(_ step: ScriptStepView, _ index: Int, _ mm: Me
   step.output(0, r.base)
   step.output(1, r.size)
   return answer(Status.success.rawValue, outputs: 2)
+}
+
+/// The object types a script handle may name.
+enum ScriptHandleType { case file, section }
+
+/// Why `handle` is not an open handle of `expected` type in process `index`:
+/// STATUS_OBJECT_TYPE_MISMATCH when it is one of the other type, else
+/// STATUS_INVALID_HANDLE (ObReferenceObjectByHandle's two refusals).
+func handleStatus(_ handle: UInt64, _ index: Int, expecting expected: ScriptHandleType) -> Status {
+  let isFile = FileObjects.slot(handle, process: index).map { FileObjects.handles[$0] != nil } ?? false
+  let isSection = SectionObjects.slot(handle, process: index).map { SectionObjects.handles[$0] != nil } ?? false
+  let other = expected == .file ? isSection : isFile
+  return other ? .objectTypeMismatch : .invalidHandle
 }

@@ -78,6 +78,8 @@ public enum Status: UInt32, Sendable, Error {
   /// An object name that is not absolute, or has no device the guest knows.
   case objectPathSyntaxBad = 0xC000_003B
   case invalidHandle = 0xC000_0008
+  /// A handle the process holds, but to an object of another type (a file handle as SectionHandle).
+  case objectTypeMismatch = 0xC000_0024
   /// NtMapViewOfSection: a view past the end of its section.
   case invalidViewSize = 0xC000_001F
   /// A page-file-backed section larger than the commit limit allows.

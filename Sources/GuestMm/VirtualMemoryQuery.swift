@@ -50,7 +50,7 @@ extension VirtualMemory {
     else { return nil }
     let vad = vads[index]
     let pte = backend.readPTE(va & ~(UserAddressSpace.pageSize - 1))
-    guard Self.isCommitted(pte, in: vad) else { return nil }
+    guard isCommitted(pte, page: va >> 12, in: vad) else { return nil }
     return Self.protection(of: pte, in: vad)
   }
 
@@ -121,7 +121,18 @@ extension VirtualMemory {
   /// Whether `page` of `vad` is committed, and its protection (0 if not).
   func pageState(_ page: UInt64, in vad: VadEntry) -> (committed: Bool, protection: UInt8) {
     let pte = backend.readPTE(page << 12)
-    guard Self.isCommitted(pte, in: vad) else { return (false, 0) }
+    guard isCommitted(pte, page: page, in: vad) else { return (false, 0) }
     return (true, Self.protection(of: pte, in: vad))
+  }
+
+  /// Whether `page` of `vad`, whose PTE is `pte`, is committed. A view page
+  /// not mapped yet is committed when its prototype PTE is: a SEC_RESERVE
+  /// section's pages are reserved until committed.
+  func isCommitted(_ pte: UInt64, page: UInt64, in vad: VadEntry) -> Bool {
+    guard Self.isCommitted(pte, in: vad) else { return false }
+    guard vad.type == .mapped, pte & 1 == 0 else { return true }
+    let sectionPage = Self.sectionPage(of: page << 12, in: vad)
+    guard let shape = backend.sections.section(vad.controlArea), sectionPage < shape.pages else { return false }
+    return backend.sections.prototypePTE(vad.controlArea, page: sectionPage) != 0
   }
 }

@@ -2,11 +2,13 @@ import GuestABI
 import X86Paging
 
 /// What `mmlab sections` shows: each in-use control area with its file, counts, segment,
-/// the pages it has in memory, and its views with the pages they map.
+/// the pages it has in memory, and its views (processes' and Cc's) with the pages they map.
 public struct SectionReport {
-  /// One view of a section in a process.
+  /// One view of a section in a process, or one of Cc's in system space.
   public struct View {
     public var process: UInt32
+    /// Cc's view in system space (`process` is 0).
+    public var system = false
     public var start: UInt64
     public var end: UInt64
     public var sectionOffsetPages: UInt64
@@ -60,7 +62,7 @@ public struct SectionReport {
     self.unreadable = unreadable
     // PTEs read for all views together: bounded whatever the VADs claim.
     var budget = Self.pteBudget
-    for view in views {
+    for view in views + state.systemViews() {
       var reader = LeafPTEReader(memory: state.memory, root: view.root)
       var mapped: UInt64 = 0
       let pages = min(view.pageCount, SegmentLayout.maximumPages, budget)
@@ -69,7 +71,7 @@ public struct SectionReport {
         if let (pte, _) = reader.entry(view.vad.start + index << 12), pte & 1 != 0 { mapped += 1 }
       }
       let row = View(
-        process: view.process, start: view.vad.start, end: view.vad.end,
+        process: view.process, system: view.isSystem, start: view.vad.start, end: view.vad.end,
         sectionOffsetPages: view.vad.sectionOffsetPages, protection: view.vad.protection, pagesMapped: mapped)
       if let index = byAddress[view.controlArea] { areas[index].views.append(row) } else { strayViews.append(row) }
     }
@@ -131,7 +133,8 @@ public struct SectionReport {
   }
 
   static func viewLine(_ view: View) -> String {
-    "view: process \(view.process) \(hex(view.start))-\(hex(view.end)) section offset \(hex(view.sectionOffsetPages << 12)) "
+    (view.system ? "view: Cc system " : "view: process \(view.process) ")
+      + "\(hex(view.start))-\(hex(view.end)) section offset \(hex(view.sectionOffsetPages << 12)) "
       + "protection \(hex(UInt64(view.protection))) pages mapped \(view.pagesMapped)"
   }
 
@@ -164,7 +167,7 @@ public struct SectionReport {
 
   static func json(_ view: View) -> [String: Any] {
     [
-      "process": Int(view.process), "start": hex(view.start), "end": hex(view.end),
+      "process": Int(view.process), "system": view.system, "start": hex(view.start), "end": hex(view.end),
       "sectionOffset": hex(view.sectionOffsetPages << 12), "protection": Int(view.protection),
       "pagesMapped": view.pagesMapped,
     ]

@@ -161,7 +161,9 @@ extension ScriptRunner {
       }
     }
     if validates {
-      let report = MmValidator(state: state, maxPhysicalAddressBits: snapshot.maxPhysicalAddressBits).validate()
+      let report = MmValidator(
+        state: state, maxPhysicalAddressBits: snapshot.maxPhysicalAddressBits, volume: snapshot.volume
+      ).validate()
       steps[stop.index].violations += report.violations.prefix(8).map(\.description)
       if !report.isClean && firstBrokenStep == nil && options.validation == .everyStep { firstBrokenStep = stop.index }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Conformance
 import Foundation
+import GuestABI
 import Inspect
 import Script
 
@@ -23,7 +24,10 @@ struct BenchCommand: ParsableCommand {
       --jobs guests) against the event floor: what the platform's unavoidable events of an \
       average case cost, measured by the guest in the same run. Then the raw disk: the guest's \
       virtio-blk driver reading and writing a 32 MiB scratch disk sequentially in 64 KiB and 1 MiB \
-      requests, beside this host's pread(2) of the same file, on each backend. Build with -c release for \
+      requests, beside this host's pread(2) of the same file, on each backend. Then sections and Cc \
+      on KVMMachine: Cc's sequential read of a 4 MiB file cold and warm beside a non-cached NtReadFile \
+      and the raw driver's 1 MiB read, and per page a file-backed first touch, a touch of resident \
+      section pages through a second view and a demand-zero touch. Build with -c release for \
       figures worth quoting: a debug build says so in its output.
       """
   )
@@ -82,19 +86,23 @@ struct BenchCommand: ParsableCommand {
     let userTrap = report.floorCosts.first { $0.kind == .bareUserFault }?.nanoseconds.map { $0 / 1000 }
     let figures = try backends ? measureBackends() : []
     let disks = try measureDisks(libvirt: !figures.isEmpty)
+    let sections = try SectionBenchmark.measure(boot: boot.options())
+    let rawRead = disks.first?.guestRead[DiskBenchLayout.largeRequest]
     switch format {
     case .text:
       Terminal.writeReport(
         report.text(optimized: BuildConfiguration.optimized)
           + (scripts?.text(portExitMicroseconds: portExit, userTrapMicroseconds: userTrap) ?? "")
           + (conformance?.text ?? "")
-          + (figures.isEmpty ? "" : BackendBenchmark.text(figures)) + DiskBenchmark.text(disks))
+          + (figures.isEmpty ? "" : BackendBenchmark.text(figures)) + DiskBenchmark.text(disks)
+          + sections.text(rawDriverMiBps: rawRead, bareFaultMicroseconds: userTrap))
     case .json:
       var object = report.json(optimized: BuildConfiguration.optimized)
       object["conformance"] = conformance?.json
       object["script"] = scripts?.json
       if !figures.isEmpty { object["backends"] = BackendBenchmark.json(figures) }
       object["disk"] = DiskBenchmark.json(disks)
+      object["sections"] = sections.json
       Terminal.writeReport(renderJSON(object))
     }
   }

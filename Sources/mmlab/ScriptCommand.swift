@@ -28,7 +28,7 @@ struct ScriptCommand: ParsableCommand {
       MemoryBasicInformation -> BaseAddress, AllocationBase, AllocationProtect, RegionSize, State, \
       Protect, Type); Touch (ProcessHandle, Address, Pages, Access read|write|execute -> \
       FaultAddress, PagesDone); WritePattern and CheckPattern (ProcessHandle, Address, Size, Seed; \
-      CheckPattern -> FirstMismatch); Checkpoint ("name": the host validates the Mm there).
+      CheckPattern -> FirstMismatch, STATUS_DATA_ERROR when a byte differs); Checkpoint ("name": the host validates the Mm there).
 
       The host judges every step: its status against "expect", and for every NT call that may \
       fail (its "expect" admits an error, or it has none) it compares the PFN database and every \

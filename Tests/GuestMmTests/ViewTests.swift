@@ -150,4 +150,19 @@ struct ViewTests {
     #expect(h.vm.viewPagesToFlush(baseAddress: 0x4000_0000, regionSize: 0x4_0000).status == .notMappedView)
     #expect(h.vm.viewPagesToFlush(baseAddress: 0x7000_0000, regionSize: 0).status == .notMappedView)
   }
+
+  @Test("a SEC_RESERVE view's uncommitted pages query as MEM_RESERVE; a committed page as MEM_COMMIT")
+  func reservedViewQuery() {
+    let sections = FakeSections()
+    sections.add(Self.controlArea, pages: 64, fileBacked: false)
+    for page in UInt64(0)..<64 where page != 5 { sections.store.prototypes[Self.controlArea]![page] = 0 }
+    let h = harness(sections: sections)
+    let base = h.vm.mapView(controlArea: Self.controlArea, plan: plan(), baseAddress: 0x4000_0000).base
+    let first = h.vm.query(base).info
+    #expect(first.state == .reserved && first.protection == 0 && first.regionSize == 5 << 12)
+    #expect(first.allocationProtection == Self.readWrite && first.type == .mapped)
+    let committed = h.vm.query(base + 5 << 12).info
+    #expect(committed.state == .committed && committed.protection == Self.readWrite && committed.regionSize == 4096)
+    #expect(h.vm.committedProtection(at: base) == nil && h.vm.committedProtection(at: base + 5 << 12) == Self.readWrite)
+  }
 }

@@ -25,6 +25,10 @@ struct MmValidatorSectionTests {
       #expect(state.controlAreas.map(\.slot) == [0, 2])
       #expect(state.views().views.count == 3)
       #expect(state.views().unreadable.isEmpty)
+      #expect(state.cacheViews.map(\.slot) == [0] && state.cacheViews[0].lastUse == 7)
+      let system = state.systemViews()
+      #expect(system.count == 1 && system[0].isSystem && system[0].root == state.kernelRoot)
+      #expect(system[0].vad.start == SystemCacheLayout.base && system[0].pageCount == SystemCacheLayout.viewSize >> 12)
     }
   }
 
@@ -94,6 +98,64 @@ struct MmValidatorSectionTests {
       } else {
         expectFindings(report, [MmFinding(.prototypeMismatch, pfn: copy, va: va, process: 2)])
       }
+    }
+  }
+
+  @Test("Cc's view mapping another section page than its prototype PTE names is a mismatch at its system VA")
+  func cacheViewMismatch() throws {
+    let guest = sectionGuest()
+    let (page0, page1) = (guest.sections.fileResident[0]!, guest.sections.fileResident[1]!)
+    guest.setEntry(guest.sections.cacheViewPTE, page0 << 12 | 0x3 | 1 << 63)
+    // The share counts follow the PTEs, so only the mismatch is left to find.
+    guest.setRecord32(page0, PageFrameRecord.shareCount, 3)
+    guest.setRecord16(page0, PageFrameRecord.referenceCount, 3)
+    guest.setRecord32(page1, PageFrameRecord.shareCount, 1)
+    guest.setRecord16(page1, PageFrameRecord.referenceCount, 1)
+    let report = try guest.validate()
+    expectFindings(report, [MmFinding(.prototypeMismatch, pfn: page0, va: SectionModel.cacheViewVA)])
+    #expect(report.text.contains("Cc's system view"), "\(report.text)")
+  }
+
+  @Test("Cc's view of a page beyond its section, and a share count that leaves Cc's PTE out, are named")
+  func cacheViewOutsideSection() throws {
+    let guest = sectionGuest()
+    #expect(
+      guest.memory.store(SystemCacheLayout.viewSize, at: guest.sections.cacheViews + UInt64(CacheViewRecord.fileOffset))
+    )
+    expectFindings(try guest.validate(), [MmFinding(.viewSection, va: SystemCacheLayout.base)])
+    let second = sectionGuest()
+    let page1 = second.sections.fileResident[1]!
+    second.setRecord32(page1, PageFrameRecord.shareCount, 1)
+    expectFindings(try second.validate(), [MmFinding(.shareCount, pfn: page1)])
+  }
+
+  @Test("mappedViews that leave Cc's view out is a count violation; userReferences never count it")
+  func cacheViewCounts() throws {
+    let guest = sectionGuest()
+    let area = guest.sections.record(SectionModel.fileSlot)
+    #expect(guest.memory.store(UInt32(2), at: area + UInt64(ControlAreaRecord.mappedViews)))
+    let report = try guest.validate()
+    expectFindings(report, [MmFinding(.controlAreaCounts)])
+    #expect(report.text.contains("mappedViews 2 but 2 views in processes and 1 of Cc's"), "\(report.text)")
+    let second = sectionGuest()
+    #expect(second.memory.store(UInt32(4), at: area + UInt64(ControlAreaRecord.userReferences)))
+    expectFindings(try second.validate(), [MmFinding(.controlAreaCounts)])
+  }
+
+  @Test("Cc's view records: more slots than the window holds, short records, or outside RAM are refused")
+  func cacheViewDecoding() throws {
+    for (field, value, expected) in [
+      (DebugBlock.cacheViewCount, UInt32(9), MmDecodeError.cacheViewRecords(count: 9, recordSize: 32)),
+      (DebugBlock.cacheViewRecordSize, UInt32(16), MmDecodeError.cacheViewRecords(count: 8, recordSize: 16)),
+    ] {
+      let guest = sectionGuest()
+      guest.setDebugBlock32(field, value)
+      #expect(throws: expected) { try guest.withState { _ in () } }
+    }
+    let guest = sectionGuest()
+    guest.setDebugBlock64(DebugBlock.cacheViewsPhysical, 1 << 40)
+    #expect(throws: MmDecodeError.cacheViewsOutsideMemory(address: 1 << 40, count: 8)) {
+      try guest.withState { _ in () }
     }
   }
 

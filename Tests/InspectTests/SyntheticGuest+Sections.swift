@@ -13,6 +13,9 @@ import X86Paging
 ///   page 0 has 2, page 1 has 1. Clean: no PTE has D = 1, no page is modified.
 /// - slot 1 is free; control area 2: a page-file-backed section of 2 pages: page 0 valid
 ///   (modified, mapped writable and dirty by process 1 at `pageFileViewBase`), page 1 demand zero.
+/// - Cc's view slot 0 maps the file section from offset 0 at `SystemCacheLayout.base`: its
+///   page 1 valid by a kernel PTE (page 1's share count 2), the rest unmapped; the file's
+///   control area counts 3 views (2 in processes, Cc's) and 3 user references (Cc takes none).
 /// - each process has a real VAD table (its user pages private, then its views).
 struct SectionModel {
   static let fileSize = 3 * 4096 + 2000
@@ -39,6 +42,10 @@ struct SectionModel {
   var fileViewPTEs: [UInt64] = []
   /// Process 2's file-view PTE (page 0).
   var secondViewPTE: UInt64 = 0
+  /// Cc's view records (8 slots) and the kernel PTE mapping section page 1 in view slot 0.
+  var cacheViews: UInt64 = 0
+  var cacheViewPTE: UInt64 = 0
+  static let cacheViewVA = SystemCacheLayout.base + 4096
 
   func record(_ slot: Int) -> UInt64 { table + UInt64(slot * ControlAreaRecord.size) }
   /// Physical address of the file section's prototype PTE of `page`.
@@ -117,6 +124,21 @@ extension SyntheticGuest {
         root: second.root, process: second.id, va: SectionModel.fileViewBase, pfn: model.fileResident[0]!,
         flags: user | noExecute
       ).entryAddress
+    // Cc's view: a kernel PTE in the system cache window, which every process shares.
+    model.cacheViewPTE =
+      map4K(
+        root: kernelRoot, process: nil, va: SectionModel.cacheViewVA, pfn: model.fileResident[1]!,
+        flags: 0x2 | noExecute
+      ).entryAddress
+    let cacheSlot = (SystemCacheLayout.base >> 39) & 511
+    for process in processes {
+      store(memory.load(UInt64.self, at: kernelRoot + cacheSlot * 8)!, process.root + cacheSlot * 8)
+    }
+    model.cacheViews = model.table + 2048
+    precondition(ControlAreaTable.slots * ControlAreaRecord.size <= 2048)
+    store(fileArea, model.cacheViews + UInt64(CacheViewRecord.controlArea))
+    store(UInt64(0), model.cacheViews + UInt64(CacheViewRecord.fileOffset))
+    store(UInt64(7), model.cacheViews + UInt64(CacheViewRecord.lastUse))
     map4K(
       root: first.root, process: first.id, va: SectionModel.pageFileViewBase, pfn: model.pageFileResident,
       flags: 0x2 | user | noExecute | 0x20 | 0x40)
@@ -158,7 +180,7 @@ extension SyntheticGuest {
     }
     let fileSize = UInt64(SectionModel.fileSize)
     putArea(
-      fileArea, flags: [.inUse, .file], counts: [1, 2, 3, 3], protection: PageProtection.readOnly, size: fileSize,
+      fileArea, flags: [.inUse, .file], counts: [1, 3, 3, 3], protection: PageProtection.readOnly, size: fileSize,
       directory: model.fileDirectory, cluster: TinyFatVolume.fileFirstCluster, fileSize: fileSize)
     putArea(
       pageFileArea, flags: [.inUse], counts: [1, 1, 2, 1], protection: PageProtection.readWrite, size: 8192,

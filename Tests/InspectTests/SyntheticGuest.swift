@@ -500,6 +500,9 @@ final class SyntheticGuest {
       store(sections.table, block + UInt64(DebugBlock.controlAreasPhysical))
       store(UInt32(ControlAreaTable.slots), block + UInt64(DebugBlock.controlAreaSlots))
       store(UInt32(ControlAreaRecord.size), block + UInt64(DebugBlock.controlAreaRecordSize))
+      store(sections.cacheViews, block + UInt64(DebugBlock.cacheViewsPhysical))
+      store(UInt32(SystemCacheLayout.views), block + UInt64(DebugBlock.cacheViewCount))
+      store(UInt32(CacheViewRecord.size), block + UInt64(DebugBlock.cacheViewRecordSize))
     }
     let available = lists[0].count + lists[1].count + lists[2].count
     store(UInt64(available), block + UInt64(DebugBlock.availablePages))

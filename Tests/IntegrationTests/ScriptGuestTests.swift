@@ -129,7 +129,7 @@ struct ScriptGuestTests {
         {"call": "CheckPattern", "ProcessHandle": "A", "Address": "\(patternBase)", "Size": "\(patternSize)",
          "Seed": 42, "expect": "STATUS_SUCCESS"},
         {"call": "CheckPattern", "ProcessHandle": "A", "Address": "\(patternBase)", "Size": "\(patternSize)",
-         "Seed": 43, "expect": "STATUS_SUCCESS"},
+         "Seed": 43, "expect": "STATUS_DATA_ERROR"},
         {"call": "WritePattern", "ProcessHandle": "A", "Address": "\(Self.stackBase)", "Size": -1, "Seed": 1,
          "expect": "STATUS_ACCESS_VIOLATION"},
         {"call": "CheckPattern", "ProcessHandle": "A", "Address": "\(Self.stackTop - 8)", "Size": 16,

@@ -2,10 +2,14 @@ import GuestABI
 import Machine
 import X86Paging
 
-/// A mapped view of a section in a process: a mapped VAD (GuestABI `VadType.mapped`).
+/// A mapped view of a section in a process: a mapped VAD (GuestABI `VadType.mapped`), or
+/// one of Cc's views in system space, described by the VAD a system view would have.
 /// View page v (a VAD page) maps section page `sectionOffsetPages + (v - startPage)`.
 public struct MmView: Sendable, Equatable {
+  /// The process whose VAD it is; 0 for a system view.
   public var process: UInt32
+  /// Cc's view in system space (kernel PTEs; it takes no user reference on the control area).
+  public var isSystem = false
   /// The process's PML4 (physical).
   public var root: UInt64
   public var vad: DecodedVad
@@ -46,6 +50,19 @@ extension MmState {
       }
     }
     return (views, unreadable)
+  }
+
+  /// Cc's views as views in system space: read/write, `SystemCacheLayout.viewSize` bytes
+  /// mapped by the kernel's page tables, clipped by the checks to the section's pages
+  /// (the last view of a file reaches past its end).
+  public func systemViews() -> [MmView] {
+    cacheViews.map { view in
+      let vad = DecodedVad(
+        start: view.start, end: view.start + SystemCacheLayout.viewSize, protection: PageProtection.readWrite,
+        type: VadType.mapped.rawValue, flags: 0, committedPages: 0, controlArea: view.controlArea,
+        sectionOffsetPages: view.fileOffset >> 12)
+      return MmView(process: 0, isSystem: true, root: kernelRoot, vad: vad)
+    }
   }
 }
 

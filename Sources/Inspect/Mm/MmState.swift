@@ -33,6 +33,9 @@ public enum MmDecodeError: Error, Sendable, Hashable, CustomStringConvertible {
   /// Control-area records smaller than `ControlAreaRecord.size` or implausibly large.
   case controlAreaRecordSize(found: UInt32, expected: Int)
   case controlAreaTableOutsideMemory(address: UInt64, count: UInt32)
+  /// Cc's view records: more than the system cache window holds, or records of a wrong size.
+  case cacheViewRecords(count: UInt32, recordSize: UInt32)
+  case cacheViewsOutsideMemory(address: UInt64, count: UInt32)
 
   public var description: String {
     switch self {
@@ -76,6 +79,12 @@ public enum MmDecodeError: Error, Sendable, Hashable, CustomStringConvertible {
       return "control-area records are \(found) bytes; expected at least \(expected) (and at most 4096)"
     case .controlAreaTableOutsideMemory(let address, let count):
       return "control-area table at \(hex(address)) (\(count) slots) is not in guest RAM"
+    case .cacheViewRecords(let count, let recordSize):
+      return
+        "Cc lists \(count) views of \(recordSize) bytes; the system cache has \(SystemCacheLayout.views) views "
+        + "and this host decodes records of at least \(CacheViewRecord.size) bytes (and at most 4096)"
+    case .cacheViewsOutsideMemory(let address, let count):
+      return "Cc's \(count) view records at \(hex(address)) are not in guest RAM"
     }
   }
 }
@@ -134,6 +143,8 @@ public struct MmState: @unchecked Sendable {
   public let controlAreaSlots: Int
   /// The in-use control-area slots (flags != 0), in slot order.
   public let controlAreas: [MmControlArea]
+  /// Cc's views of cached files in system space that map a section (free slots left out).
+  public let cacheViews: [MmCacheView]
 
   /// Reads the state whose debug block is at physical address `debugBlockAddress`.
   public init(memory: GuestPhysicalMemory, debugBlockAddress: UInt64) throws(MmDecodeError) {
@@ -255,12 +266,16 @@ public struct MmState: @unchecked Sendable {
     var controlAreaTable: UInt64 = 0
     var controlAreaSlots = 0
     var controlAreas: [MmControlArea] = []
+    var cacheViews: [MmCacheView] = []
     if hasControlAreas {
       controlAreaTable = u64(DebugBlock.controlAreasPhysical)
       controlAreaSlots = Int(u32(DebugBlock.controlAreaSlots))
       controlAreas = try Self.decodeControlAreas(
         memory: memory, at: controlAreaTable, slots: u32(DebugBlock.controlAreaSlots),
         recordSize: u32(DebugBlock.controlAreaRecordSize))
+      cacheViews = try Self.decodeCacheViews(
+        memory: memory, at: u64(DebugBlock.cacheViewsPhysical), count: u32(DebugBlock.cacheViewCount),
+        recordSize: u32(DebugBlock.cacheViewRecordSize))
     }
 
     self.memory = memory
@@ -280,6 +295,7 @@ public struct MmState: @unchecked Sendable {
     self.controlAreaTableAddress = controlAreaTable
     self.controlAreaSlots = controlAreaSlots
     self.controlAreas = controlAreas
+    self.cacheViews = cacheViews
   }
 
   /// The in-use slots of the control-area table: bounded count and record size, the

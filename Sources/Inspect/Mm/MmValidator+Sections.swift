@@ -13,8 +13,10 @@ struct SectionScan {
   var validPTEs: UInt64 = 0
   var transitionPTEs: UInt64 = 0
   var broken = Set<UInt64>()
-  /// Views found naming the control area.
+  /// Process views found naming the control area.
   var views: UInt64 = 0
+  /// Cc's system views found naming it.
+  var systemViews: UInt64 = 0
   /// Clean file pages to compare with the volume: (PFN, section page).
   var cleanPages: [(pfn: Int, page: UInt64)] = []
 }
@@ -58,7 +60,7 @@ extension ValidationRun {
     checkStrayPrototypePages(scans, prototypePages: prototypePages, marks: marks)
     var byAddress: [UInt64: Int] = [:]
     for (index, scan) in scans.enumerated() { byAddress[scan.area.address] = index }
-    for view in views { checkView(view, scans: &scans, byAddress: byAddress) }
+    for view in views + state.systemViews() { checkView(view, scans: &scans, byAddress: byAddress) }
     for scan in scans { checkCounts(scan, viewsKnown: unreadable.isEmpty) }
     if let volume {
       for scan in scans where scan.area.isFile && !scan.cleanPages.isEmpty { checkCleanPages(scan, volume: volume) }

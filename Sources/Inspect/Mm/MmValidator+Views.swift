@@ -9,15 +9,16 @@ extension ValidationRun {
 
   mutating func checkView(_ view: MmView, scans: inout [SectionScan], byAddress: [UInt64: Int]) {
     let start = view.vad.start
-    let process = view.process
-    var place: String { "process \(process)'s view \(hex(start))-\(hex(view.vad.end))" }
+    let owner = view.isSystem ? "Cc's system view" : "process \(view.process)'s view"
+    let process: UInt32? = view.isSystem ? nil : view.process
+    var place: String { "\(owner) \(hex(start))-\(hex(view.vad.end))" }
     guard let index = byAddress[view.controlArea] else {
       report(
         .viewSection, va: start, process: process,
         "\(place) names control area \(hex(view.controlArea)), which is no in-use control area")
       return
     }
-    scans[index].views += 1
+    if view.isSystem { scans[index].systemViews += 1 } else { scans[index].views += 1 }
     let area = scans[index].area
     guard let segment = scans[index].segment else {
       if !scans[index].unreadable {
@@ -27,8 +28,9 @@ extension ValidationRun {
       }
       return
     }
-    var pages = view.pageCount
     let offset = view.vad.sectionOffsetPages
+    // Cc's last view of a file reaches past its end: only the section's pages are judged.
+    var pages = view.isSystem && offset < segment.pages ? min(view.pageCount, segment.pages - offset) : view.pageCount
     if pages == 0 || offset >= segment.pages || pages > segment.pages - offset {
       report(
         .viewSection, va: start, process: process,
@@ -94,8 +96,10 @@ extension ValidationRun {
       if !area.flags.contains(.beingDeleted) { problems.append("its segment deleted but it is not being deleted") }
     }
     if viewsKnown {
-      if UInt64(area.mappedViews) != scan.views {
-        problems.append("mappedViews \(area.mappedViews) but \(scan.views) views in processes name it")
+      if UInt64(area.mappedViews) != scan.views + scan.systemViews {
+        problems.append(
+          "mappedViews \(area.mappedViews) but \(scan.views) views in processes and \(scan.systemViews) of Cc's "
+            + "name it")
       }
       let users = UInt64(area.sections) + scan.views
       if UInt64(area.userReferences) != users {

@@ -1,0 +1,117 @@
+import Foundation
+import GuestABI
+import GuestImage
+import Inspect
+import Script
+import Testing
+
+/// The shipped section scripts checked from outside: the bytes Cc and the views
+/// left on the volume, read back by mtools and the host's reader, fsck.fat clean,
+/// and the same statuses and files on every backend.
+enum SectionScripts {
+  /// The scripts that use the default volume, and what each must leave on it.
+  static let onDisk = [
+    "sections-shared", "sections-cc-read", "sections-cc-write-flush", "sections-writecopy", "sections-bad-inputs",
+  ]
+
+  static func pattern(seed: UInt64, at address: UInt64, count: Int) -> [UInt8] {
+    (0..<UInt64(count)).map { ScriptPattern.byte(seed: seed, address: address + $0) }
+  }
+
+  /// The files each script writes, by path, with their bytes.
+  static func expectedFiles(_ name: String) -> [String: [UInt8]] {
+    switch name {
+    case "sections-shared":
+      // A's view wrote the first 64 KiB, Cc the second (both at 0x4000_0000 + offset); the rest came from A's buffer.
+      return [
+        "/SHARED.DAT": pattern(seed: 9, at: 0x4000_0000, count: 64 << 10)
+          + pattern(seed: 11, at: 0x4001_0000, count: 64 << 10)
+          + pattern(seed: 3, at: 0x1002_0000, count: 896 << 10)
+      ]
+    case "sections-cc-read":
+      let lines = FileScripts.lines(from: 0, count: 131072)
+      return ["/CCCOPY.TXT": lines, "/PIECE.TXT": Array(lines[1_000_003..<1_005_003] + lines.suffix(4))]
+    case "sections-cc-write-flush":
+      var file = pattern(seed: 5, at: 0x1000_0000, count: 1536 << 10)
+      file += [UInt8](repeating: 0, count: 1_600_001 - file.count)
+      file += pattern(seed: 5, at: 0x1018_0001, count: 70001)
+      file.replaceSubrange(12345..<12348, with: pattern(seed: 5, at: 0x1000_0000, count: 3))
+      return ["/CCWRITE.BIN": file]
+    case "sections-bad-inputs":
+      // 64 KiB of zeros written, then cut to one page once no view maps it.
+      return ["/BADSEC.DAT": [UInt8](repeating: 0, count: 4096)]
+    default: return [:]
+    }
+  }
+
+  /// Checks the volume `name` left at `path`: its files, fsck, and that nothing else changed
+  /// (a script that writes no file leaves the image byte for byte as it was).
+  static func checkVolume(_ name: String, _ path: String) throws {
+    let (status, words) = VolumeCheck.fsck(path)
+    #expect(status == 0, "\(name): \(words)")
+    let image = try FatImage(path: path)
+    let expected = expectedFiles(name)
+    for (file, bytes) in expected {
+      #expect(try FileScripts.mcopy(path, file) == bytes, "mtools: \(name) \(file)")
+      #expect(try image.read(file.lowercased()) == bytes, "host reader: \(name) \(file)")
+    }
+    if expected.isEmpty {
+      let original = try Data(contentsOf: URL(fileURLWithPath: try #require(GuestImage.defaultDiskPath)))
+      #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == original, "\(name) wrote nothing")
+    }
+    #expect(try image.fsInfo().freeCount == (try image.freeClusterCount()))
+  }
+
+  static func run(_ name: String, backend: Backend) throws -> ScriptReport {
+    let (report, path) = try FileScripts.run(name, backend: backend)
+    defer { unlink(path) }
+    #expect(report.succeeded, "\(name) on \(backend): \(report.text)")
+    try checkVolume(name, path)
+    return report
+  }
+}
+
+@Suite("Sections, views and Cc on the guest", .enabled(if: BootingTests.enabled, BootingTests.reason), .serialized)
+struct SectionScriptTests {
+  @Test("each section script on KVMMachine: zero violations, and the volume holds exactly what it wrote")
+  func onKVMMachine() throws {
+    for name in SectionScripts.onDisk { _ = try SectionScripts.run(name, backend: .kvm) }
+  }
+
+  @Test("sections-cc-write-flush: the cached writes set the file's size; the second flush writes the rest")
+  func cachedWriteOutputs() throws {
+    let report = try SectionScripts.run("sections-cc-write-flush", backend: .kvm)
+    let query = try #require(report.steps.first { $0.call == "NtQueryInformationFile" })
+    #expect(query.outputs.map(\.value).prefix(2) == [0x197c00, 1_670_002], "allocation and EndOfFile")
+    let flushes = report.steps.filter { $0.call == "CcFlushCache" }.map { $0.outputs.first?.value }
+    #expect(flushes.first == 65536, "the first flush covers 64 KiB")
+    #expect(report.steps.first { $0.call == "CcPurgeCacheSection" }?.outputs.first?.value == 1, "purged")
+  }
+
+  @Test("sections-bad-inputs: every refusal is Windows' status and changes nothing; a purge under a view is refused")
+  func badInputs() throws {
+    let report = try SectionScripts.run("sections-bad-inputs", backend: .kvm)
+    let refused = report.steps.filter { ($0.status ?? 0) & 0xC000_0000 == 0xC000_0000 }
+    #expect(refused.count == 36)
+    #expect(refused.allSatisfy { $0.violations.isEmpty }, "a refused call changed state")
+    #expect(report.steps.first { $0.call == "CcPurgeCacheSection" }?.outputs.first?.value == 0, "not purged")
+  }
+}
+
+@Suite(
+  "Sections, views and Cc under libvirt",
+  .enabled(if: LibvirtTests.enabled && BootingTests.enabled, LibvirtTests.reason),
+  .serialized)
+struct SectionScriptLibvirtTests {
+  @Test(
+    "each section script under QEMU (KVM and TCG): the statuses and the volume equal KVMMachine's",
+    arguments: [LibvirtTests.kvm, LibvirtTests.tcg])
+  func sameAsKVMMachine(backend: Backend) throws {
+    for name in SectionScripts.onDisk + ["sections-pagefile-shared"] {
+      let report = try SectionScripts.run(name, backend: backend)
+      let (direct, path) = try FileScripts.run(name, backend: .kvm)
+      unlink(path)
+      #expect(report.steps.map(\.status) == direct.steps.map(\.status), "\(name)")
+    }
+  }
+}
