@@ -110,7 +110,7 @@ extension SectionBenchmark {
     if let rawDriverMiBps, rawDriverMiBps > 0 {
       let ratio = ccColdMiBps / rawDriverMiBps
       cold += String(
-        format: "; cold at %.3f of the raw driver's 1 MiB read (%.1f MiB/s; target >= %.2f: %@)", ratio,
+        format: "; cold at %.2g of the raw driver's 1 MiB read (%.1f MiB/s; target >= %.2f: %@)", ratio,
         rawDriverMiBps, Self.ccReadTargetRatio, ratio >= Self.ccReadTargetRatio ? "met" : "NOT met")
     }
     let bare = bareFaultMicroseconds.map { String(format: "; the bare #PF round trip from user mode %.1f µs", $0) }
