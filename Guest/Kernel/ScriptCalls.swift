@@ -47,7 +47,8 @@ func performScriptCall(_ code: UInt32, _ step: ScriptStepView) -> UInt64 {
         return answer(ScriptStatus.success)
       }
       return scriptFileCall(call, step, index, mm)
-    case .createSection, .openSection, .mapViewOfSection, .unmapViewOfSection, .flushVirtualMemory:
+    case .createSection, .openSection, .mapViewOfSection, .unmapViewOfSection, .flushVirtualMemory, .querySection,
+      .extendSection:
       return scriptSectionCall(call, step, index, mm)
     case .ccFlushCache, .ccPurgeCacheSection: return scriptCacheCall(call, step, index)
     default: return scriptNtCall(call, step, index, mm)

@@ -11,6 +11,8 @@ func scriptSectionCall(_ call: ScriptCall, _ step: ScriptStepView, _ index: Int,
   case .unmapViewOfSection:
     let r = mm.processes[index].memory.unmapView(baseAddress: step.operand(1))
     return answer(r.status.rawValue)
+  case .querySection: return ntQuerySection(step, index)
+  case .extendSection: return ntExtendSection(step, index)
   default: return ntFlushVirtualMemory(step, index, mm)
   }
 }

@@ -38,6 +38,11 @@ struct GuestSections: SectionBackend {
     return copy
   }
 
+  mutating func commitPages(_ controlArea: UInt64, first: UInt64, last: UInt64) -> Status {
+    guard let slot = ControlAreas.slot(at: controlArea) else { kernelPanic("GuestSections.commitPages", "no section") }
+    return ControlAreas.commitPages(slot, first: first, last: last)
+  }
+
   mutating func viewMapped(_ controlArea: UInt64) -> Bool {
     guard let slot = ControlAreas.slot(at: controlArea) else { return false }
     return ControlAreas.addView(slot, user: true)
@@ -60,6 +65,22 @@ extension ControlAreas {
       original: area.segment.read(page), protection: area.protection, mapped: true, modified: true)
     addPage(slot)
     return .success(pfn)
+  }
+
+  /// MEM_COMMIT in a view of page-file section `slot` (`SectionBackend.commitPages`):
+  /// its uncommitted prototype PTEs in `first...last` become demand zero, if
+  /// the available pages cover them (this Mm's commit limit), else nothing changes.
+  static func commitPages(_ slot: Int, first: UInt64, last: UInt64) -> Status {
+    guard let area = areas[slot], area.fileBlock == nil, first <= last, last < area.segment.pages else {
+      kernelPanic("ControlAreas.commitPages", "not a page-file section's pages")
+    }
+    let wanted = (first...last).reduce(UInt64(0)) { $0 + (area.segment.read($1) == 0 ? 1 : 0) }
+    guard wanted <= MemoryManager.booted("ControlAreas.commitPages").database.availablePages else {
+      return .commitmentLimit
+    }
+    let demandZero = SoftwarePTE.demandZero(protection: area.protection).raw
+    for page in first...last where area.segment.read(page) == 0 { area.segment.write(page, demandZero) }
+    return .success
   }
 
   /// At shutdown: every modified file page written.

@@ -76,3 +76,11 @@ public struct SectionAccessMask: OptionSet, Sendable, Hashable {
     }
   }
 }
+
+/// NtQuerySection's SectionInformationClass (SECTION_INFORMATION_CLASS).
+public enum SectionInformationClass: UInt32, Sendable, CaseIterable {
+  /// SECTION_BASIC_INFORMATION: BaseAddress, AllocationAttributes, MaximumSize.
+  case basic = 0
+  /// SECTION_IMAGE_INFORMATION: an image section's only (STATUS_SECTION_NOT_IMAGE for a data section).
+  case image = 1
+}

@@ -162,6 +162,9 @@ public enum ScriptCall: UInt32, Sendable, CaseIterable {
   /// Cc's own routines, on a file handle (whole file when Length is 0).
   case ccFlushCache = 23
   case ccPurgeCacheSection = 24
+  /// NtQuerySection and NtExtendSection, on a section handle.
+  case querySection = 25
+  case extendSection = 26
   /// Test only (`GuestCommandLine.scriptTestHooks`): reserves and commits
   /// 64 KiB anywhere in the process, then fails with STATUS_UNSUCCESSFUL, so
   /// the host can prove it notices a failing call that changed state.

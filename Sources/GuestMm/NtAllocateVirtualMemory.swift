@@ -138,7 +138,7 @@ extension VirtualMemory {
   /// the range must lie in one VAD (else STATUS_CONFLICTING_ADDRESSES, which
   /// Win32 reports as ERROR_INVALID_ADDRESS); write-copy is refused for private
   /// memory after that check; committed pages stay committed and take the new
-  /// protection. A mapped view would commit section pages: not implemented.
+  /// protection. Inside a view, the section's pages commit (`commitView`).
   mutating func ntCommit(_ base: UInt64, _ size: UInt64, code: UInt8)
     -> (status: Status, baseAddress: UInt64, regionSize: UInt64)
   {
@@ -146,7 +146,7 @@ extension VirtualMemory {
     let bytes = ((base + size - 1) | (UserAddressSpace.pageSize - 1)) + 1 - start
     let range = PageRange(first: start >> 12, last: (start + bytes - 1) >> 12)
     guard let index = vadIndex(holding: range) else { return (.conflictingAddresses, 0, 0) }
-    guard vads[index].type == .private else { return (.notImplemented, 0, 0) }
+    guard vads[index].type == .private else { return commitView(range, vads[index], code: code) }
     if NtProtection.isWriteCopy(code) { return (.invalidPageProtection, 0, 0) }
     let result = commit(base: start, size: bytes, protection: code)
     guard result.status == .success else { return (result.status, 0, 0) }

@@ -44,6 +44,12 @@ public protocol SectionBackend {
   /// write), with no users yet; nil when no page is available.
   mutating func copyPage(_ pfn: UInt64) -> UInt64?
 
+  /// MEM_COMMIT over section pages `first...last` of a page-file section:
+  /// each page not yet committed (prototype PTE zero, SEC_RESERVE) becomes
+  /// demand zero with the section's protection, for every view at once.
+  /// commitmentLimit, nothing changed, when the commit charge cannot take them.
+  mutating func commitPages(_ controlArea: UInt64, first: UInt64, last: UInt64) -> Status
+
   /// A view of the control area was mapped (false: it is being deleted, nothing changed).
   mutating func viewMapped(_ controlArea: UInt64) -> Bool
 
@@ -61,6 +67,7 @@ public struct NoSections: SectionBackend {
     -> Result<UInt64, Status>
   { .failure(.accessViolation) }
   public mutating func copyPage(_ pfn: UInt64) -> UInt64? { nil }
+  public mutating func commitPages(_ controlArea: UInt64, first: UInt64, last: UInt64) -> Status { .accessViolation }
   public mutating func viewMapped(_ controlArea: UInt64) -> Bool { false }
   public mutating func viewUnmapped(_ controlArea: UInt64) {}
 }

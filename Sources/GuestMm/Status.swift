@@ -102,6 +102,10 @@ public enum Status: UInt32, Sendable, Error {
   case userMappedFile = 0xC000_0243
   /// NtExtendSection: the section is not a data section that may grow.
   case sectionNotExtended = 0xC000_0087
+  /// NtQuerySection: SectionImageInformation of a section that is not an image.
+  case sectionNotImage = 0xC000_0049
+  /// MEM_COMMIT in a view of a data file: only page-file sections commit.
+  case alreadyCommitted = 0xC000_0021
 
   public var isSuccess: Bool { rawValue & 0x8000_0000 == 0 }
 }

@@ -39,6 +39,8 @@ public enum ParameterKind: Sendable, Equatable {
   case sectionAttributes
   /// ViewShare, ViewUnmap, or a number.
   case inheritDisposition
+  /// SectionBasicInformation, SectionImageInformation, or a number.
+  case sectionInformationClass
 }
 
 /// How an out-parameter's value reads in a report.
@@ -51,6 +53,8 @@ public enum OutputKind: Sendable, Equatable {
   /// IO_STATUS_BLOCK.Information of a create: FILE_CREATED, FILE_OPENED, ...
   case createResult
   case boolean
+  /// SEC_* attributes.
+  case sectionAttributes
 }
 
 /// One call of the script language: its parameters under NT's names (in the
@@ -205,6 +209,17 @@ extension CallSpec {
       name: "NtFlushVirtualMemory", call: .flushVirtualMemory,
       inputs: [("ProcessHandle", .handle), ("BaseAddress", .number), ("RegionSize", .number)],
       outputs: [("BaseAddress", .number), ("RegionSize", .number)]),
+    CallSpec(
+      name: "NtQuerySection", call: .querySection,
+      inputs: [
+        ("ProcessHandle", .handle), ("SectionHandle", .sectionHandle),
+        ("SectionInformationClass", .sectionInformationClass),
+      ],
+      outputs: [("BaseAddress", .number), ("AllocationAttributes", .sectionAttributes), ("MaximumSize", .number)]),
+    CallSpec(
+      name: "NtExtendSection", call: .extendSection,
+      inputs: [("ProcessHandle", .handle), ("SectionHandle", .sectionHandle), ("NewSectionSize", .number)],
+      outputs: [("NewSectionSize", .number)]),
     // Cc's routines, on a file handle: Length 0 is the whole file (NT's NULL FileOffset).
     CallSpec(
       name: "CcFlushCache", call: .ccFlushCache,

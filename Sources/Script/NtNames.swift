@@ -71,6 +71,7 @@ public enum NtNames {
       // The section calls'.
       ("STATUS_IN_PAGE_ERROR", 0xC000_0006), ("STATUS_UNABLE_TO_DELETE_SECTION", 0xC000_001B),
       ("STATUS_SECTION_TOO_BIG", 0xC000_0040), ("STATUS_SECTION_NOT_EXTENDED", 0xC000_0087),
+      ("STATUS_SECTION_NOT_IMAGE", 0xC000_0049),
       ("STATUS_MAPPED_FILE_SIZE_ZERO", 0xC000_011E), ("STATUS_MAPPED_ALIGNMENT", 0xC000_0220),
       ("STATUS_USER_MAPPED_FILE", 0xC000_0243),
     ]
@@ -115,6 +116,10 @@ public enum NtNames {
   public static let fileInformationClasses: [(name: String, value: UInt32)] = [
     ("FileStandardInformation", FileInformationClass.standard.rawValue),
     ("FileEndOfFileInformation", FileInformationClass.endOfFile.rawValue),
+  ]
+  public static let sectionInformationClasses: [(name: String, value: UInt32)] = [
+    ("SectionBasicInformation", SectionInformationClass.basic.rawValue),
+    ("SectionImageInformation", SectionInformationClass.image.rawValue),
   ]
   /// Section access rights (SECTION_*), with the generic ones.
   public static let sectionAccess: [(name: String, value: UInt32)] = [

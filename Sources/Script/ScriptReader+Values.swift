@@ -44,6 +44,9 @@ extension ScriptReader {
     case .inheritDisposition:
       return .immediate(
         UInt64(try flags(node, NtNames.inheritDispositions, what: "inherit disposition", path: path)))
+    case .sectionInformationClass:
+      return .immediate(
+        UInt64(try flags(node, NtNames.sectionInformationClasses, what: "section information class", path: path)))
     }
   }
 

@@ -14,6 +14,7 @@ extension StepReport {
     case .regionType: return value == 0 ? "0" : NtNames.describeFlags(low, NtNames.regionTypes)
     case .createResult: return NtNames.createResults.first { UInt64($0.value) == value }?.name ?? hex(value)
     case .boolean: return value == 0 ? "FALSE" : "TRUE"
+    case .sectionAttributes: return value == 0 ? "0" : NtNames.describeFlags(low, NtNames.sectionAttributes)
     }
   }
 

@@ -61,6 +61,8 @@ public enum ScriptSchema {
     case .sectionAttributes: return flagSchema(NtNames.sectionAttributes)
     case .inheritDisposition:
       return ["oneOf": [["enum": NtNames.inheritDispositions.map(\.name)], ["$ref": "#/$defs/number"]]]
+    case .sectionInformationClass:
+      return ["oneOf": [["enum": NtNames.sectionInformationClasses.map(\.name)], ["$ref": "#/$defs/number"]]]
     }
   }
 

@@ -17,6 +17,9 @@ struct FakeSections: SectionBackend {
     /// The next makeResident fails with this status.
     var failNext: Status?
     var beingDeleted: Set<UInt64> = []
+    /// The most pages a commit may take; the ranges commits asked for.
+    var commitLimit: UInt64 = .max
+    var commits: [ClosedRange<UInt64>] = []
   }
   var store = Store()
 
@@ -62,6 +65,17 @@ struct FakeSections: SectionBackend {
     store.frames.insert(store.nextFrame)
     store.copies[store.nextFrame] = pfn
     return store.nextFrame
+  }
+
+  /// Commits like the guest: zero prototype PTEs become demand zero, unless
+  /// more are wanted than `store.commitLimit` allows (commitmentLimit, unchanged).
+  mutating func commitPages(_ controlArea: UInt64, first: UInt64, last: UInt64) -> Status {
+    store.commits.append(first...last)
+    let zero = (first...last).filter { store.prototypes[controlArea]![$0] == 0 }
+    guard UInt64(zero.count) <= store.commitLimit else { return .commitmentLimit }
+    let protection = store.shapes[controlArea]!.protection
+    for page in zero { store.prototypes[controlArea]![page] = SoftwarePTE.demandZero(protection: protection).raw }
+    return .success
   }
 
   mutating func viewMapped(_ controlArea: UInt64) -> Bool {

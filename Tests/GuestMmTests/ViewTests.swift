@@ -165,4 +165,48 @@ struct ViewTests {
     #expect(committed.state == .committed && committed.protection == Self.readWrite && committed.regionSize == 4096)
     #expect(h.vm.committedProtection(at: base) == nil && h.vm.committedProtection(at: base + 5 << 12) == Self.readWrite)
   }
+  @Test("MEM_COMMIT in a SEC_RESERVE view commits the section's pages, seen by every view; refusals change nothing")
+  func commitInReservedView() {
+    let sections = FakeSections()
+    sections.add(Self.controlArea, pages: 64, fileBacked: false)
+    for page in UInt64(0)..<64 { sections.store.prototypes[Self.controlArea]![page] = 0 }
+    let h = harness(sections: sections)
+    let base = h.vm.mapView(
+      controlArea: Self.controlArea, plan: plan(offset: 0x1_0000, size: 0x2_0000), baseAddress: 0x4000_0000
+    ).base
+    let other = h.vm.mapView(controlArea: Self.controlArea, plan: plan(), baseAddress: 0x5000_0000).base
+    let commit = MemoryAllocationType.commit.rawValue
+    let readWrite = Win32Protection.readWrite.rawValue
+    func allocate(_ address: UInt64, _ size: UInt64, protect: UInt32 = readWrite) -> (Status, UInt64, UInt64) {
+      let r = h.vm.ntAllocateVirtualMemory(
+        baseAddress: address, zeroBits: 0, regionSize: size, allocationType: commit, protect: protect)
+      return (r.status, r.baseAddress, r.regionSize)
+    }
+    let before = sections.store.prototypes[Self.controlArea]!
+    #expect(allocate(base + 0x1800, 0x1000, protect: Win32Protection.readOnly.rawValue) == (.notImplemented, 0, 0))
+    sections.store.commitLimit = 1
+    #expect(allocate(base + 0x1800, 0x1000) == (.commitmentLimit, 0, 0))
+    #expect(sections.store.prototypes[Self.controlArea]! == before, "a refused commit changed a prototype PTE")
+    sections.store.commitLimit = .max
+    #expect(allocate(base + 0x1800, 0x1000) == (.success, base + 0x1000, 0x2000))
+    let demandZero = SoftwarePTE.demandZero(protection: Self.readWrite).raw
+    let committed = sections.store.prototypes[Self.controlArea]!.filter { $0.value == demandZero }.keys.sorted()
+    #expect(committed == [17, 18], "section pages 17 and 18 (view pages 1 and 2)")
+    let mine = h.vm.query(base + 0x1000).info
+    #expect(mine.state == .committed && mine.regionSize == 0x2000 && mine.protection == Self.readWrite)
+    #expect(h.vm.query(other + 17 << 12).info.state == .committed, "the other view sees the commit")
+    #expect(h.vm.query(other + 16 << 12).info.state == .reserved)
+    #expect(allocate(base + 0x1800, 0x1000) == (.success, base + 0x1000, 0x2000), "committing twice is no error")
+    #expect(allocate(base + 0x1_F000, 0x2000) == (.conflictingAddresses, 0, 0), "past the view's VAD")
+  }
+
+  @Test("MEM_COMMIT in a view of a data file is STATUS_ALREADY_COMMITTED")
+  func commitInFileView() {
+    let h = harness()
+    let base = h.vm.mapView(controlArea: Self.controlArea, plan: plan(), baseAddress: 0x4000_0000).base
+    let r = h.vm.ntAllocateVirtualMemory(
+      baseAddress: base, zeroBits: 0, regionSize: 0x1000, allocationType: MemoryAllocationType.commit.rawValue,
+      protect: Win32Protection.readWrite.rawValue)
+    #expect(r.status == .alreadyCommitted && h.backend.sections.store.commits.isEmpty)
+  }
 }

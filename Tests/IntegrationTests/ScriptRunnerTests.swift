@@ -33,6 +33,7 @@ struct ScriptRunnerTests {
         "process-smoke", "vm-basics", "guard-pages", "bad-inputs", "execute-touch", "files-basics", "files-bad-inputs",
         "sections-shared", "sections-cc-read",
         "sections-cc-write-flush", "sections-writecopy", "sections-pagefile-shared", "sections-bad-inputs",
+        "sections-query-extend",
       ])
     for (name, text) in scripts.sorted(by: { $0.key < $1.key }) {
       let report = try Self.run(text, backend: backend)

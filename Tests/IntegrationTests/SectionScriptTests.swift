@@ -12,6 +12,7 @@ enum SectionScripts {
   /// The scripts that use the default volume, and what each must leave on it.
   static let onDisk = [
     "sections-shared", "sections-cc-read", "sections-cc-write-flush", "sections-writecopy", "sections-bad-inputs",
+    "sections-query-extend",
   ]
 
   static func pattern(seed: UInt64, at address: UInt64, count: Int) -> [UInt8] {
@@ -40,6 +41,10 @@ enum SectionScripts {
     case "sections-bad-inputs":
       // 64 KiB of zeros written, then cut to one page once no view maps it.
       return ["/BADSEC.DAT": [UInt8](repeating: 0, count: 4096)]
+    case "sections-query-extend":
+      // 64 KiB from A's buffer, the section extended to 100000 bytes, one page written through the view past the old end.
+      let written = pattern(seed: 3, at: 0x1000_0000, count: 64 << 10) + pattern(seed: 7, at: 0x4001_0000, count: 4096)
+      return ["/EXTEND.DAT": written + [UInt8](repeating: 0, count: 100000 - written.count)]
     default: return [:]
     }
   }
@@ -86,6 +91,20 @@ struct SectionScriptTests {
     let flushes = report.steps.filter { $0.call == "CcFlushCache" }.map { $0.outputs.first?.value }
     #expect(flushes.first == 65536, "the first flush covers 64 KiB")
     #expect(report.steps.first { $0.call == "CcPurgeCacheSection" }?.outputs.first?.value == 1, "purged")
+  }
+
+  @Test(
+    "sections-query-extend: SEC_FILE and the exact size, grown with its file; SEC_RESERVE in pages, committed in a view"
+  )
+  func queryExtendCommit() throws {
+    let report = try SectionScripts.run("sections-query-extend", backend: .kvm)
+    let queries = report.steps.filter { $0.call == "NtQuerySection" && $0.status == 0 }.map { $0.outputs.map(\.value) }
+    #expect(queries == [[0, 0x80_0000, 65536], [0, 0x80_0000, 100000], [0, 0x400_0000, 0x1_E000]])
+    let extends = report.steps.filter { $0.call == "NtExtendSection" && $0.status == 0 }.map { $0.outputs.first?.value }
+    #expect(extends == [65536, 100000], "a smaller size answers the current one")
+    let eof = try #require(report.steps.first { $0.call == "NtQueryInformationFile" }).outputs[1].value
+    #expect(eof == 100000, "the file grew with the section")
+    #expect(report.steps.allSatisfy { $0.violations.isEmpty })
   }
 
   @Test("sections-bad-inputs: every refusal is Windows' status and changes nothing; a purge under a view is refused")
