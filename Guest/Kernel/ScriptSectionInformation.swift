@@ -1,12 +1,11 @@
 import GuestArch
 
-/// The section object `handle` names in process `index`, with its handle's
-/// entry, or the status ObReferenceObjectByHandle would refuse it with.
-private func sectionObject(_ handle: UInt64, _ index: Int) -> Result<(SectionHandleEntry, SectionObject), Status> {
+/// The section object `handle` names in process `index`, with its handle's entry; nil when it names none.
+private func sectionObject(_ handle: UInt64, _ index: Int) -> (SectionHandleEntry, SectionObject)? {
   guard let slot = SectionObjects.slot(handle, process: index), let entry = SectionObjects.handles[slot],
     let object = SectionObjects.objects[entry.object]
-  else { return .failure(handleStatus(handle, index, expecting: .section)) }
-  return .success((entry, object))
+  else { return nil }
+  return (entry, object)
 }
 
 /// What the query and extend rules judge of `object` through a handle granted `entry.access`.
@@ -21,10 +20,8 @@ func ntQuerySection(_ step: ScriptStepView, _ index: Int) -> UInt64 {
   guard UInt32(exactly: step.operand(2)).flatMap(SectionInformationClass.init(rawValue:)) != nil else {
     return answer(Status.invalidInfoClass.rawValue)  // NT checks the class before the handle
   }
-  let found = sectionObject(step.operand(1), index)
-  guard case .success(let (entry, object)) = found else {
-    if case .failure(let status) = found { return answer(status.rawValue) }
-    return answer(Status.invalidHandle.rawValue)
+  guard let (entry, object) = sectionObject(step.operand(1), index) else {
+    return answer(handleStatus(step.operand(1), index, expecting: .section).rawValue)
   }
   switch SectionRules.query(sectionFacts(entry, object), informationClass: step.operand(2)) {
   case .failure(let status): return answer(status.rawValue)
@@ -40,10 +37,8 @@ func ntQuerySection(_ step: ScriptStepView, _ index: Int) -> UInt64 {
 /// section grows, and its file with it where the file is shorter
 /// (FsRtlSetFileSize, then CcSetFileSizes). Output: NewSectionSize.
 func ntExtendSection(_ step: ScriptStepView, _ index: Int) -> UInt64 {
-  let found = sectionObject(step.operand(1), index)
-  guard case .success(let (entry, object)) = found else {
-    if case .failure(let status) = found { return answer(status.rawValue) }
-    return answer(Status.invalidHandle.rawValue)
+  guard let (entry, object) = sectionObject(step.operand(1), index) else {
+    return answer(handleStatus(step.operand(1), index, expecting: .section).rawValue)
   }
   switch SectionRules.extend(sectionFacts(entry, object), newSize: step.operand(2)) {
   case .failure(let status): return answer(status.rawValue)
