@@ -88,6 +88,15 @@ static inline void arch_halt_forever(void) { for (;;) __asm__ volatile("cli; hlt
 ARCH_ALWAYS_INLINE void arch_store64(uint64_t address, uint64_t value) {
   *(volatile uint64_t *)(uintptr_t)address = value;
 }
+/// One access to the byte at `address`, as a script's Touch makes it: a
+/// read, or (write nonzero) a read-modify-write that keeps the byte.
+ARCH_ALWAYS_INLINE void arch_touch_byte(uint64_t address, int write) {
+  if (write) {
+    __asm__ volatile("orb $0, (%0)" : : "r"(address) : "memory");
+  } else {
+    __asm__ volatile("movb (%0), %%al" : : "r"(address) : "rax", "memory");
+  }
+}
 /// Zeroes the 4 KiB page at `address` with one REP STOSQ: in kvm-pvm's
 /// emulator a string instruction costs about what one store does.
 static inline void arch_zero_page(uint64_t address) {

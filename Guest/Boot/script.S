@@ -135,11 +135,15 @@ store_result:
   jnz next_step
   jmp next_batch
 
-// Touch: the kernel prepares (handle, access, process); the routine runs here.
+// Touch: the kernel prepares (handle, access, process), answering three
+// out-parameters; the routine runs here. An answer of two (bit 32 clear) is
+// final: the kernel touched a view in system space itself ("System").
 touch:
   call user_script_gate
   test %eax, %eax
   jnz store_result
+  bt $32, %rax
+  jnc store_result
   call user_script_touch
   test %eax, %eax
   jnz 1f

@@ -80,6 +80,7 @@ enum CacheManager {
   static func flush(_ block: Int, offset: UInt64 = 0, length: UInt64 = 0) -> UInt64? {
     guard let slot = FileObjects.blocks[block]?.dataSection, let area = ControlAreas.areas[slot] else { return 0 }
     SystemCache.harvestDirtyBits(slot)
+    SystemViews.harvestDirtyBits(slot)  // a driver's view in system space wrote through no process PTE
     let last = length == 0 ? area.segment.pages - 1 : (offset &+ length &- 1) >> 12
     return ControlAreas.flush(slot, first: offset >> 12, last: last)
   }

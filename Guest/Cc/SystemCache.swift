@@ -13,11 +13,6 @@ enum SystemCache {
 
   static func address(ofSlot slot: Int) -> UInt64 { SystemCacheLayout.base + UInt64(slot) * SystemCacheLayout.viewSize }
 
-  /// The kernel PTE of `address` in the window, through the direct map.
-  static func pte(_ address: UInt64) -> UnsafeMutablePointer<UInt64> {
-    PhysicalWindow.words(table) + Int((address - SystemCacheLayout.base) >> 12)
-  }
-
   /// The view of control area `area` holding file offset `offset`, mapped (an
   /// idle view evicted, least recently used first) and marked in use: its
   /// slot and the file offset it starts at. nil when every view is in use or
@@ -70,39 +65,16 @@ enum SystemCache {
     return UInt32(views.views.filter { $0.section == section }.count)
   }
 
-  /// Takes every valid PTE of view `slot` away: each page loses a share (the
-  /// last share puts it in transition), a D bit marks it modified first.
+  /// Takes every valid PTE of view `slot` away (`SystemSpacePTEs.unmap`).
   static func unmapPTEs(_ slot: Int) {
-    let database = MemoryManager.booted("SystemCache.unmapPTEs").database
-    let base = address(ofSlot: slot)
-    for page in 0..<(SystemCacheLayout.viewSize >> 12) {
-      let va = base + page << 12
-      let entry = pte(va)
-      let old = entry.pointee
-      guard old & HardwarePTE.present != 0 else { continue }
-      entry.pointee = 0
-      arch_invlpg(va)
-      let pfn = (old & HardwarePTE.frameMask) >> 12
-      if old & HardwarePTE.dirty != 0 { database.noteDirty(pfn) }
-      database.removeMapping(pfn, fate: .free)
-      database.adjustLiveEntries(table >> 12, by: -1)
-    }
+    SystemSpacePTEs.unmap(table, base: address(ofSlot: slot), pages: SystemCacheLayout.viewSize >> 12)
   }
 
   /// Moves the D bits of every view of `area` into its pages' records (before a flush).
   static func harvestDirtyBits(_ area: Int) {
-    let database = MemoryManager.booted("SystemCache.harvestDirtyBits").database
     let section = ControlAreas.recordPhysical(area)
     for slot in views.views.indices where views.views[slot].section == section {
-      for page in 0..<(SystemCacheLayout.viewSize >> 12) {
-        let va = address(ofSlot: slot) + page << 12
-        let entry = pte(va)
-        guard entry.pointee & (HardwarePTE.present | HardwarePTE.dirty) == HardwarePTE.present | HardwarePTE.dirty
-        else { continue }
-        entry.pointee &= ~HardwarePTE.dirty
-        arch_invlpg(va)
-        database.noteDirty((entry.pointee & HardwarePTE.frameMask) >> 12)
-      }
+      SystemSpacePTEs.harvestDirtyBits(table, base: address(ofSlot: slot), pages: SystemCacheLayout.viewSize >> 12)
     }
   }
 
@@ -121,35 +93,15 @@ enum SystemCache {
 }
 
 extension SystemCache {
-  /// A fault (or a copy's touch) at `address` in a view: the view's section
-  /// page is made resident as a view fault would (`PrototypeFault`) and the
-  /// kernel PTE maps it read-write, no execute, D set on a write.
+  /// A fault (or a copy's touch) at `address` in a view: its section page
+  /// mapped read/write (`SystemSpacePTEs.resolve`).
   static func resolve(_ address: UInt64, access: MemoryAccess) -> FaultResolution {
     guard table != 0, let slot = SystemCacheLayout.slot(of: address), let section = views.views[slot].section,
       let area = ControlAreas.slot(at: section), access != .execute
     else { return .accessViolation }
     let va = address & ~0xFFF
-    let entry = pte(va)
-    if entry.pointee & HardwarePTE.present != 0 { return .resolved(.alreadyValid) }
-    let shape = ControlAreas.areas[area]!.shape
     let page = (views.views[slot].offset + (va - SystemCache.address(ofSlot: slot))) >> 12
-    let decision = PrototypeFault.decide(
-      page: page, access: access, protection: PageProtection.readWrite, sectionPages: shape.pages,
-      fileBacked: shape.fileBacked, validDataLength: shape.fileSize
-    ) { ControlAreas.areas[area]!.segment.read($0) }
-    if decision == .accessViolation || decision == .beyondSection { return .accessViolation }
-    var sections = GuestSections()
-    switch sections.makeResident(section, page: page, decision) {
-    case .failure(let status): return status == .noMemory ? .noMemory : .inPageError
-    case .success(let pfn):
-      let database = MemoryManager.booted("SystemCache.resolve").database
-      database.addMapping(
-        pfn, pteAddress: KernelLayout.directMapBase + table + (va >> 12 & 511) * 8, table: table >> 12)
-      database.adjustLiveEntries(table >> 12, by: 1)
-      entry.pointee =
-        pfn << 12 | HardwarePTE.present | HardwarePTE.writable | HardwarePTE.noExecute | HardwarePTE.accessed
-        | (access == .write ? HardwarePTE.dirty : 0)
-      return .resolved(.prototype)
-    }
+    return SystemSpacePTEs.resolve(
+      table, va, area: area, page: page, protection: PageProtection.readWrite, access: access)
   }
 }

@@ -14,6 +14,12 @@ func handlePageFault(_ frame: UnsafeMutablePointer<TrapFrame>, address: UInt64, 
     if case .resolved = SystemCache.resolve(address, access: access) { return true }
     return false
   }
+  if !userMode, SystemViewLayout.contains(address) {
+    if case .resolved = SystemViews.resolve(address, access: faultAccess(errorCode: frame.pointee.errorCode)) {
+      return true
+    }
+    return false
+  }
   guard let index = mm.currentProcess, address < UserAddressSpace.end else {
     if userMode {
       endUserRun(frame, .accessViolation, address: address)

@@ -31,6 +31,7 @@ func performScriptCall(_ code: UInt32, _ step: ScriptStepView) -> UInt64 {
   case .createProcess: return scriptCreateProcess(step, mm)
   case .checkpoint: return answer(ScriptStatus.success)
   default:
+    if step.operand(0) == SectionHandles.systemProcess { return scriptSystemSpaceCall(call, step) }
     guard let index = scriptProcess(step.operand(0), mm) else { return answer(ScriptStatus.invalidHandle) }
     if mm.currentProcess != index { mm.switchTo(index) }
     switch call {

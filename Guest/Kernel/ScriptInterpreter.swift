@@ -1,11 +1,14 @@
 import GuestArch
 
 /// The script interpreter's frames (boot allocator, accounted as boot pages):
-/// the request, results and alias-slot pages `ScriptWindow` maps. Physical addresses.
+/// the request, results and alias-slot pages `ScriptWindow` maps, and the page
+/// table of the system-space views its NtMapViewOfSection("System") maps
+/// (`SystemViewLayout`, in the kernel's tables). Physical addresses.
 struct ScriptFrames {
   let request: UInt64
   let results: UInt64
   let slots: UInt64
+  let systemViewTable: UInt64
 
   /// The window's pages in order, as (user address, physical address, writable by user mode).
   func page(_ n: UInt64) -> (UInt64, UInt64, Bool) {
@@ -35,9 +38,10 @@ struct ScriptFrames {
 func allocateScriptFrames(frames: inout BootFrameAllocator, space: KernelAddressSpace) -> ScriptFrames? {
   guard let request = frames.allocateContiguous(Int(ScriptWindow.requestPages)),
     let results = frames.allocateContiguous(Int(ScriptWindow.resultsPages)),
-    let slots = frames.allocateContiguous(Int(ScriptWindow.slotPages))
+    let slots = frames.allocateContiguous(Int(ScriptWindow.slotPages)),
+    let systemViews = space.tableFor(SystemViewLayout.base, level: 1, frames: &frames)
   else { return nil }
-  let script = ScriptFrames(request: request, results: results, slots: slots)
+  let script = ScriptFrames(request: request, results: results, slots: slots, systemViewTable: systemViews)
   for n in 0..<ScriptFrames.pageCount {
     let (address, entry) = script.entry(n)
     guard space.mapUser(address, entry: entry, frames: &frames) else { return nil }
@@ -77,6 +81,7 @@ func serveScript(_ frames: ScriptFrames, testHooks: Bool) {
     .region, GuestRegionKind.scriptResults.rawValue, frames.results, UInt64(ScriptABI.resultsBufferSize))
   scriptTestHooks = testHooks
   scriptSession = frames
+  SystemViews.table = frames.systemViewTable
   arch_set_script_gate(userAddress(ofUserCode: arch_user_script_gate()))
   _ = arch_enter_user(
     userAddress(ofUserCode: arch_user_script_interpreter()), ScriptWindow.stackTop,

@@ -129,27 +129,81 @@ private func ntOpenSection(_ step: ScriptStepView, _ index: Int) -> UInt64 {
 /// CommitSize, SectionOffset, ViewSize, then from the strings area
 /// InheritDisposition, AllocationType, Win32Protect). Outputs: BaseAddress, ViewSize.
 private func ntMapViewOfSection(_ step: ScriptStepView, _ index: Int, _ mm: MemoryManager) -> UInt64 {
-  guard let slot = SectionObjects.slot(step.operand(1), process: index), let entry = SectionObjects.handles[slot],
-    let object = SectionObjects.objects[entry.object]
-  else { return answer(handleStatus(step.operand(1), index, expecting: .section).rawValue) }
-  guard let rest = spilledOperands(step.operand(7), count: 3) else { return answer(Status.invalidParameter.rawValue) }
-  let summary = SectionSummary(size: object.size, protection: object.protection, pageFileBacked: object.pageFileBacked)
-  let checked = SectionRules.mapView(
-    summary, baseAddress: step.operand(2), zeroBits: step.operand(3), commitSize: step.operand(4),
-    sectionOffset: step.operand(5), viewSize: step.operand(6), inheritDisposition: UInt32(truncatingIfNeeded: rest[0]),
-    allocationType: UInt32(truncatingIfNeeded: rest[1]), protect: UInt32(truncatingIfNeeded: rest[2]))
-  guard case .success(let plan) = checked else {
-    if case .failure(let status) = checked { return answer(status.rawValue) }
-    return answer(Status.invalidParameter.rawValue)
-  }
-  guard entry.access.isSuperset(of: SectionAccessMask.needed(forView: plan.protection)) else {
-    return answer(Status.accessDenied.rawValue)
-  }
+  let checked = checkedView(step, index)
+  guard case .success(let view) = checked else { return answer(checked.failureStatus.rawValue) }
   let r = mm.processes[index].memory.mapView(
-    controlArea: ControlAreas.recordPhysical(object.controlArea), plan: plan, baseAddress: step.operand(2))
+    controlArea: ControlAreas.recordPhysical(view.area), plan: view.plan, baseAddress: step.operand(2))
   step.output(0, r.base)
   step.output(1, r.size)
   return answer(r.status.rawValue, outputs: 2)
+}
+
+/// NtMapViewOfSection with ProcessHandle "System" (MmMapViewInSystemSpace):
+/// the SectionHandle is its holder's, the checks every view gets come first,
+/// then system space's own (`SystemViewSpace.refusal`). Outputs: BaseAddress, ViewSize.
+func ntMapViewInSystemSpace(_ step: ScriptStepView) -> UInt64 {
+  let holder = SectionObjects.holder(step.operand(1)) ?? MemoryManager.booted("ntMapViewInSystemSpace").currentProcess
+  let checked = checkedView(step, holder ?? 0)
+  guard case .success(let view) = checked else { return answer(checked.failureStatus.rawValue) }
+  if let refusal = SystemViewSpace.refusal(
+    of: view.plan, baseAddress: step.operand(2), allocationType: view.allocationType)
+  {
+    return answer(refusal.rawValue)
+  }
+  let mapped = SystemViews.map(view.area, plan: view.plan)
+  guard case .success(let placed) = mapped else { return answer(mapped.failureStatus.rawValue) }
+  step.output(0, placed.base)
+  step.output(1, placed.pages << 12)
+  return answer(Status.success.rawValue, outputs: 2)
+}
+
+/// The checks every NtMapViewOfSection gets, in process `index`'s handle
+/// table: the section's control area slot, the view's plan and the AllocationType.
+private func checkedView(_ step: ScriptStepView, _ index: Int) -> Result<
+  (area: Int, plan: ViewPlan, allocationType: UInt32), Status
+> {
+  guard let slot = SectionObjects.slot(step.operand(1), process: index), let entry = SectionObjects.handles[slot],
+    let object = SectionObjects.objects[entry.object]
+  else { return .failure(handleStatus(step.operand(1), index, expecting: .section)) }
+  guard let rest = spilledOperands(step.operand(7), count: 3) else { return .failure(.invalidParameter) }
+  let summary = SectionSummary(size: object.size, protection: object.protection, pageFileBacked: object.pageFileBacked)
+  let allocationType = UInt32(truncatingIfNeeded: rest[1])
+  let checked = SectionRules.mapView(
+    summary, baseAddress: step.operand(2), zeroBits: step.operand(3), commitSize: step.operand(4),
+    sectionOffset: step.operand(5), viewSize: step.operand(6), inheritDisposition: UInt32(truncatingIfNeeded: rest[0]),
+    allocationType: allocationType, protect: UInt32(truncatingIfNeeded: rest[2]))
+  guard case .success(let plan) = checked else { return .failure(checked.failureStatus) }
+  guard entry.access.isSuperset(of: SectionAccessMask.needed(forView: plan.protection)) else {
+    return .failure(.accessDenied)
+  }
+  return .success((object.controlArea, plan, allocationType))
+}
+
+extension Result where Failure == Status {
+  /// The failure's status (STATUS_INVALID_PARAMETER for a success, which callers never ask).
+  var failureStatus: Status {
+    if case .failure(let status) = self { return status }
+    return .invalidParameter
+  }
+}
+
+/// The calls a script makes with ProcessHandle "System" (`SectionHandles.systemProcess`):
+/// a view in system space, its unmap (MmUnmapViewInSystemSpace: any address in
+/// the view) and a Touch at CPL 0. Any other call is STATUS_INVALID_HANDLE: the
+/// handle names no process.
+func scriptSystemSpaceCall(_ call: ScriptCall, _ step: ScriptStepView) -> UInt64 {
+  switch call {
+  case .mapViewOfSection: return ntMapViewInSystemSpace(step)
+  case .unmapViewOfSection: return answer(SystemViews.unmap(step.operand(1)).rawValue)
+  case .touch:
+    guard step.operand(3) <= 2 else { return answer(ScriptStatus.invalidParameter) }
+    let (status, fault, done) = SystemViews.touch(step.operand(1), pages: step.operand(2), access: step.operand(3))
+    step.output(0, fault)
+    step.output(1, done)
+    // Two outputs, not prepareTouch's three: the interpreter stores this answer and runs no routine.
+    return answer(status.rawValue, outputs: 2)
+  default: return answer(ScriptStatus.invalidHandle)
+  }
 }
 
 /// NtFlushVirtualMemory (ProcessHandle, BaseAddress, RegionSize): the view's

@@ -164,9 +164,11 @@ enum MetadataPage {
   static let windows: UInt64 = 512
   static let processTable: UInt64 = 1024
   static let processSlots = 16
-  /// `ControlAreaTable.slots` records, then Cc's view records to the page's end.
+  /// `ControlAreaTable.slots` records, then Cc's view records, then the system-space view records.
   static let controlAreas: UInt64 = 2048
   static let cacheViews: UInt64 = controlAreas + UInt64(ControlAreaTable.slots * ControlAreaRecord.size)
+  static let systemViews: UInt64 = cacheViews + UInt64(SystemCacheLayout.views * CacheViewRecord.size)
+  static let end: UInt64 = systemViews + UInt64(SystemViewLayout.views * SystemViewRecord.size)
 }
 
 /// Writes the list heads' neighbours in the metadata page: the debug block,
@@ -174,6 +176,7 @@ enum MetadataPage {
 private func writeDebugBlock(
   _ database: KernelFrameDatabase, metadata: UInt64, root: UInt64, windows: AccountingWindows
 ) -> UInt64 {
+  if MetadataPage.end > 4096 { kernelPanic("writeDebugBlock", "the metadata page overflows") }
   let block = metadata + MetadataPage.debugBlock
   let windowTable = metadata + MetadataPage.windows
   let processTable = metadata + MetadataPage.processTable
@@ -211,5 +214,10 @@ private func writeDebugBlock(
   fields.storeBytes(of: UInt32(SystemCacheLayout.views), toByteOffset: DebugBlock.cacheViewCount, as: UInt32.self)
   fields.storeBytes(of: UInt32(CacheViewRecord.size), toByteOffset: DebugBlock.cacheViewRecordSize, as: UInt32.self)
   SystemCache.recordsPhysical = cacheViews
+  let systemViews = metadata + MetadataPage.systemViews
+  fields.storeBytes(of: systemViews, toByteOffset: DebugBlock.systemViewsPhysical, as: UInt64.self)
+  fields.storeBytes(of: UInt32(SystemViewLayout.views), toByteOffset: DebugBlock.systemViewCount, as: UInt32.self)
+  fields.storeBytes(of: UInt32(SystemViewRecord.size), toByteOffset: DebugBlock.systemViewRecordSize, as: UInt32.self)
+  SystemViews.recordsPhysical = systemViews
   return block
 }

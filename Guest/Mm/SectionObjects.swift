@@ -35,6 +35,14 @@ enum SectionObjects {
     return Int(offset >> 2)
   }
 
+  /// The process holding section handle `handle`, if one does (a kernel-mode
+  /// caller, the script's "System", references the object in its holder's context).
+  static func holder(_ handle: UInt64) -> Int? {
+    let offset = handle &- SectionHandles.first
+    guard handle >= SectionHandles.first, offset & 3 == 0, offset >> 2 < UInt64(handles.count) else { return nil }
+    return handles[Int(offset >> 2)]?.process
+  }
+
   /// Whether `handle` is in the section handles' range (NtClose's dispatch).
   static func isSectionHandle(_ handle: UInt64) -> Bool {
     handle >= SectionHandles.first && handle < SectionHandles.first + UInt64(SectionHandles.capacity) * 4

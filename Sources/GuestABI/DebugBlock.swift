@@ -44,10 +44,16 @@ public enum DebugBlock {
   public static let cacheViewCount = 112
   /// UInt32 `CacheViewRecord.size` as the guest wrote them. (Version 2.)
   public static let cacheViewRecordSize = 116
-  public static let currentSize = 120
+  /// UInt64 physical address of `SystemViewLayout.views` `SystemViewRecord`s. (Version 3.)
+  public static let systemViewsPhysical = 120
+  /// UInt32 system-space view slots. (Version 3.)
+  public static let systemViewCount = 128
+  /// UInt32 `SystemViewRecord.size` as the guest wrote them. (Version 3.)
+  public static let systemViewRecordSize = 132
+  public static let currentSize = 136
 
   public static let magicValue: UInt32 = 0x4244_4D4D  // "MMDB"
-  public static let currentVersion: UInt32 = 2
+  public static let currentVersion: UInt32 = 3
 }
 
 /// A kernel virtual range whose mappings are not accounted per PTE in the PFN

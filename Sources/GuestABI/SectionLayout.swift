@@ -109,6 +109,38 @@ public enum SystemCacheLayout {
   }
 }
 
+/// Views mapped in system space outside Cc (MmMapViewInSystemSpace; a
+/// script's NtMapViewOfSection with ProcessHandle "System"): one page table's
+/// worth of kernel VA right after Cc's window, handed out in `granularity`
+/// pieces, each view described by a `SystemViewRecord`. Their PTEs are kernel
+/// PTEs accounted like Cc's; unlike Cc's views each takes a user reference on
+/// its control area, as NT's do.
+public enum SystemViewLayout {
+  public static let base: UInt64 = SystemCacheLayout.base + SystemCacheLayout.size
+  public static let size: UInt64 = 512 * 4096
+  /// A view starts on, and takes whole, pieces of this size.
+  public static let granularity: UInt64 = 64 << 10
+  public static let pieces = Int(size / granularity)
+  /// Views mapped at most (records in the metadata page).
+  public static let views = 8
+  @inlinable public static func contains(_ address: UInt64) -> Bool { address >= base && address - base < size }
+}
+
+/// One system-space view slot as the host reads it (`DebugBlock.systemViewsPhysical`).
+public enum SystemViewRecord {
+  public static let size = 32
+  /// UInt64 the physical address of the mapped section's control area; 0: the slot is free.
+  public static let controlArea = 0
+  /// UInt64 the view's first virtual address (in `SystemViewLayout`).
+  public static let base = 8
+  /// UInt64 the section offset of the view's first byte (a multiple of 64 KiB).
+  public static let sectionOffset = 16
+  /// UInt32 pages the view maps.
+  public static let pages = 24
+  /// UInt32 the view's protection code (`PageProtection`: read-only or read/write).
+  public static let protection = 28
+}
+
 /// One Cc view slot as the host reads it (`DebugBlock.cacheViewsPhysical`).
 public enum CacheViewRecord {
   public static let size = 32

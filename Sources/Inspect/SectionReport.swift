@@ -4,11 +4,13 @@ import X86Paging
 /// What `mmlab sections` shows: each in-use control area with its file, counts, segment,
 /// the pages it has in memory, and its views (processes' and Cc's) with the pages they map.
 public struct SectionReport {
-  /// One view of a section in a process, or one of Cc's in system space.
+  /// One view of a section in a process, or one in system space (Cc's or MmMapViewInSystemSpace's).
   public struct View {
     public var process: UInt32
-    /// Cc's view in system space (`process` is 0).
+    /// A view in system space (`process` is 0).
     public var system = false
+    /// One of Cc's views (with `system`).
+    public var cache = false
     public var start: UInt64
     public var end: UInt64
     public var sectionOffsetPages: UInt64
@@ -71,7 +73,7 @@ public struct SectionReport {
         if let (pte, _) = reader.entry(view.vad.start + index << 12), pte & 1 != 0 { mapped += 1 }
       }
       let row = View(
-        process: view.process, system: view.isSystem, start: view.vad.start, end: view.vad.end,
+        process: view.process, system: view.isSystem, cache: view.isCacheView, start: view.vad.start, end: view.vad.end,
         sectionOffsetPages: view.vad.sectionOffsetPages, protection: view.vad.protection, pagesMapped: mapped)
       if let index = byAddress[view.controlArea] { areas[index].views.append(row) } else { strayViews.append(row) }
     }
@@ -133,7 +135,7 @@ public struct SectionReport {
   }
 
   static func viewLine(_ view: View) -> String {
-    (view.system ? "view: Cc system " : "view: process \(view.process) ")
+    (view.cache ? "view: Cc system " : view.system ? "view: system space " : "view: process \(view.process) ")
       + "\(hex(view.start))-\(hex(view.end)) section offset \(hex(view.sectionOffsetPages << 12)) "
       + "protection \(hex(UInt64(view.protection))) pages mapped \(view.pagesMapped)"
   }
@@ -167,7 +169,8 @@ public struct SectionReport {
 
   static func json(_ view: View) -> [String: Any] {
     [
-      "process": Int(view.process), "system": view.system, "start": hex(view.start), "end": hex(view.end),
+      "process": Int(view.process), "system": view.system, "cache": view.cache, "start": hex(view.start),
+      "end": hex(view.end),
       "sectionOffset": hex(view.sectionOffsetPages << 12), "protection": Int(view.protection),
       "pagesMapped": view.pagesMapped,
     ]

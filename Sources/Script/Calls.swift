@@ -5,6 +5,10 @@ public enum ParameterKind: Sendable, Equatable {
   /// A process: a name an earlier CreateProcess gave with "as", or a raw
   /// handle value (a number), so a script can pass a bad one on purpose.
   case handle
+  /// A process as `handle` takes it, or "System": system space, where NtMapViewOfSection
+  /// maps a view as MmMapViewInSystemSpace does, NtUnmapViewOfSection unmaps it and Touch
+  /// accesses it at CPL 0.
+  case processOrSystem
   /// An address, size or count: an integer, "0x…", "64KiB", "$alias+0x1000".
   case number
   /// MEM_* flags joined by "|", or numbers.
@@ -116,7 +120,7 @@ extension CallSpec {
         ]),
       CallSpec(
         name: "Touch", call: .touch,
-        inputs: [("ProcessHandle", .handle), ("Address", .number), ("Pages", .number), ("Access", .access)],
+        inputs: [("ProcessHandle", .processOrSystem), ("Address", .number), ("Pages", .number), ("Access", .access)],
         outputs: [("FaultAddress", .number), ("PagesDone", .number)]),
       CallSpec(
         name: "WritePattern", call: .writePattern,
@@ -198,13 +202,13 @@ extension CallSpec {
     CallSpec(
       name: "NtMapViewOfSection", call: .mapViewOfSection,
       inputs: [
-        ("ProcessHandle", .handle), ("SectionHandle", .sectionHandle), ("BaseAddress", .number),
+        ("ProcessHandle", .processOrSystem), ("SectionHandle", .sectionHandle), ("BaseAddress", .number),
         ("ZeroBits", .number), ("CommitSize", .number), ("SectionOffset", .number), ("ViewSize", .number),
         ("InheritDisposition", .inheritDisposition), ("AllocationType", .memoryFlags), ("Win32Protect", .protection),
       ], outputs: [("BaseAddress", .number), ("ViewSize", .number)]),
     CallSpec(
       name: "NtUnmapViewOfSection", call: .unmapViewOfSection,
-      inputs: [("ProcessHandle", .handle), ("BaseAddress", .number)], outputs: []),
+      inputs: [("ProcessHandle", .processOrSystem), ("BaseAddress", .number)], outputs: []),
     CallSpec(
       name: "NtFlushVirtualMemory", call: .flushVirtualMemory,
       inputs: [("ProcessHandle", .handle), ("BaseAddress", .number), ("RegionSize", .number)],

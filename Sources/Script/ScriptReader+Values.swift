@@ -7,6 +7,9 @@ extension ScriptReader {
     switch kind {
     case .number: return try number(node, path: path)
     case .handle: return try handle(node, path: path)
+    case .processOrSystem:
+      if case .string(ScriptReader.systemProcessName) = node { return .immediate(SectionHandles.systemProcess) }
+      return try handle(node, path: path)
     case .memoryFlags: return .immediate(UInt64(try flags(node, NtNames.memoryFlags, what: "memory flag", path: path)))
     case .protection: return .immediate(UInt64(try flags(node, NtNames.protections, what: "protection", path: path)))
     case .access:
@@ -113,6 +116,11 @@ extension ScriptReader {
 
   /// ProcessHandle: a name an earlier CreateProcess gave, or a raw number.
   func handle(_ node: JSONNode, path: String) throws(ScriptError) -> Operand {
+    if case .string(Self.systemProcessName) = node {
+      throw ScriptError(
+        path,
+        "\"System\" (system space) is a ProcessHandle only NtMapViewOfSection, NtUnmapViewOfSection and Touch take")
+    }
     if case .string(let name) = node, Self.isIdentifier(name) {
       guard handles.contains(name), let slot = slots[name] else {
         throw ScriptError(path, "unknown process \"\(name)\" (no earlier CreateProcess has \"as\": \"\(name)\")")

@@ -126,6 +126,9 @@ struct ScriptReader {
       throw ScriptError(path, "must be a name (letters, digits and _, not starting with a digit)")
     }
     guard !handles.contains(name) else { throw ScriptError(path, "a process named \"\(name)\" exists already") }
+    guard name != Self.systemProcessName else {
+      throw ScriptError(path, "\"System\" names system space (ProcessHandle \"System\"); choose another name")
+    }
     handles.insert(name)
     return (0, name, try slot(for: name, path: path))
   }
@@ -158,6 +161,9 @@ struct ScriptReader {
     slots[name] = aliases.count
     return aliases.count
   }
+
+  /// The ProcessHandle that names system space (`ParameterKind.processOrSystem`).
+  static let systemProcessName = "System"
 
   static func isIdentifier(_ text: String) -> Bool {
     guard let first = text.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic)

@@ -41,6 +41,7 @@ public enum ScriptSchema {
     case .number: return ["$ref": "#/$defs/number"]
     case .handle:
       return ["oneOf": [["$ref": "#/$defs/number"], ["type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"]]]
+    case .processOrSystem: return parameter(.handle)
     case .memoryFlags: return ["$ref": "#/$defs/memoryFlags"]
     case .protection: return ["$ref": "#/$defs/protection"]
     case .access: return ["enum": TouchAccess.allCases.map(\.rawValue)]

@@ -32,5 +32,19 @@ struct MmStateCaptureTests {
     #expect(changes.count == 3)
   }
 
+  @Test("a control area's counts and a view in system space, changed, are each named")
+  func sectionChanges() throws {
+    var options = SyntheticGuest.Options()
+    options.sections = true
+    let guest = SyntheticGuest(options)
+    let before = try guest.withState { MmStateCapture($0) }
+    #expect(before.controlAreas.count == 2 && before.systemSpaceViews.count == 1)
+    let area = guest.sections.record(SectionModel.fileSlot)
+    #expect(guest.memory.store(UInt32(5), at: area + UInt64(ControlAreaRecord.mappedViews)))
+    #expect(guest.memory.store(UInt64(0), at: guest.sections.systemViews + UInt64(SystemViewRecord.size)))
+    let changes = try guest.withState { MmStateCapture($0) }.changes(since: before)
+    #expect(changes == ["control area 0's record changed", "the views in system space changed (1 -> 0 mapped)"])
+  }
+
   func hexString(_ value: UInt64) -> String { "0x" + String(value, radix: 16, uppercase: true) }
 }

@@ -27,8 +27,13 @@ struct MmValidatorSectionTests {
       #expect(state.views().unreadable.isEmpty)
       #expect(state.cacheViews.map(\.slot) == [0] && state.cacheViews[0].lastUse == 7)
       let system = state.systemViews()
-      #expect(system.count == 1 && system[0].isSystem && system[0].root == state.kernelRoot)
+      #expect(system.count == 2 && system.allSatisfy { $0.isSystem && $0.root == state.kernelRoot })
+      #expect(system[0].isCacheView && !system[1].isCacheView)
       #expect(system[0].vad.start == SystemCacheLayout.base && system[0].pageCount == SystemCacheLayout.viewSize >> 12)
+      #expect(state.systemSpaceViews.map(\.slot) == [1])
+      #expect(system[1].vad.start == SectionModel.systemViewVA && system[1].pageCount == 4)
+      #expect(
+        system[1].vad.protection == PageProtection.readOnly && system[1].controlArea == state.controlAreas[0].address)
     }
   }
 
@@ -91,7 +96,7 @@ struct MmValidatorSectionTests {
       guest.setRecord32(copy, PageFrameRecord.pteFrame, UInt32(pte >> 12))
       guest.setRecord16(copy, PageFrameRecord.owner, 2)
       let shared = guest.sections.fileResident[0]!
-      guest.setRecord32(shared, PageFrameRecord.shareCount, 1)
+      guest.setRecord32(shared, PageFrameRecord.shareCount, 2)  // process 1's view and the system-space view
       let report = try guest.validate()
       if protection == PageProtection.writeCopy {
         #expect(report.isClean, "\(report.text)")
@@ -107,8 +112,8 @@ struct MmValidatorSectionTests {
     let (page0, page1) = (guest.sections.fileResident[0]!, guest.sections.fileResident[1]!)
     guest.setEntry(guest.sections.cacheViewPTE, page0 << 12 | 0x3 | 1 << 63)
     // The share counts follow the PTEs, so only the mismatch is left to find.
-    guest.setRecord32(page0, PageFrameRecord.shareCount, 3)
-    guest.setRecord16(page0, PageFrameRecord.referenceCount, 3)
+    guest.setRecord32(page0, PageFrameRecord.shareCount, 4)
+    guest.setRecord16(page0, PageFrameRecord.referenceCount, 4)
     guest.setRecord32(page1, PageFrameRecord.shareCount, 1)
     guest.setRecord16(page1, PageFrameRecord.referenceCount, 1)
     let report = try guest.validate()
@@ -133,12 +138,14 @@ struct MmValidatorSectionTests {
   func cacheViewCounts() throws {
     let guest = sectionGuest()
     let area = guest.sections.record(SectionModel.fileSlot)
-    #expect(guest.memory.store(UInt32(2), at: area + UInt64(ControlAreaRecord.mappedViews)))
+    #expect(guest.memory.store(UInt32(3), at: area + UInt64(ControlAreaRecord.mappedViews)))
     let report = try guest.validate()
     expectFindings(report, [MmFinding(.controlAreaCounts)])
-    #expect(report.text.contains("mappedViews 2 but 2 views in processes and 1 of Cc's"), "\(report.text)")
+    #expect(
+      report.text.contains("mappedViews 3 but 2 views in processes, 1 of Cc's and 1 other system-space views"),
+      "\(report.text)")
     let second = sectionGuest()
-    #expect(second.memory.store(UInt32(4), at: area + UInt64(ControlAreaRecord.userReferences)))
+    #expect(second.memory.store(UInt32(5), at: area + UInt64(ControlAreaRecord.userReferences)))
     expectFindings(try second.validate(), [MmFinding(.controlAreaCounts)])
   }
 
@@ -159,6 +166,60 @@ struct MmValidatorSectionTests {
     }
   }
 
+  @Test("a system-space view's PTE mapping another section page than its prototype PTE names is a mismatch")
+  func systemSpaceViewMismatch() throws {
+    let guest = sectionGuest()
+    let (page0, page1) = (guest.sections.fileResident[0]!, guest.sections.fileResident[1]!)
+    guest.setEntry(guest.sections.systemViewPTE, page1 << 12 | 1 | 1 << 63)
+    guest.setRecord32(page0, PageFrameRecord.shareCount, 2)
+    guest.setRecord16(page0, PageFrameRecord.referenceCount, 2)
+    guest.setRecord32(page1, PageFrameRecord.shareCount, 3)
+    guest.setRecord16(page1, PageFrameRecord.referenceCount, 3)
+    let report = try guest.validate()
+    expectFindings(report, [MmFinding(.prototypeMismatch, pfn: page1, va: SectionModel.systemViewVA)])
+    #expect(report.text.contains("the system-space view 0xfffffc0000210000-0xfffffc0000214000"), "\(report.text)")
+  }
+
+  @Test("userReferences or mappedViews that leave a system-space view out are count violations; it is a user reference")
+  func systemSpaceViewCounts() throws {
+    let area = { (guest: SyntheticGuest) in guest.sections.record(SectionModel.fileSlot) }
+    let guest = sectionGuest()
+    #expect(guest.memory.store(UInt32(3), at: area(guest) + UInt64(ControlAreaRecord.userReferences)))
+    let report = try guest.validate()
+    expectFindings(report, [MmFinding(.controlAreaCounts)])
+    #expect(
+      report.text.contains("userReferences 3 but 1 sections + 2 process views + 1 system-space views = 4"),
+      "\(report.text)")
+    let second = sectionGuest()
+    let record = second.sections.systemViews + UInt64(SystemViewRecord.size)
+    #expect(second.memory.store(UInt64(0), at: record + UInt64(SystemViewRecord.controlArea)))
+    // The record gone, its PTE is a kernel mapping no view explains; the counts name the missing view.
+    #expect(try second.validate().countsByRule[.controlAreaCounts] == 1)
+  }
+
+  @Test("system-space view records: more slots than system space holds, short records, or outside RAM are refused")
+  func systemSpaceViewDecoding() throws {
+    for (field, value, expected) in [
+      (DebugBlock.systemViewCount, UInt32(9), MmDecodeError.systemViewRecords(count: 9, recordSize: 32)),
+      (DebugBlock.systemViewRecordSize, UInt32(24), MmDecodeError.systemViewRecords(count: 8, recordSize: 24)),
+    ] {
+      let guest = sectionGuest()
+      guest.setDebugBlock32(field, value)
+      #expect(throws: expected) { try guest.withState { _ in () } }
+    }
+    let guest = sectionGuest()
+    guest.setDebugBlock64(DebugBlock.systemViewsPhysical, 1 << 40)
+    #expect(throws: MmDecodeError.systemViewsOutsideMemory(address: 1 << 40, count: 8)) {
+      try guest.withState { _ in () }
+    }
+    // A version-2 block (it ends before the system-space views) decodes with none.
+    let older = sectionGuest()
+    older.setDebugBlock32(DebugBlock.size, UInt32(DebugBlock.systemViewsPhysical))
+    try older.withState { state in
+      #expect(state.systemSpaceViews.isEmpty && state.cacheViews.count == 1 && state.controlAreas.count == 2)
+    }
+  }
+
   @Test("a view's prototype-format PTE naming another page's prototype PTE is a mismatch")
   func viewPrototypeFormat() throws {
     let guest = sectionGuest()
@@ -173,8 +234,8 @@ struct MmValidatorSectionTests {
   func shareCount() throws {
     let guest = sectionGuest()
     let pfn = guest.sections.fileResident[0]!
-    #expect(guest.record32(pfn, PageFrameRecord.shareCount) == 2)
-    guest.setRecord32(pfn, PageFrameRecord.shareCount, 1)
+    #expect(guest.record32(pfn, PageFrameRecord.shareCount) == 3)
+    guest.setRecord32(pfn, PageFrameRecord.shareCount, 2)
     expectFindings(try guest.validate(), [MmFinding(.shareCount, pfn: pfn)])
   }
 
@@ -236,8 +297,8 @@ struct MmValidatorSectionTests {
     #expect(guest.memory.store(UInt64(0x1234_0000), at: record + UInt64(VadRecord.controlArea)))
     // The file view's mappedViews and userReferences drop with it: the counts stay right.
     let area = guest.sections.record(SectionModel.fileSlot)
-    #expect(guest.memory.store(UInt32(1), at: area + UInt64(ControlAreaRecord.mappedViews)))
-    #expect(guest.memory.store(UInt32(2), at: area + UInt64(ControlAreaRecord.userReferences)))
+    #expect(guest.memory.store(UInt32(2), at: area + UInt64(ControlAreaRecord.mappedViews)))
+    #expect(guest.memory.store(UInt32(3), at: area + UInt64(ControlAreaRecord.userReferences)))
     let first = guest.sections.vadTables[0] + UInt64(VadTable.headerSize + VadRecord.size)
     #expect(guest.memory.store(UInt64(1), at: first + UInt64(VadRecord.sectionOffsetPages)))
     let report = try guest.validate()

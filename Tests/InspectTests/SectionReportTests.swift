@@ -20,12 +20,16 @@ struct SectionReportTests {
       let file = report.areas[0]
       #expect(file.path == "/DATA.BIN")
       #expect((file.valid, file.standby, file.modified) == (2, 1, 0))
-      #expect(file.views.map(\.process) == [1, 2, 0] && file.views.map(\.system) == [false, false, true])
-      #expect(file.views.map(\.pagesMapped) == [2, 1, 1])
+      #expect(file.views.map(\.process) == [1, 2, 0, 0] && file.views.map(\.system) == [false, false, true, true])
+      #expect(file.views.map(\.cache) == [false, false, true, false])
+      #expect(file.views.map(\.pagesMapped) == [2, 1, 1, 1])
       #expect(report.areas[1].valid == 1 && report.areas[1].views.map(\.pagesMapped) == [1])
       let text = report.text
       #expect(text.contains("2 control areas in \(ControlAreaTable.slots) slots"), "\(text)")
       #expect(text.contains("view: Cc system 0xfffffc0000000000-0xfffffc0000040000 section offset 0x0"), "\(text)")
+      #expect(
+        text.contains("view: system space 0xfffffc0000210000-0xfffffc0000214000 section offset 0x0 protection 0x1"),
+        "\(text)")
       #expect(text.contains("/DATA.BIN (cluster 3)"), "\(text)")
       #expect(text.contains("view: process 2 0x50000000-0x50001000 section offset 0x0 protection 0x1 pages mapped 1"))
       let header = try #require(text.split(separator: "\n").first { $0.hasPrefix("slot") })

@@ -16,6 +16,9 @@ import X86Paging
 /// - Cc's view slot 0 maps the file section from offset 0 at `SystemCacheLayout.base`: its
 ///   page 1 valid by a kernel PTE (page 1's share count 2), the rest unmapped; the file's
 ///   control area counts 3 views (2 in processes, Cc's) and 3 user references (Cc takes none).
+/// - a system-space view (MmMapViewInSystemSpace, record slot 1) maps the file section's 4
+///   pages at `systemViewVA`: page 0 valid by a kernel PTE (page 0's share count 3), the
+///   rest 0; it is one more view and, unlike Cc's, one more user reference (4 and 4).
 /// - each process has a real VAD table (its user pages private, then its views).
 struct SectionModel {
   static let fileSize = 3 * 4096 + 2000
@@ -46,6 +49,10 @@ struct SectionModel {
   var cacheViews: UInt64 = 0
   var cacheViewPTE: UInt64 = 0
   static let cacheViewVA = SystemCacheLayout.base + 4096
+  /// The system-space view records (after Cc's) and its kernel PTE of section page 0.
+  var systemViews: UInt64 = 0
+  var systemViewPTE: UInt64 = 0
+  static let systemViewVA = SystemViewLayout.base + SystemViewLayout.granularity
 
   func record(_ slot: Int) -> UInt64 { table + UInt64(slot * ControlAreaRecord.size) }
   /// Physical address of the file section's prototype PTE of `page`.
@@ -139,6 +146,18 @@ extension SyntheticGuest {
     store(fileArea, model.cacheViews + UInt64(CacheViewRecord.controlArea))
     store(UInt64(0), model.cacheViews + UInt64(CacheViewRecord.fileOffset))
     store(UInt64(7), model.cacheViews + UInt64(CacheViewRecord.lastUse))
+    model.systemViewPTE =
+      map4K(
+        root: kernelRoot, process: nil, va: SectionModel.systemViewVA, pfn: model.fileResident[0]!,
+        flags: noExecute
+      ).entryAddress
+    model.systemViews = model.cacheViews + UInt64(SystemCacheLayout.views * CacheViewRecord.size)
+    let systemRecord = model.systemViews + UInt64(SystemViewRecord.size)
+    store(fileArea, systemRecord + UInt64(SystemViewRecord.controlArea))
+    store(SectionModel.systemViewVA, systemRecord + UInt64(SystemViewRecord.base))
+    store(UInt64(0), systemRecord + UInt64(SystemViewRecord.sectionOffset))
+    store(UInt32(4), systemRecord + UInt64(SystemViewRecord.pages))
+    store(UInt32(PageProtection.readOnly), systemRecord + UInt64(SystemViewRecord.protection))
     map4K(
       root: first.root, process: first.id, va: SectionModel.pageFileViewBase, pfn: model.pageFileResident,
       flags: 0x2 | user | noExecute | 0x20 | 0x40)
@@ -180,7 +199,7 @@ extension SyntheticGuest {
     }
     let fileSize = UInt64(SectionModel.fileSize)
     putArea(
-      fileArea, flags: [.inUse, .file], counts: [1, 3, 3, 3], protection: PageProtection.readOnly, size: fileSize,
+      fileArea, flags: [.inUse, .file], counts: [1, 4, 4, 3], protection: PageProtection.readOnly, size: fileSize,
       directory: model.fileDirectory, cluster: TinyFatVolume.fileFirstCluster, fileSize: fileSize)
     putArea(
       pageFileArea, flags: [.inUse], counts: [1, 1, 2, 1], protection: PageProtection.readWrite, size: 8192,

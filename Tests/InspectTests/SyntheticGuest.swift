@@ -503,6 +503,9 @@ final class SyntheticGuest {
       store(sections.cacheViews, block + UInt64(DebugBlock.cacheViewsPhysical))
       store(UInt32(SystemCacheLayout.views), block + UInt64(DebugBlock.cacheViewCount))
       store(UInt32(CacheViewRecord.size), block + UInt64(DebugBlock.cacheViewRecordSize))
+      store(sections.systemViews, block + UInt64(DebugBlock.systemViewsPhysical))
+      store(UInt32(SystemViewLayout.views), block + UInt64(DebugBlock.systemViewCount))
+      store(UInt32(SystemViewRecord.size), block + UInt64(DebugBlock.systemViewRecordSize))
     }
     let available = lists[0].count + lists[1].count + lists[2].count
     store(UInt64(available), block + UInt64(DebugBlock.availablePages))

@@ -111,9 +111,62 @@ struct SectionScriptTests {
   func badInputs() throws {
     let report = try SectionScripts.run("sections-bad-inputs", backend: .kvm)
     let refused = report.steps.filter { ($0.status ?? 0) & 0xC000_0000 == 0xC000_0000 }
-    #expect(refused.count == 36)
+    #expect(refused.count == 47)
+    // Touch in system space at CPL 0: a read-only view refuses a write and any execute at its first page.
+    let touches = report.steps.filter { $0.call == "Touch" && $0.status == 0xC000_0005 }
+    #expect(
+      touches.map { $0.outputs.map(\.value) } == [
+        [0xFFFF_FC00_0020_0000, 0], [0xFFFF_FC00_0020_0000, 0], [0xFFFF_FC00_0030_0000, 0],
+      ])
     #expect(refused.allSatisfy { $0.violations.isEmpty }, "a refused call changed state")
     #expect(report.steps.first { $0.call == "CcPurgeCacheSection" }?.outputs.first?.value == 0, "not purged")
+  }
+}
+
+extension SectionScriptTests {
+  @Test("sections-shared: a view in system space maps the very pages A's view and Cc's copy use, D set where it wrote")
+  func systemSpaceView() throws {
+    let copy = NSTemporaryDirectory() + "mmlab-sections-\(UUID().uuidString).img"
+    try DiskCopies.copyFile(try #require(GuestImage.defaultDiskPath), to: copy)
+    defer { unlink(copy) }
+    var boot = BootOptions(timeoutSeconds: 120, backend: .kvm)
+    boot.disks = [copy]
+    let script = try Script.parse(try #require(ScriptLibrary.text("sections-shared")))
+    let snapshot = try ScriptRunner(script: script, options: ScriptOptions(boot: boot))
+      .snapshot(atCheckpoint: "written-through-cc")
+    let state = try ScenarioValidation.state(of: snapshot)
+    let view = try #require(state.systemSpaceViews.first)
+    #expect(state.systemSpaceViews.count == 1 && view.pages == 48 && view.sectionOffset == 64 << 10)
+    #expect(view.base == SystemViewLayout.base && view.protection == UInt32(PageProtection.readWrite))
+    let a = try #require(state.processes.first)
+    var shared = 0
+    for page in UInt64(0)..<48 {
+      let system = leafPTE(state, root: state.kernelRoot, va: view.base + page << 12)
+      #expect(system & 1 == 1, "the touch made system page \(page) valid")
+      #expect((system & 0x40 != 0) == (page >= 16), "D only where the touch wrote")
+      let user = leafPTE(state, root: a.root, va: 0x4001_0000 + page << 12)
+      if user & 1 == 1 {
+        #expect(user & 0x000F_FFFF_FFFF_F000 == system & 0x000F_FFFF_FFFF_F000, "page \(page): one PFN")
+        shared += 1
+      }
+    }
+    #expect(shared >= 16, "A's CheckPattern read the first 16 pages through its view")
+    let report = MmValidator(
+      state: state, maxPhysicalAddressBits: snapshot.maxPhysicalAddressBits, volume: snapshot.volume
+    )
+    .validate()
+    #expect(report.isClean, "\(report.text)")
+  }
+
+  /// The 4 KiB leaf PTE of `va` under `root`, 0 where a level is not present.
+  func leafPTE(_ state: MmState, root: UInt64, va: UInt64) -> UInt64 {
+    var table = root & 0x000F_FFFF_FFFF_F000
+    for shift in [UInt64(39), 30, 21, 12] {
+      let entry = state.memory.load(UInt64.self, at: table + (va >> shift & 511) * 8) ?? 0
+      if shift == 12 || entry & 1 == 0 { return entry & 1 == 0 && shift != 12 ? 0 : entry }
+      table = entry & 0x000F_FFFF_FFFF_F000
+    }
+    return 0
   }
 }
 

@@ -117,6 +117,17 @@ struct ScriptParseTests {
   }
 
   /// The error `text` gives, or nil when it reads.
+  @Test("ProcessHandle \"System\" reaches the guest as SectionHandles.systemProcess in the calls that take it")
+  func systemProcess() throws {
+    let script = try Script.parse(
+      #"{"steps": [{"call": "Touch", "ProcessHandle": "System", "Address": "0xFFFFFC0000200000", "Pages": 1, "#
+        + #""Access": "read"}, {"call": "NtUnmapViewOfSection", "ProcessHandle": "System", "BaseAddress": 0}]}"#)
+    #expect(
+      script.steps.map { $0.operands.first } == [
+        .immediate(SectionHandles.systemProcess), .immediate(SectionHandles.systemProcess),
+      ])
+  }
+
   static func problem(_ text: String) -> ScriptError? {
     do {
       _ = try Script.parse(text)
@@ -141,6 +152,10 @@ struct ScriptParseTests {
       ("RegionSize", #""20000000TiB""#, "steps[1].RegionSize", "does not fit in 64 bits"),
       ("RegionSize", "true", "steps[1].RegionSize", "must be a number, not a boolean"),
       ("ProcessHandle", #""B""#, "steps[1].ProcessHandle", #"unknown process "B""#),
+      (
+        "ProcessHandle", #""System""#, "steps[1].ProcessHandle",
+        "only NtMapViewOfSection, NtUnmapViewOfSection and Touch"
+      ),
       ("Protect", "4294967296", "steps[1].Protect", "does not fit in 32 bits"),
     ] as [(String, String, String, String)])
   func badValues(_ field: String, _ value: String, _ path: String, _ words: String) throws {
@@ -164,6 +179,7 @@ struct ScriptParseTests {
         "exists already"
       ),
       (#"{"steps": [{"call": "CreateProcess", "as": "1A"}]}"#, "steps[0].as", "must be a name"),
+      (#"{"steps": [{"call": "CreateProcess", "as": "System"}]}"#, "steps[0].as", "names system space"),
       (#"{"steps": [{"call": "Checkpoint"}]}"#, "steps[0].name", "missing"),
       (#"{"steps": [{"call": "Checkpoint", "name": ""}]}"#, "steps[0].name", "must be a name"),
       (

@@ -8,8 +8,11 @@ import X86Paging
 public struct MmView: Sendable, Equatable {
   /// The process whose VAD it is; 0 for a system view.
   public var process: UInt32
-  /// Cc's view in system space (kernel PTEs; it takes no user reference on the control area).
+  /// A view in system space (kernel PTEs): one of Cc's, or one MmMapViewInSystemSpace mapped.
   public var isSystem = false
+  /// One of Cc's views (a VACB): it takes no user reference on the control area, and the
+  /// last view of a file reaches past its end.
+  public var isCacheView = false
   /// The process's PML4 (physical).
   public var root: UInt64
   public var vad: DecodedVad
@@ -52,17 +55,26 @@ extension MmState {
     return (views, unreadable)
   }
 
-  /// Cc's views as views in system space: read/write, `SystemCacheLayout.viewSize` bytes
-  /// mapped by the kernel's page tables, clipped by the checks to the section's pages
-  /// (the last view of a file reaches past its end).
+  /// The views in system space, each described by the VAD a system view would have: Cc's
+  /// (read/write, `SystemCacheLayout.viewSize` bytes, clipped by the checks to the section's
+  /// pages, as the last view of a file reaches past its end), then MmMapViewInSystemSpace's.
   public func systemViews() -> [MmView] {
-    cacheViews.map { view in
+    let cache = cacheViews.map { view in
       let vad = DecodedVad(
         start: view.start, end: view.start + SystemCacheLayout.viewSize, protection: PageProtection.readWrite,
         type: VadType.mapped.rawValue, flags: 0, committedPages: 0, controlArea: view.controlArea,
         sectionOffsetPages: view.fileOffset >> 12)
+      return MmView(process: 0, isSystem: true, isCacheView: true, root: kernelRoot, vad: vad)
+    }
+    let mapped = systemSpaceViews.map { view in
+      let vad = DecodedVad(
+        start: view.base, end: view.base &+ UInt64(view.pages) << 12,
+        protection: UInt8(truncatingIfNeeded: view.protection),
+        type: VadType.mapped.rawValue, flags: 0, committedPages: view.pages, controlArea: view.controlArea,
+        sectionOffsetPages: view.sectionOffset >> 12)
       return MmView(process: 0, isSystem: true, root: kernelRoot, vad: vad)
     }
+    return cache + mapped
   }
 }
 

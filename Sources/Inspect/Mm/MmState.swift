@@ -36,6 +36,9 @@ public enum MmDecodeError: Error, Sendable, Hashable, CustomStringConvertible {
   /// Cc's view records: more than the system cache window holds, or records of a wrong size.
   case cacheViewRecords(count: UInt32, recordSize: UInt32)
   case cacheViewsOutsideMemory(address: UInt64, count: UInt32)
+  /// System-space view records: more than `SystemViewLayout.views`, or records of a wrong size.
+  case systemViewRecords(count: UInt32, recordSize: UInt32)
+  case systemViewsOutsideMemory(address: UInt64, count: UInt32)
 
   public var description: String {
     switch self {
@@ -85,6 +88,13 @@ public enum MmDecodeError: Error, Sendable, Hashable, CustomStringConvertible {
         + "and this host decodes records of at least \(CacheViewRecord.size) bytes (and at most 4096)"
     case .cacheViewsOutsideMemory(let address, let count):
       return "Cc's \(count) view records at \(hex(address)) are not in guest RAM"
+    case .systemViewRecords(let count, let recordSize):
+      return
+        "the debug block lists \(count) system-space views of \(recordSize) bytes; system space holds "
+        + "\(SystemViewLayout.views) and this host decodes records of at least \(SystemViewRecord.size) bytes "
+        + "(and at most 4096)"
+    case .systemViewsOutsideMemory(let address, let count):
+      return "\(count) system-space view records at \(hex(address)) are not in guest RAM"
     }
   }
 }
@@ -145,6 +155,8 @@ public struct MmState: @unchecked Sendable {
   public let controlAreas: [MmControlArea]
   /// Cc's views of cached files in system space that map a section (free slots left out).
   public let cacheViews: [MmCacheView]
+  /// Views in system space outside Cc (MmMapViewInSystemSpace; free slots left out).
+  public let systemSpaceViews: [MmSystemSpaceView]
 
   /// Reads the state whose debug block is at physical address `debugBlockAddress`.
   public init(memory: GuestPhysicalMemory, debugBlockAddress: UInt64) throws(MmDecodeError) {
@@ -168,10 +180,14 @@ public struct MmState: @unchecked Sendable {
     guard blockSize >= Self.firstBlockSize else {
       throw .blockTooSmall(address: address, size: blockSize, needed: Self.firstBlockSize)
     }
-    // Version 2's fields, where the block's size covers them.
-    let hasControlAreas = blockSize >= DebugBlock.currentSize
+    // Version 2's fields (control areas, Cc) and version 3's (system-space views), where the block's size covers them.
+    let hasControlAreas = blockSize >= DebugBlock.cacheViewRecordSize + 4
+    let hasSystemViews = blockSize >= DebugBlock.systemViewRecordSize + 4
     if hasControlAreas {
-      guard let longer = memory.bytes(at: address, count: DebugBlock.currentSize) else {
+      guard
+        let longer = memory.bytes(
+          at: address, count: hasSystemViews ? DebugBlock.currentSize : Int(DebugBlock.systemViewsPhysical))
+      else {
         throw .debugBlockOutsideMemory(address: address)
       }
       block = longer
@@ -267,6 +283,12 @@ public struct MmState: @unchecked Sendable {
     var controlAreaSlots = 0
     var controlAreas: [MmControlArea] = []
     var cacheViews: [MmCacheView] = []
+    var systemSpaceViews: [MmSystemSpaceView] = []
+    if hasSystemViews {
+      systemSpaceViews = try Self.decodeSystemSpaceViews(
+        memory: memory, at: u64(DebugBlock.systemViewsPhysical), count: u32(DebugBlock.systemViewCount),
+        recordSize: u32(DebugBlock.systemViewRecordSize))
+    }
     if hasControlAreas {
       controlAreaTable = u64(DebugBlock.controlAreasPhysical)
       controlAreaSlots = Int(u32(DebugBlock.controlAreaSlots))
@@ -296,6 +318,7 @@ public struct MmState: @unchecked Sendable {
     self.controlAreaSlots = controlAreaSlots
     self.controlAreas = controlAreas
     self.cacheViews = cacheViews
+    self.systemSpaceViews = systemSpaceViews
   }
 
   /// The in-use slots of the control-area table: bounded count and record size, the

@@ -4,12 +4,15 @@ import X86Paging
 
 /// A copy of what a call that fails must leave as it was: the PFN database
 /// (every record) and its list heads, and per process its VAD table and every
-/// nonzero entry of its user half's page tables (valid or software). Two
-/// captures compare entry by entry, so a violation names what changed.
+/// nonzero entry of its user half's page tables (valid or software); the
+/// control areas and the views in system space outside Cc. Two captures
+/// compare entry by entry, so a violation names what changed.
 public struct MmStateCapture: Sendable, Equatable {
   public var pfnRecords: [UInt8]
   public var listHeads: [PageListHeadState]
   public var processes: [ProcessCapture]
+  public var controlAreas: [MmControlArea]
+  public var systemSpaceViews: [MmSystemSpaceView]
 
   /// One process's part.
   public struct ProcessCapture: Sendable, Equatable {
@@ -33,6 +36,8 @@ public struct MmStateCapture: Sendable, Equatable {
   public init(_ state: MmState) {
     pfnRecords = Array(state.pfnDatabase)
     listHeads = state.listHeads
+    controlAreas = state.controlAreas
+    systemSpaceViews = state.systemSpaceViews
     processes = state.processes.map { process in
       let vads =
         state.memory.bytes(at: process.vadRoot, count: 4096).map { Array($0) } ?? []
@@ -76,6 +81,17 @@ public struct MmStateCapture: Sendable, Equatable {
     for pfn in 0..<records
     where before.pfnRecords[pfn * size..<(pfn + 1) * size] != pfnRecords[pfn * size..<(pfn + 1) * size] {
       note("PFN \(hex(UInt64(pfn)))'s record changed")
+    }
+    let areas = Dictionary(before.controlAreas.map { ($0.slot, $0) }, uniquingKeysWith: { a, _ in a })
+    for area in controlAreas where areas[area.slot] != area {
+      note(
+        areas[area.slot] == nil ? "control area \(area.slot) appeared" : "control area \(area.slot)'s record changed")
+    }
+    let now = Set(controlAreas.map(\.slot))
+    for area in before.controlAreas where !now.contains(area.slot) { note("control area \(area.slot) went away") }
+    if before.systemSpaceViews != systemSpaceViews {
+      note(
+        "the views in system space changed (\(before.systemSpaceViews.count) -> \(systemSpaceViews.count) mapped)")
     }
     let old = Dictionary(uniqueKeysWithValues: before.processes.map { ($0.id, $0) })
     for process in processes {

@@ -15,8 +15,10 @@ struct SectionScan {
   var broken = Set<UInt64>()
   /// Process views found naming the control area.
   var views: UInt64 = 0
-  /// Cc's system views found naming it.
+  /// Cc's views naming it.
   var systemViews: UInt64 = 0
+  /// Views MmMapViewInSystemSpace mapped (user references, unlike Cc's).
+  var systemSpaceViews: UInt64 = 0
   /// Clean file pages to compare with the volume: (PFN, section page).
   var cleanPages: [(pfn: Int, page: UInt64)] = []
 }

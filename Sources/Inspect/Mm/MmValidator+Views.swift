@@ -9,7 +9,8 @@ extension ValidationRun {
 
   mutating func checkView(_ view: MmView, scans: inout [SectionScan], byAddress: [UInt64: Int]) {
     let start = view.vad.start
-    let owner = view.isSystem ? "Cc's system view" : "process \(view.process)'s view"
+    let owner =
+      view.isCacheView ? "Cc's system view" : view.isSystem ? "the system-space view" : "process \(view.process)'s view"
     let process: UInt32? = view.isSystem ? nil : view.process
     var place: String { "\(owner) \(hex(start))-\(hex(view.vad.end))" }
     guard let index = byAddress[view.controlArea] else {
@@ -18,7 +19,13 @@ extension ValidationRun {
         "\(place) names control area \(hex(view.controlArea)), which is no in-use control area")
       return
     }
-    if view.isSystem { scans[index].systemViews += 1 } else { scans[index].views += 1 }
+    if view.isCacheView {
+      scans[index].systemViews += 1
+    } else if view.isSystem {
+      scans[index].systemSpaceViews += 1
+    } else {
+      scans[index].views += 1
+    }
     let area = scans[index].area
     guard let segment = scans[index].segment else {
       if !scans[index].unreadable {
@@ -30,7 +37,8 @@ extension ValidationRun {
     }
     let offset = view.vad.sectionOffsetPages
     // Cc's last view of a file reaches past its end: only the section's pages are judged.
-    var pages = view.isSystem && offset < segment.pages ? min(view.pageCount, segment.pages - offset) : view.pageCount
+    var pages =
+      view.isCacheView && offset < segment.pages ? min(view.pageCount, segment.pages - offset) : view.pageCount
     if pages == 0 || offset >= segment.pages || pages > segment.pages - offset {
       report(
         .viewSection, va: start, process: process,
@@ -96,16 +104,17 @@ extension ValidationRun {
       if !area.flags.contains(.beingDeleted) { problems.append("its segment deleted but it is not being deleted") }
     }
     if viewsKnown {
-      if UInt64(area.mappedViews) != scan.views + scan.systemViews {
+      let mapped = scan.views + scan.systemViews + scan.systemSpaceViews
+      if UInt64(area.mappedViews) != mapped {
         problems.append(
-          "mappedViews \(area.mappedViews) but \(scan.views) views in processes and \(scan.systemViews) of Cc's "
-            + "name it")
+          "mappedViews \(area.mappedViews) but \(scan.views) views in processes, \(scan.systemViews) of Cc's and "
+            + "\(scan.systemSpaceViews) other system-space views name it")
       }
-      let users = UInt64(area.sections) + scan.views
+      let users = UInt64(area.sections) + scan.views + scan.systemSpaceViews
       if UInt64(area.userReferences) != users {
         problems.append(
-          "userReferences \(area.userReferences) but \(area.sections) sections + \(scan.views) process views = \(users)"
-        )
+          "userReferences \(area.userReferences) but \(area.sections) sections + \(scan.views) process views + "
+            + "\(scan.systemSpaceViews) system-space views = \(users)")
       }
     }
     let unused = area.sections == 0 && area.mappedViews == 0

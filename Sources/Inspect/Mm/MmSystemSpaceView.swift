@@ -1,0 +1,49 @@
+import GuestABI
+import Machine
+
+/// A view mapped in system space outside Cc (MmMapViewInSystemSpace): `pages` pages of
+/// a section from `sectionOffset`, at `base` in `SystemViewLayout`'s window, by kernel PTEs.
+public struct MmSystemSpaceView: Sendable, Equatable {
+  /// The record slot (0 ..< `SystemViewLayout.views`).
+  public var slot: Int
+  /// Physical address of the mapped section's control area.
+  public var controlArea: UInt64
+  /// The view's first virtual address.
+  public var base: UInt64
+  /// Section offset of the view's first byte.
+  public var sectionOffset: UInt64
+  public var pages: UInt32
+  /// The view's protection code (read-only or read/write).
+  public var protection: UInt32
+}
+
+extension MmState {
+  /// The used slots of the system-space view records (control area != 0); a zero count reads nothing.
+  static func decodeSystemSpaceViews(memory: GuestPhysicalMemory, at address: UInt64, count: UInt32, recordSize: UInt32)
+    throws(MmDecodeError) -> [MmSystemSpaceView]
+  {
+    guard count > 0 else { return [] }
+    guard count <= SystemViewLayout.views, recordSize >= SystemViewRecord.size, recordSize <= 4096 else {
+      throw .systemViewRecords(count: count, recordSize: recordSize)
+    }
+    let stride = Int(recordSize)
+    guard let table = memory.bytes(at: address, count: Int(count) * stride) else {
+      throw .systemViewsOutsideMemory(address: address, count: count)
+    }
+    func u64(_ offset: Int) -> UInt64 {
+      UInt64(littleEndian: table.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
+    func u32(_ offset: Int) -> UInt32 {
+      UInt32(littleEndian: table.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
+    return (0..<Int(count)).compactMap { slot in
+      let base = slot * stride
+      let area = u64(base + SystemViewRecord.controlArea)
+      guard area != 0 else { return nil }
+      return MmSystemSpaceView(
+        slot: slot, controlArea: area, base: u64(base + SystemViewRecord.base),
+        sectionOffset: u64(base + SystemViewRecord.sectionOffset), pages: u32(base + SystemViewRecord.pages),
+        protection: u32(base + SystemViewRecord.protection))
+    }
+  }
+}
