@@ -12,13 +12,14 @@ struct SectionsCommand: ParsableCommand {
       file (first cluster, and its path when a FAT volume is at hand: the guest's disk 0, or \
       --disk with --core), size, flags, the four counts (sections, views, user references, pages \
       in memory), segment pages, the pages in memory (valid prototype PTEs, transition ones on \
-      standby and on modified), and each view: process, address range, section offset, \
+      standby and on modified), and each view: process (or system space: one of Cc's views, or \
+      one NtMapViewOfSection with ProcessHandle "System" mapped), address range, section offset, \
       protection and pages mapped (valid PTEs). JSON: {"controlAreaSlots", "controlAreaTable", \
       "controlAreas": [{"slot", "address", "kind", "flags", "sizeBytes", "sections", \
       "mappedViews", "userReferences", "pfnReferences", "protection", "segmentPages", \
       "segmentDeleted", "resident": {"valid", "standby", "modified"}, "file": {"firstCluster", \
-      "size", "path"?}, "views": [{"process", "start", "end", "sectionOffset", "protection", \
-      "pagesMapped"}]}], "strayViews", "unreadableVadTables"}.
+      "size", "path"?}, "views": [{"process", "system", "cache", "start", "end", "sectionOffset", \
+      "protection", "pagesMapped"}]}], "strayViews", "unreadableVadTables"}.
       """
   )
 

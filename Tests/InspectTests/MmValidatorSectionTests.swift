@@ -106,19 +106,32 @@ struct MmValidatorSectionTests {
     }
   }
 
-  @Test("Cc's view mapping another section page than its prototype PTE names is a mismatch at its system VA")
-  func cacheViewMismatch() throws {
-    let guest = sectionGuest()
-    let (page0, page1) = (guest.sections.fileResident[0]!, guest.sections.fileResident[1]!)
-    guest.setEntry(guest.sections.cacheViewPTE, page0 << 12 | 0x3 | 1 << 63)
-    // The share counts follow the PTEs, so only the mismatch is left to find.
-    guest.setRecord32(page0, PageFrameRecord.shareCount, 4)
-    guest.setRecord16(page0, PageFrameRecord.referenceCount, 4)
-    guest.setRecord32(page1, PageFrameRecord.shareCount, 1)
-    guest.setRecord16(page1, PageFrameRecord.referenceCount, 1)
-    let report = try guest.validate()
-    expectFindings(report, [MmFinding(.prototypeMismatch, pfn: page0, va: SectionModel.cacheViewVA)])
-    #expect(report.text.contains("Cc's system view"), "\(report.text)")
+  @Test(
+    "a system view (Cc's, or a system-space one) mapping another section page than its prototype PTE names is a mismatch"
+  )
+  func systemViewMismatch() throws {
+    // (the view's kernel PTE, its VA, the section page it maps, the one it will map, its PTE bits, the report's words)
+    let cases: [(KeyPath<SectionModel, UInt64>, UInt64, UInt64, UInt64, UInt64, String)] = [
+      (\.cacheViewPTE, SectionModel.cacheViewVA, 1, 0, 0x3, "Cc's system view"),
+      (
+        \.systemViewPTE, SectionModel.systemViewVA, 0, 1, 0x1,
+        "the system-space view 0xfffffc0000210000-0xfffffc0000214000"
+      ),
+    ]
+    for (pte, va, from, to, bits, words) in cases {
+      let guest = sectionGuest()
+      let (old, new) = (guest.sections.fileResident[from]!, guest.sections.fileResident[to]!)
+      guest.setEntry(guest.sections[keyPath: pte], new << 12 | bits | 1 << 63)
+      // The share counts follow the PTE, so only the mismatch is left to find.
+      for (pfn, change) in [(old, -1), (new, 1)] {
+        let shares = Int(guest.record32(pfn, PageFrameRecord.shareCount)) + change
+        guest.setRecord32(pfn, PageFrameRecord.shareCount, UInt32(shares))
+        guest.setRecord16(pfn, PageFrameRecord.referenceCount, UInt16(shares))
+      }
+      let report = try guest.validate()
+      expectFindings(report, [MmFinding(.prototypeMismatch, pfn: new, va: va)])
+      #expect(report.text.contains(words), "\(report.text)")
+    }
   }
 
   @Test("Cc's view of a page beyond its section, and a share count that leaves Cc's PTE out, are named")
@@ -164,20 +177,6 @@ struct MmValidatorSectionTests {
     #expect(throws: MmDecodeError.cacheViewsOutsideMemory(address: 1 << 40, count: 8)) {
       try guest.withState { _ in () }
     }
-  }
-
-  @Test("a system-space view's PTE mapping another section page than its prototype PTE names is a mismatch")
-  func systemSpaceViewMismatch() throws {
-    let guest = sectionGuest()
-    let (page0, page1) = (guest.sections.fileResident[0]!, guest.sections.fileResident[1]!)
-    guest.setEntry(guest.sections.systemViewPTE, page1 << 12 | 1 | 1 << 63)
-    guest.setRecord32(page0, PageFrameRecord.shareCount, 2)
-    guest.setRecord16(page0, PageFrameRecord.referenceCount, 2)
-    guest.setRecord32(page1, PageFrameRecord.shareCount, 3)
-    guest.setRecord16(page1, PageFrameRecord.referenceCount, 3)
-    let report = try guest.validate()
-    expectFindings(report, [MmFinding(.prototypeMismatch, pfn: page1, va: SectionModel.systemViewVA)])
-    #expect(report.text.contains("the system-space view 0xfffffc0000210000-0xfffffc0000214000"), "\(report.text)")
   }
 
   @Test("userReferences or mappedViews that leave a system-space view out are count violations; it is a user reference")

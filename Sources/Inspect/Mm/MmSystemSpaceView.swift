@@ -22,28 +22,18 @@ extension MmState {
   static func decodeSystemSpaceViews(memory: GuestPhysicalMemory, at address: UInt64, count: UInt32, recordSize: UInt32)
     throws(MmDecodeError) -> [MmSystemSpaceView]
   {
-    guard count > 0 else { return [] }
-    guard count <= SystemViewLayout.views, recordSize >= SystemViewRecord.size, recordSize <= 4096 else {
-      throw .systemViewRecords(count: count, recordSize: recordSize)
-    }
-    let stride = Int(recordSize)
-    guard let table = memory.bytes(at: address, count: Int(count) * stride) else {
-      throw .systemViewsOutsideMemory(address: address, count: count)
-    }
-    func u64(_ offset: Int) -> UInt64 {
-      UInt64(littleEndian: table.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-    }
-    func u32(_ offset: Int) -> UInt32 {
-      UInt32(littleEndian: table.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-    }
-    return (0..<Int(count)).compactMap { slot in
-      let base = slot * stride
-      let area = u64(base + SystemViewRecord.controlArea)
+    guard count == 0 || (count <= SystemViewLayout.views && recordSize >= SystemViewRecord.size && recordSize <= 4096)
+    else { throw .systemViewRecords(count: count, recordSize: recordSize) }
+    return try ViewRecordTable.decode(
+      memory: memory, at: address, count: count, recordSize: recordSize,
+      outside: .systemViewsOutsideMemory(address: address, count: count)
+    ) { slot, record in
+      let area = record.u64(SystemViewRecord.controlArea)
       guard area != 0 else { return nil }
       return MmSystemSpaceView(
-        slot: slot, controlArea: area, base: u64(base + SystemViewRecord.base),
-        sectionOffset: u64(base + SystemViewRecord.sectionOffset), pages: u32(base + SystemViewRecord.pages),
-        protection: u32(base + SystemViewRecord.protection))
+        slot: slot, controlArea: area, base: record.u64(SystemViewRecord.base),
+        sectionOffset: record.u64(SystemViewRecord.sectionOffset), pages: record.u32(SystemViewRecord.pages),
+        protection: record.u32(SystemViewRecord.protection))
     }
   }
 }
